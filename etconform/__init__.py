@@ -1,0 +1,1 @@
+"""etconform: conformance and accuracy suite for ExecuTorch edge backends."""

@@ -1,0 +1,80 @@
+"""What a case is: a module factory, a lazy seeded input factory, and its knobs.
+
+Catalog files (operators/, models/) hold cases as data; nothing here knows a backend.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+Inputs = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    subject: str  # the operator or model name
+    variant: str  # readable, greppable: "3x3_stride2"
+    module: Callable[[], torch.nn.Module] = field(repr=False)
+    inputs: Callable[[torch.Generator], Inputs] = field(repr=False)
+    kind: str = "operator"
+    smoke: bool = False
+    # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.subject}-{self.variant}"
+
+    def seed(self, base_seed: int) -> int:
+        return (zlib.crc32(self.id.encode()) ^ base_seed) & 0x7FFFFFFF
+
+    def build(self, base_seed: int) -> tuple[torch.nn.Module, Inputs]:
+        """The module (weights seeded) and its inputs (seeded), both deterministic."""
+        seed = self.seed(base_seed)
+        torch.manual_seed(seed)
+        module = self.module().eval()
+        generator = torch.Generator().manual_seed(seed)
+        return module, tuple(self.inputs(generator))
+
+
+def op_cases(subject: str, module: Callable[[], torch.nn.Module], variants: dict[str, Any], **common: Any) -> list[Case]:
+    """Cases of one operator: variant id -> input factory, or (input factory, options)."""
+    cases = []
+    for variant, spec in variants.items():
+        factory, options = spec if isinstance(spec, tuple) else (spec, {})
+        cases.append(Case(subject, variant, module, factory, **{**common, **options}))
+    return cases
+
+
+class Lambda(torch.nn.Module):
+    """Wraps a function of tensors as a module, so an operator case is one line."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        return self.fn(*args)
+
+
+# Input factories: seeded, with the edge values the issue asks for.
+def randn(g: torch.Generator, *shape: int, std: float = 1.0, mean: float = 0.0) -> torch.Tensor:
+    return torch.randn(shape, generator=g) * std + mean
+
+
+def uniform(g: torch.Generator, *shape: int, low: float = -1.0, high: float = 1.0) -> torch.Tensor:
+    return torch.rand(shape, generator=g) * (high - low) + low
+
+
+def with_edges(g: torch.Generator, *shape: int, scale: float = 4.0, edges: Sequence[float] = (0.0, -0.0)) -> torch.Tensor:
+    """Normal values times `scale`, with zeros, negative zeros and the extremes sprinkled in."""
+    x = randn(g, *shape, std=scale).flatten()
+    specials = torch.tensor([*edges, x.abs().max().item(), -x.abs().max().item()])
+    idx = torch.randperm(x.numel(), generator=g)[: min(len(specials), x.numel())]
+    x[idx] = specials[: len(idx)]
+    return x.reshape(shape)

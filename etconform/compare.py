@@ -1,0 +1,138 @@
+"""Error metrics and the verdict of one comparison."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from etconform.tolerances import Tolerance
+
+SQNR_CAP_DB = 300.0  # an exact match reports the cap, so records stay plain JSON
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    metrics: dict[str, Any]
+    tolerance: dict[str, float]
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def flatten(outputs: Any) -> list[torch.Tensor]:
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, (list, tuple)):
+        return [t for o in outputs for t in flatten(o)]
+    if isinstance(outputs, dict):
+        return [t for o in outputs.values() for t in flatten(o)]
+    raise TypeError(f"cannot compare an output of type {type(outputs).__name__}")
+
+
+def _both_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.isnan(a) & torch.isnan(b)
+
+
+def _finite_error(actual: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """|actual - ref|, 0 where both agree on NaN or on the same infinity, inf where they disagree."""
+    err = (actual - ref).abs()
+    same = _both_nan(actual, ref) | (actual == ref)
+    err = torch.where(same, torch.zeros_like(err), err)
+    return torch.nan_to_num(err, nan=math.inf)
+
+
+def metrics(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> dict[str, float]:
+    a = torch.cat([t.detach().double().flatten() for t in actual])
+    r = torch.cat([t.detach().double().flatten() for t in reference])
+    err = _finite_error(a, r)
+    finite = torch.isfinite(a) & torch.isfinite(r)
+    noise = float(((a - r)[finite] ** 2).sum())
+    signal = float((r[finite] ** 2).sum())
+    if noise == 0.0:
+        sqnr = SQNR_CAP_DB
+    elif signal == 0.0:
+        sqnr = -SQNR_CAP_DB
+    else:
+        sqnr = max(-SQNR_CAP_DB, min(SQNR_CAP_DB, 10 * math.log10(signal / noise)))
+    na, nr = float(a[finite].norm()), float(r[finite].norm())
+    cosine = 1.0 if na == nr == 0.0 else (float(a[finite] @ r[finite]) / (na * nr) if na and nr else 0.0)
+    return {
+        "max_abs_err": float(err.max()) if err.numel() else 0.0,
+        "mean_abs_err": float(err.mean()) if err.numel() else 0.0,
+        "sqnr_db": round(sqnr, 3),
+        "cosine": round(cosine, 9),
+    }
+
+
+def _shape_problem(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> str:
+    if len(actual) != len(reference):
+        return f"{len(actual)} outputs, expected {len(reference)}"
+    for i, (a, r) in enumerate(zip(actual, reference)):
+        if tuple(a.shape) != tuple(r.shape):
+            return f"output {i} has shape {tuple(a.shape)}, expected {tuple(r.shape)}"
+    return ""
+
+
+def _worst(actual: list[torch.Tensor], reference: list[torch.Tensor], bounds: list[torch.Tensor]) -> str:
+    """Where the error exceeds its bound the most, as a readable sentence."""
+    worst = (-math.inf, "")
+    for i, (a, r, b) in enumerate(zip(actual, reference, bounds)):
+        excess = _finite_error(a.double(), r.double()) - b
+        if excess.numel() == 0:
+            continue
+        j = int(excess.flatten().argmax())
+        if float(excess.flatten()[j]) > worst[0]:
+            index = tuple(int(k) for k in torch.unravel_index(torch.tensor(j), a.shape))
+            got, want = float(a.flatten()[j]), float(r.flatten()[j])
+            worst = (float(excess.flatten()[j]), f"output {i}{list(index)}: got {got:.6g}, expected {want:.6g}")
+    return worst[1]
+
+
+def compare_float(actual: Any, reference: Any, tolerance: Tolerance, what: str = "eager") -> Verdict:
+    a, r = flatten(actual), flatten(reference)
+    bounds_dict = tolerance.as_dict(quantized=False)
+    problem = _shape_problem(a, r)
+    if problem:
+        return Verdict(False, {}, bounds_dict, f"vs {what}: {problem}")
+    bounds = [tolerance.atol + tolerance.rtol * t.double().abs().nan_to_num(posinf=0, neginf=0) for t in r]
+    ok = all(bool((_finite_error(x.double(), y.double()) <= b).all()) for x, y, b in zip(a, r, bounds))
+    m = metrics(a, r)
+    message = "" if ok else f"vs {what}: max abs err {m['max_abs_err']:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}*|ref| at {_worst(a, r, bounds)}"
+    return Verdict(ok, m, bounds_dict, message)
+
+
+def compare_quantized(
+    actual: Any, quantized_ref: Any | None, eager: Any, scales: list[float | None], tolerance: Tolerance
+) -> Verdict:
+    """Against quantized eager in output steps, then against float eager with the looser bound.
+
+    With `quantized_ref` None (the quantized eager program itself), only the second.
+    """
+    a, e = flatten(actual), flatten(eager)
+    tol = tolerance.as_dict(quantized=True)
+    problem = _shape_problem(a, e)
+    if problem:
+        return Verdict(False, {}, tol, f"vs eager: {problem}")
+    if len(scales) != len(a) or any(s is None for s in scales):
+        # The quantizer left an output in float: hold it to the float tolerance.
+        verdict = compare_float(a, e, tolerance)
+        verdict.notes.append("output not quantized: float tolerance used")
+        return verdict
+    steps = [torch.tensor(float(s), dtype=torch.float64) for s in scales]
+    m = metrics(a, e)
+    m["max_err_qsteps_vs_eager"] = round(max(float(_finite_error(x.double(), y.double()).max() / s) for x, y, s in zip(a, e, steps)), 4)
+    tol["output_scale"] = float(min(scales))  # type: ignore[type-var]
+    failures = []
+    if quantized_ref is not None:
+        q = flatten(quantized_ref)
+        m["max_err_qsteps"] = round(max(float(_finite_error(x.double(), y.double()).max() / s) for x, y, s in zip(a, q, steps)), 4)
+        bounds = [tolerance.qtol_steps * s for s in steps]
+        if m["max_err_qsteps"] > tolerance.qtol_steps:
+            failures.append(f"vs quantized eager: {m['max_err_qsteps']:.3g} steps > {tolerance.qtol_steps:g} at {_worst(a, q, bounds)}")
+    if m["max_err_qsteps_vs_eager"] > tolerance.float_qtol_steps:
+        bounds = [tolerance.float_qtol_steps * s for s in steps]
+        failures.append(f"vs eager: {m['max_err_qsteps_vs_eager']:.3g} steps > {tolerance.float_qtol_steps:g} at {_worst(a, e, bounds)}")
+    return Verdict(not failures, m, tol, "; ".join(failures))

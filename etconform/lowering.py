@@ -1,0 +1,171 @@
+"""One lowering per case and target, serving every executor.
+
+export -> quantize (INT targets) -> lower (+ Vela for Ethos-U) -> serialize.
+Every exception is attributed to the stage that raised it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from etconform.cases import Inputs
+from etconform.stages import Stage, StageError, stage
+from etconform.targets import Target
+from etconform.vela import capture_vela_calls, digest, total_estimate
+
+# Non-delegated nodes that are glue, not compute: a case whose only CPU nodes are
+# these is fully delegated.
+_GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops__clone", "aten_view_copy")
+
+
+@dataclass
+class Delegate:
+    name: str  # lowered_module_N, as in the graph
+    backend_id: str
+    digest: str  # sha256 of the processed bytes: identifies the delegate in any copy of the graph
+    tosa: bytes | None  # the TOSA graph this delegate runs (for Ethos-U: what Vela compiled)
+    vela: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Lowered:
+    target: Target
+    quantized_module: torch.fx.GraphModule | None
+    output_scales: list[float | None]
+    edge_program: Any  # torch.export.ExportedProgram in the edge dialect, delegates inside
+    pte: bytes
+    pte_path: Path
+    delegates: list[Delegate]
+    delegation: dict[str, Any]
+    seconds: dict[str, float]
+
+    @property
+    def vela_estimate(self) -> dict[str, Any]:
+        return total_estimate([d.vela for d in self.delegates if d.vela])
+
+    @property
+    def fully_delegated(self) -> bool:
+        return self.delegation["partitions"] > 0 and not self.delegation["undelegated_ops"]
+
+
+def _timed(seconds: dict[str, float], name: Stage) -> Any:
+    class _Timer:
+        def __enter__(self) -> None:
+            self.t0 = time.perf_counter()
+
+        def __exit__(self, *exc: Any) -> None:
+            seconds[name.value] = round(time.perf_counter() - self.t0, 4)
+
+    return _Timer()
+
+
+def output_scales(graph_module: torch.fx.GraphModule) -> list[float | None]:
+    """The output quantization step of each output of a PT2E-converted module (None: float)."""
+    output = graph_module.graph.output_node()
+    scales: list[float | None] = []
+    outs = output.args[0]
+    for arg in outs if isinstance(outs, (list, tuple)) else [outs]:
+        scale = None
+        if isinstance(arg, torch.fx.Node) and "dequantize" in str(arg.target):
+            raw = arg.args[1]
+            if isinstance(raw, torch.fx.Node) and raw.op == "get_attr":
+                raw = getattr(graph_module, str(raw.target))
+            if isinstance(raw, torch.Tensor) and raw.numel() == 1:
+                raw = raw.item()
+            scale = float(raw) if isinstance(raw, (int, float)) else None
+        scales.append(scale)
+    return scales
+
+
+def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(graph_module)
+    undelegated = {
+        op: b.non_delegated
+        for op, b in sorted(info.delegation_by_operator.items())
+        if b.non_delegated and not op.startswith(_GLUE_PREFIXES)
+    }
+    return {
+        "delegated_nodes": info.num_delegated_nodes,
+        "total_nodes": info.num_delegated_nodes + info.num_non_delegated_nodes,
+        "partitions": info.num_delegated_subgraphs,
+        "undelegated_ops": undelegated,
+    }
+
+
+def _delegates(graph_module: torch.fx.GraphModule, vela_calls: dict[str, Any]) -> list[Delegate]:
+    from executorch.exir.lowered_backend_module import LoweredBackendModule
+
+    found = []
+    for name, module in graph_module.named_children():
+        if not isinstance(module, LoweredBackendModule):
+            continue
+        tosa, vela = None, {}
+        if module.backend_id == "TOSABackend":
+            tosa = module.processed_bytes
+        call = vela_calls.get(digest(module.processed_bytes))
+        if call is not None:
+            tosa, vela = call.tosa, call.summary
+        found.append(Delegate(name, module.backend_id, digest(module.processed_bytes), tosa, vela))
+    return found
+
+
+def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path) -> Lowered:
+    """Lower `module` for `target`; artifacts (the .pte, TOSA, Vela output) go to `workdir`."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    with stage(Stage.LOWER):
+        partitioner, quantizer = target.make(workdir)
+
+    with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
+        program = torch.export.export(module, inputs)
+
+    quantized, scales = None, []
+    if quantizer is not None:
+        with stage(Stage.QUANTIZE), _timed(seconds, Stage.QUANTIZE):
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+            # check_guards=False: torch 2.14 leaves a _guards_fn call_module the Arm passes reject.
+            prepared = prepare_pt2e(program.module(check_guards=False), quantizer)
+            prepared(*inputs)  # calibration on the case's own inputs
+            quantized = convert_pt2e(prepared)
+            scales = output_scales(quantized)
+        with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
+            program = torch.export.export(quantized, inputs)
+
+    with stage(Stage.LOWER), _timed(seconds, Stage.LOWER), capture_vela_calls() as vela_calls:
+        edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
+    graph_module = edge.exported_program().graph_module
+    delegates = _delegates(graph_module, vela_calls)
+    delegation = delegation_summary(graph_module)
+    # to_executorch rewrites the graph in place (out variants, memory planning); the host
+    # executors run the edge program as lowered, so keep a copy of it.
+    edge_program = copy.deepcopy(edge.exported_program())
+    if target.backend == "ethos_u" and any(d.vela == {} for d in delegates):
+        raise StageError(Stage.VELA, "a delegate has no Vela summary: Vela did not run or wrote none")
+
+    with stage(Stage.SERIALIZE), _timed(seconds, Stage.SERIALIZE):
+        pte = edge.to_executorch().buffer
+        pte_path = workdir / "program.pte"
+        pte_path.write_bytes(pte)
+
+    return Lowered(
+        target=target,
+        quantized_module=quantized,
+        output_scales=scales,
+        edge_program=edge_program,
+        pte=pte,
+        pte_path=pte_path,
+        delegates=delegates,
+        delegation=delegation,
+        seconds=seconds,
+    )

@@ -1,0 +1,122 @@
+"""The pytest plugin: options, markers, the `conformance` fixture, record merging."""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etconform.records import RecordWriter, clear_parts, merge_parts
+from etconform.targets import TARGETS
+
+MARKERS = {
+    "operator": "single-operator cases",
+    "model": "whole-model cases",
+    "smoke": "a fast subset, a few cases per target",
+    "xnnpack": "XNNPACK backend targets",
+    "tosa": "TOSA backend targets (TOSA reference model)",
+    "ethos_u": "Arm Ethos-U targets (TOSA reference model + Vela)",
+    **{name: f"target {name}" for name in TARGETS},
+}
+_MERGE_EVERY_S = 5.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("etconform")
+    group.addoption("--results-dir", default="results", help="where records.jsonl and reports go (default: results/)")
+    group.addoption(
+        "--seed", type=int, default=int(os.environ.get("ETCONFORM_SEED", "0")),
+        help="base seed for weights and inputs (default: $ETCONFORM_SEED or 0)",
+    )
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def results_dir(config: pytest.Config) -> Path:
+    return Path(config.getoption("--results-dir")).resolve()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if not _is_worker(config):
+        results_dir(config).mkdir(parents=True, exist_ok=True)
+        clear_parts(results_dir(config))
+        config.pluginmanager.register(_Merger(config), "etconform-merger")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        # Workers share the cores: one thread each keeps timings honest and avoids thrashing.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+class Conformance:
+    """Runs a case on a target, writes its records, and turns them into a test outcome."""
+
+    def __init__(self, config: pytest.Config):
+        self.results_dir = results_dir(config)
+        self.seed = config.getoption("--seed")
+        self.writer = RecordWriter(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
+    def check(self, case: Any, target: Any, test_id: str) -> None:
+        from etconform.runner import run_case
+
+        run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id)
+        errors = [r for r in run.records if r["outcome"] == "error"]
+        if errors:
+            pytest.fail(f"BAD CASE (a bug in the suite, not the backend): {errors[0]['message']}", pytrace=False)
+        if run.failures:
+            pytest.fail(f"seed {case.seed(self.seed)}\n{run.summary()}", pytrace=False)
+        if not run.compared:
+            pytest.skip(f"nothing compared: {run.summary()}")
+
+
+@pytest.fixture(scope="session")
+def _conformance(pytestconfig: pytest.Config) -> Conformance:
+    return Conformance(pytestconfig)
+
+
+@pytest.fixture
+def conformance(_conformance: Conformance, request: pytest.FixtureRequest) -> Any:
+    return lambda case, target: _conformance.check(case, target, request.node.nodeid)
+
+
+class _Merger:
+    """On the controller: merge the workers' records while the run goes on, and at its end."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.last = 0.0
+        self.records: list[dict[str, Any]] = []
+
+    def merge(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.last >= _MERGE_EVERY_S:
+            self.last = time.monotonic()
+            self.records = merge_parts(results_dir(self.config))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.merge()
+
+    def pytest_sessionfinish(self) -> None:
+        self.merge(force=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    merger = config.pluginmanager.get_plugin("etconform-merger")
+    records = merger.records if merger else []
+    if not records:
+        return
+    tally = collections.Counter((r["target"], r["outcome"]) for r in records)
+    terminalreporter.section("etconform")
+    for target in sorted({t for t, _ in tally}):
+        counts = ", ".join(f"{o} {n}" for (t, o), n in sorted(tally.items()) if t == target)
+        terminalreporter.write_line(f"{target:16s} {counts}")
+    terminalreporter.write_line(f"{len(records)} records -> {results_dir(config) / 'records.jsonl'}")

@@ -1,0 +1,78 @@
+"""Records: one JSON object per case x target x executor.
+
+Each process appends to its own part file (one write per record, flushed), and the
+controller merges the parts into records.jsonl by writing a temporary file and
+renaming it, so a reader never sees a half-written records.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("pass", "fallback", "mismatch", "fail", "error", "skip", "xfail", "info")
+PARTS = ".parts"
+RECORDS = "records.jsonl"
+
+
+@lru_cache(maxsize=1)
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for dist in ("torch", "executorch", "ethos-u-vela", "tosa-tools", "torchao"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = "absent"
+    return found
+
+
+class RecordWriter:
+    def __init__(self, results_dir: Path, worker: str):
+        self.path = results_dir / PARTS / f"records-{worker}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if record.get("outcome") not in OUTCOMES:
+            raise ValueError(f"record outcome {record.get('outcome')!r} is not one of {OUTCOMES}")
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)  # one write per record: a crash loses at most this line
+        finally:
+            os.close(fd)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed process is dropped, the rest stays valid
+    return records
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def merge_parts(results_dir: Path) -> list[dict[str, Any]]:
+    """Merge every worker's part file into records.jsonl; returns the merged records."""
+    records = []
+    for part in sorted((results_dir / PARTS).glob("records-*.jsonl")):
+        records.extend(read_jsonl(part))
+    records.sort(key=lambda r: (r.get("case", ""), r.get("target", ""), r.get("executor", "")))
+    write_atomic(results_dir / RECORDS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    return records
+
+
+def clear_parts(results_dir: Path) -> None:
+    for part in (results_dir / PARTS).glob("records-*.jsonl"):
+        part.unlink()

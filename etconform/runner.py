@@ -1,0 +1,138 @@
+"""Runs one case on one target: eager golden, one lowering, every executor, one record each."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from etconform import tolerances
+from etconform.cases import Case
+from etconform.compare import Verdict, compare_float, compare_quantized
+from etconform.lowering import Lowered, lower
+from etconform.records import RecordWriter, versions
+from etconform.stages import Stage, StageError
+from etconform.targets import Target
+from reference import EXECUTORS
+
+FAILING = ("mismatch", "fail", "error")
+
+
+@dataclass
+class CaseRun:
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["outcome"] in FAILING]
+
+    @property
+    def compared(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["outcome"] in ("pass", "fallback", "mismatch")]
+
+    def summary(self) -> str:
+        lines = []
+        for r in self.records:
+            what = f"{r['executor']}: {r['outcome']}"
+            if r.get("stage"):
+                what += f"@{r['stage']}"
+            if r.get("message"):
+                what += f" - {r['message']}"
+            m = r.get("metrics") or {}
+            shown = {k: m[k] for k in ("max_abs_err", "max_err_qsteps", "max_err_qsteps_vs_eager", "sqnr_db", "cosine") if k in m}
+            if shown:
+                what += f" {shown} tol={r.get('tolerance')}"
+            lines.append(what)
+        return "\n".join(lines)
+
+
+def _base_record(case: Case, target: Target, executor: str, seed: int, test_id: str) -> dict[str, Any]:
+    return {
+        "case": case.id, "kind": case.kind, "subject": case.subject, "variant": case.variant,
+        "target": target.name, "backend": target.backend, "executor": executor,
+        "seed": case.seed(seed), "test_id": test_id, "versions": versions(),
+        "stage": None, "message": "", "metrics": {}, "tolerance": {}, "delegation": {}, "latency": {},
+    }
+
+
+def _verdict(case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, golden: Any, quantized_ref: Any) -> Verdict:
+    tolerance = tolerances.resolve(case.tolerance)
+    if not target.quantized:
+        return compare_float(outputs, golden, tolerance)
+    reference = None if executor == "quantized_eager" else quantized_ref
+    return compare_quantized(outputs, reference, golden, lowered.output_scales, tolerance)
+
+
+def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str) -> CaseRun:
+    run = CaseRun()
+    workdir = results_dir / "artifacts" / target.name / case.id
+    started = time.perf_counter()
+
+    def emit(executor: str, outcome: str, **fields: Any) -> None:
+        record = _base_record(case, target, executor, seed, test_id)
+        record.update(outcome=outcome, **fields)
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        writer.write(record)
+        run.records.append(record)
+
+    try:
+        module, inputs = case.build(seed)
+        with torch.no_grad():
+            golden = module(*inputs)
+    except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
+        emit("eager", "error", stage=Stage.CASE.value, message=f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000])
+        return run
+
+    available = {name: EXECUTORS[name].probe(target) for name in target.executors}
+    try:
+        lowered = lower(module, inputs, target, workdir)
+    except StageError as err:
+        for name, availability in available.items():
+            if availability.ok:
+                emit(name, "fail", stage=err.stage.value, message=err.message, detail=err.detail)
+            else:
+                emit(name, "skip", message=availability.reason)
+        return run
+
+    common = {
+        "delegation": lowered.delegation,
+        "artifacts": {"pte": str(lowered.pte_path.relative_to(results_dir)), "pte_bytes": len(lowered.pte)},
+        "lowering_seconds": lowered.seconds,
+    }
+    quantized_ref = None
+    for name, availability in available.items():
+        executor = EXECUTORS[name]
+        if not availability.ok:
+            emit(name, "skip", message=availability.reason, **common)
+            continue
+        try:
+            result = executor.run(lowered, inputs)
+        except StageError as err:
+            emit(name, "fail", stage=err.stage.value, message=err.message, detail=err.detail, **common)
+            continue
+        if name == "quantized_eager":
+            quantized_ref = result.outputs
+        if not executor.compares:
+            emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **common)
+            continue
+        try:
+            verdict = _verdict(case, target, lowered, name, result.outputs, golden, quantized_ref)
+        except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
+            emit(name, "fail", stage=Stage.COMPARE.value, message=f"{type(exc).__name__}: {exc}", **common)
+            continue
+        ran_lowered = name != "quantized_eager"
+        if not verdict.ok:
+            outcome = "mismatch"
+        elif ran_lowered and not lowered.fully_delegated:
+            outcome = "fallback"
+        else:
+            outcome = "pass"
+        message = verdict.message or "; ".join(result.notes + verdict.notes)
+        if outcome == "fallback" and not message:
+            message = f"not delegated: {lowered.delegation['undelegated_ops'] or 'no partition'}"
+        emit(name, outcome, stage=Stage.COMPARE.value if outcome == "mismatch" else None, message=message,
+             metrics=verdict.metrics, tolerance=verdict.tolerance, latency=result.latency, **common)
+    return run

@@ -1,0 +1,63 @@
+"""Named stages of a case, and errors attributed to them."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import traceback
+from collections.abc import Iterator
+
+
+class Stage(str, enum.Enum):
+    CASE = "case"  # eager PyTorch itself failed: the suite's bug, not the backend's
+    EXPORT = "export"
+    QUANTIZE = "quantize"
+    LOWER = "lower"
+    VELA = "vela"
+    SERIALIZE = "serialize"
+    LOAD = "load"
+    RUN = "run"
+    COMPARE = "compare"
+
+
+class StageError(Exception):
+    """A stage raised; carries the stage and a one-line reason."""
+
+    def __init__(self, stage: Stage, message: str, detail: str = ""):
+        super().__init__(f"[{stage.value}] {message}")
+        self.stage = stage
+        self.message = message
+        self.detail = detail  # traceback tail, for the record and the report
+
+
+# Vela runs inside ExecuTorch's lowering; a failure raised from its frames is Vela's.
+_VELA_MODULES = ("ethosu/vela", "arm_vela.py")
+
+
+def _raised_in_vela(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(any(m in f.filename for m in _VELA_MODULES) for f in frames)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    first = text.splitlines()[0] if text else ""
+    if len(text.splitlines()) > 1:
+        # Many ExecuTorch errors put the useful part on the last line.
+        last = text.splitlines()[-1].strip()
+        if last and last != first:
+            first = f"{first} ... {last}"
+    return f"{type(exc).__name__}: {first}"[:1000]
+
+
+@contextlib.contextmanager
+def stage(name: Stage) -> Iterator[None]:
+    """Attribute any exception raised inside to `name` (or to Vela when it raised)."""
+    try:
+        yield
+    except StageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is attributed, none is lost
+        actual = Stage.VELA if name is Stage.LOWER and _raised_in_vela(exc) else name
+        detail = "".join(traceback.format_exception(exc)[-12:])
+        raise StageError(actual, _one_line(exc), detail) from exc

@@ -1,0 +1,27 @@
+"""What the thin suite files call: the catalog expanded over targets, as pytest params."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from etconform.cases import Case
+from etconform.catalog import operator_cases
+from etconform.targets import TARGETS
+
+
+def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa: ANN401
+    out = []
+    for name in target_names:
+        target = TARGETS[name]
+        for case in cases:
+            marks = [getattr(pytest.mark, case.kind), getattr(pytest.mark, target.backend), getattr(pytest.mark, target.name)]
+            if case.smoke:
+                marks.append(pytest.mark.smoke)
+            out.append(pytest.param(case, target, id=f"{case.id}-{target.name}", marks=marks))
+    return out
+
+
+def operator_params(target_names: Iterable[str]) -> list:  # noqa: ANN401
+    return params(operator_cases(), target_names)

@@ -1,0 +1,48 @@
+"""Tolerances as data: defaults per kind of target, overridden per case and per target.
+
+Float targets: |y - y_eager| <= atol + rtol * |y_eager|, elementwise.
+Quantized targets, in steps of the output quantization scale s:
+  |y - y_quantized_eager| <= qtol_steps * s         (the lowering's own error)
+  |y - y_eager|           <= float_qtol_steps * s   (adds the quantization error)
+float_qtol_steps = qtol_steps + quant_error_steps: half a step for rounding the output,
+plus what rounding the inputs and weights carries to the output, which grows with
+how many quantized values feed one output (quant_error_steps, per operator family).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+FP32 = {"atol": 1e-4, "rtol": 1e-4}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float = FP32["atol"]
+    rtol: float = FP32["rtol"]
+    qtol_steps: float = 1.0
+    quant_error_steps: float = 2.0
+
+    @property
+    def float_qtol_steps(self) -> float:
+        return self.qtol_steps + self.quant_error_steps
+
+    def as_dict(self, quantized: bool) -> dict[str, float]:
+        if not quantized:
+            return {"atol": self.atol, "rtol": self.rtol}
+        return {"qtol_steps": self.qtol_steps, "quant_error_steps": self.quant_error_steps, "float_qtol_steps": self.float_qtol_steps}
+
+
+_KEYS = {f.name for f in fields(Tolerance)}
+
+
+def resolve(*overrides: dict[str, Any]) -> Tolerance:
+    """Defaults, then each override in turn (case, then target expectations)."""
+    tolerance = Tolerance()
+    for override in overrides:
+        unknown = set(override) - _KEYS
+        if unknown:
+            raise ValueError(f"unknown tolerance keys {sorted(unknown)}; known: {sorted(_KEYS)}")
+        tolerance = replace(tolerance, **override)
+    return tolerance

@@ -1,0 +1,21 @@
+"""Executors: each runs a lowered case on one execution target.
+
+Adding an executor: a module here with a class that has `name`, `compares`,
+`probe(target)` and `run(lowered, inputs)`, and one line in EXECUTORS. Targets list
+the executors that apply to them (etconform/targets.py).
+"""
+
+from __future__ import annotations
+
+from reference.base import Availability, Executor, ExecResult
+from reference.et_runtime import ExecuTorchRuntime
+from reference.fvp import CorstoneFVP
+from reference.quantized_eager import QuantizedEager
+from reference.tosa_ref import TosaReferenceModel
+from reference.vela_estimate import VelaEstimate
+
+EXECUTORS: dict[str, Executor] = {
+    e.name: e for e in (QuantizedEager(), ExecuTorchRuntime(), TosaReferenceModel(), VelaEstimate(), CorstoneFVP())
+}
+
+__all__ = ["EXECUTORS", "Availability", "Executor", "ExecResult"]

@@ -1,0 +1,21 @@
+"""The PT2E-converted module run in PyTorch: the reference for quantized targets."""
+
+from __future__ import annotations
+
+import torch
+
+from etconform.stages import Stage, stage
+from reference.base import Availability, ExecResult, measure
+
+
+class QuantizedEager:
+    name = "quantized_eager"
+    compares = True
+
+    def probe(self, target) -> Availability:  # noqa: ANN001
+        return Availability(target.quantized, "" if target.quantized else "float target: no quantized reference")
+
+    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+        with stage(Stage.RUN), torch.no_grad():
+            outputs, latency = measure(lambda: lowered.quantized_module(*inputs), warmup=0, runs=1)
+        return ExecResult(outputs, latency)

@@ -1,0 +1,129 @@
+"""The TOSA reference model as an executor.
+
+The lowered program runs on the host; each delegate call runs the very TOSA graph
+that was lowered (for Ethos-U: the graph Vela compiled) on the TOSA reference model,
+in a child process so that a native abort fails the case, not the session. The
+non-delegated part runs as it is, in the edge dialect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.overrides import TorchFunctionMode
+
+from etconform.stages import Stage, StageError, stage
+from etconform.vela import digest
+from reference.base import Availability, ExecResult
+
+NHWC_ORDER = (0, 2, 3, 1)
+NNHWC_ORDER = (0, 1, 3, 4, 2)
+TIMEOUT_S = 300
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_tosa(tosa: bytes, inputs: list[np.ndarray], timeout: float = TIMEOUT_S, **kwargs: Any) -> list[np.ndarray]:
+    """Run one TOSA graph in a child process; a crash or invalid graph raises StageError(RUN)."""
+    kwargs.setdefault("initialize_variable_tensor_from_numpy", True)
+    with tempfile.TemporaryDirectory(prefix="etconform-tosa-") as tmp:
+        in_path, out_path = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(
+            in_path,
+            tosa=np.frombuffer(tosa, dtype=np.uint8),
+            kwargs=json.dumps(kwargs),
+            n_inputs=len(inputs),
+            **{f"input_{i}": a for i, a in enumerate(inputs)},
+        )
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "reference.tosa_worker", str(in_path), str(out_path)],
+                capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise StageError(Stage.RUN, f"TOSA reference model did not finish in {timeout:g} s") from exc
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+            how = (
+                f"crashed with {signal.Signals(-proc.returncode).name}"
+                if proc.returncode < 0
+                else f"exited with status {proc.returncode}"
+            )
+            raise StageError(Stage.RUN, f"TOSA reference model {how}: {' | '.join(tail)[-600:]}", proc.stderr[-4000:])
+        with np.load(out_path, allow_pickle=False) as data:
+            status = str(data["status"])
+            if status != "TOSA_VALID":
+                raise StageError(Stage.RUN, f"TOSA reference model returned {status}: the graph is not valid TOSA")
+            return [data[f"output_{i}"] for i in range(int(data["n_outputs"]))]
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    order = tensor.dim_order()
+    if order in (NHWC_ORDER, NNHWC_ORDER):
+        tensor = tensor.permute(order)
+    return tensor.detach().contiguous().numpy()
+
+
+def _to_torch(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    order = like.dim_order()
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).to(like.dtype)
+    if order in (NHWC_ORDER, NNHWC_ORDER):
+        tensor = tensor.reshape([like.shape[i] for i in order])
+        inverse = tuple(order.index(i) for i in range(len(order)))
+        return tensor.permute(inverse).contiguous()
+    return tensor.reshape(like.shape)
+
+
+class _DelegatesOnTosa(TorchFunctionMode):
+    """Runs every executorch_call_delegate on the TOSA reference model."""
+
+    def __init__(self, tosa_by_output: dict[str, bytes]):
+        super().__init__()
+        self.tosa_by_output = tosa_by_output  # keyed by the digest of the delegate's processed bytes
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        if func is torch._higher_order_ops.executorch_call_delegate:
+            module, *tensors = args
+            tosa = self.tosa_by_output.get(digest(module.processed_bytes))
+            if tosa is None:
+                raise StageError(Stage.RUN, f"delegate {module.backend_id} has no TOSA graph to run")
+            self.calls += 1
+            outputs = run_tosa(tosa, [_to_numpy(t) for t in tensors])
+            fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
+            return tuple(_to_torch(a, f) for a, f in zip(outputs, fakes))
+        return func(*args, **kwargs)
+
+
+class TosaReferenceModel:
+    name = "tosa_ref"
+    compares = True
+
+    def probe(self, target) -> Availability:  # noqa: ANN001
+        if target.backend not in ("tosa", "ethos_u"):
+            return Availability(False, "only TOSA and Ethos-U programs have TOSA graphs")
+        try:
+            import tosa_reference_model  # noqa: F401
+        except ImportError:
+            return Availability(False, "tosa_reference_model missing: pip install 'executorch[ethos-u]' (tosa-tools)")
+        return Availability(True)
+
+    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+        tosa = {d.digest: d.tosa for d in lowered.delegates if d.tosa}
+        with stage(Stage.RUN):
+            program = lowered.edge_program.module()
+            mode = _DelegatesOnTosa(tosa)
+            with mode, torch.no_grad():
+                outputs = program(*inputs)
+        notes = [] if mode.calls else ["no delegate: the whole program ran on the host CPU"]
+        return ExecResult(outputs, {}, notes=notes)
