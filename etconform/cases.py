@@ -42,12 +42,16 @@ class Case:
         return module, tuple(self.inputs(generator))
 
 
-def op_cases(subject: str, module: Callable[[], torch.nn.Module], variants: dict[str, Any], **common: Any) -> list[Case]:
-    """Cases of one operator: variant id -> input factory, or (input factory, options)."""
+def op_cases(subject: str, module: Callable[[], torch.nn.Module] | None, variants: dict[str, Any], **common: Any) -> list[Case]:
+    """Cases of one operator: variant id -> input factory, or (input factory, options).
+
+    Options override `common` per variant, e.g. {"module": ..., "smoke": True}.
+    """
     cases = []
     for variant, spec in variants.items():
         factory, options = spec if isinstance(spec, tuple) else (spec, {})
-        cases.append(Case(subject, variant, module, factory, **{**common, **options}))
+        fields_ = {"module": module, **common, **options}
+        cases.append(Case(subject, variant, inputs=factory, **fields_))
     return cases
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from functools import lru_cache
+from functools import cache
 
 from etconform.cases import Case
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(package: str) -> tuple[Case, ...]:
     root = importlib.import_module(package)
     cases: list[Case] = []

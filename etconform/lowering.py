@@ -21,7 +21,7 @@ from etconform.vela import capture_vela_calls, digest, total_estimate
 
 # Non-delegated nodes that are glue, not compute: a case whose only CPU nodes are
 # these is fully delegated.
-_GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops__clone", "aten_view_copy")
+_GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops_", "aten_view_copy")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Lowered:
     target: Target
     quantized_module: torch.fx.GraphModule | None
     output_scales: list[float | None]
+    input_qparams: list[tuple[float, int, int, int] | None]
     edge_program: Any  # torch.export.ExportedProgram in the edge dialect, delegates inside
     pte: bytes
     pte_path: Path
@@ -65,22 +66,50 @@ def _timed(seconds: dict[str, float], name: Stage) -> Any:
     return _Timer()
 
 
+def _constant(graph_module: torch.fx.GraphModule, value: Any) -> Any:
+    if isinstance(value, torch.fx.Node) and value.op == "get_attr":
+        value = getattr(graph_module, str(value.target))
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    return value
+
+
 def output_scales(graph_module: torch.fx.GraphModule) -> list[float | None]:
     """The output quantization step of each output of a PT2E-converted module (None: float)."""
-    output = graph_module.graph.output_node()
+    outs = graph_module.graph.output_node().args[0]
     scales: list[float | None] = []
-    outs = output.args[0]
     for arg in outs if isinstance(outs, (list, tuple)) else [outs]:
         scale = None
         if isinstance(arg, torch.fx.Node) and "dequantize" in str(arg.target):
-            raw = arg.args[1]
-            if isinstance(raw, torch.fx.Node) and raw.op == "get_attr":
-                raw = getattr(graph_module, str(raw.target))
-            if isinstance(raw, torch.Tensor) and raw.numel() == 1:
-                raw = raw.item()
+            raw = _constant(graph_module, arg.args[1])
             scale = float(raw) if isinstance(raw, (int, float)) else None
         scales.append(scale)
     return scales
+
+
+def input_qparams(graph_module: torch.fx.GraphModule) -> list[tuple[float, int, int, int] | None]:
+    """(scale, zero point, qmin, qmax) with which each input is quantized, None if it is not."""
+    found: list[tuple[float, int, int, int] | None] = []
+    for node in graph_module.graph.find_nodes(op="placeholder"):
+        qparams = None
+        for user in node.users:
+            if "quantize_per_tensor" in str(user.target) and "dequantize" not in str(user.target):
+                scale, zero_point, qmin, qmax = (_constant(graph_module, a) for a in user.args[1:5])
+                qparams = (float(scale), int(zero_point), int(qmin), int(qmax))
+        found.append(qparams)
+    return found
+
+
+def fake_quantize(inputs: Inputs, qparams: list[tuple[float, int, int, int] | None]) -> Inputs:
+    """Inputs rounded to the grid they are quantized on: what the quantized program sees."""
+    rounded = []
+    for x, q in zip(inputs, qparams):
+        if q is None or not x.is_floating_point():
+            rounded.append(x)
+            continue
+        scale, zero_point, qmin, qmax = q
+        rounded.append((torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax) - zero_point) * scale)
+    return tuple(rounded)
 
 
 def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
@@ -129,7 +158,7 @@ def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path
     with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
         program = torch.export.export(module, inputs)
 
-    quantized, scales = None, []
+    quantized, scales, in_qparams = None, [], []
     if quantizer is not None:
         with stage(Stage.QUANTIZE), _timed(seconds, Stage.QUANTIZE):
             from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -139,6 +168,7 @@ def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path
             prepared(*inputs)  # calibration on the case's own inputs
             quantized = convert_pt2e(prepared)
             scales = output_scales(quantized)
+            in_qparams = input_qparams(quantized)
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
             program = torch.export.export(quantized, inputs)
 
@@ -162,6 +192,7 @@ def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path
         target=target,
         quantized_module=quantized,
         output_scales=scales,
+        input_qparams=in_qparams,
         edge_program=edge_program,
         pte=pte,
         pte_path=pte_path,

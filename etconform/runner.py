@@ -12,7 +12,7 @@ import torch
 from etconform import tolerances
 from etconform.cases import Case
 from etconform.compare import Verdict, compare_float, compare_quantized
-from etconform.lowering import Lowered, lower
+from etconform.lowering import Lowered, fake_quantize, lower
 from etconform.records import RecordWriter, versions
 from etconform.stages import Stage, StageError
 from etconform.targets import Target
@@ -42,7 +42,7 @@ class CaseRun:
             if r.get("message"):
                 what += f" - {r['message']}"
             m = r.get("metrics") or {}
-            shown = {k: m[k] for k in ("max_abs_err", "max_err_qsteps", "max_err_qsteps_vs_eager", "sqnr_db", "cosine") if k in m}
+            shown = {k: m[k] for k in ("max_abs_err", "max_err_qsteps", "unexplained_qsteps_vs_eager", "sqnr_db", "cosine") if k in m}
             if shown:
                 what += f" {shown} tol={r.get('tolerance')}"
             lines.append(what)
@@ -58,12 +58,19 @@ def _base_record(case: Case, target: Target, executor: str, seed: int, test_id: 
     }
 
 
-def _verdict(case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, golden: Any, quantized_ref: Any) -> Verdict:
+@dataclass
+class References:
+    golden: Any  # eager PyTorch on the inputs
+    on_rounded_inputs: Any = None  # eager PyTorch on the inputs rounded to their quantization grid
+    quantized: Any = None  # the quantized eager program's outputs
+
+
+def _verdict(case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, refs: References) -> Verdict:
     tolerance = tolerances.resolve(case.tolerance)
     if not target.quantized:
-        return compare_float(outputs, golden, tolerance)
-    reference = None if executor == "quantized_eager" else quantized_ref
-    return compare_quantized(outputs, reference, golden, lowered.output_scales, tolerance)
+        return compare_float(outputs, refs.golden, tolerance)
+    reference = None if executor == "quantized_eager" else refs.quantized
+    return compare_quantized(outputs, reference, refs.golden, lowered.output_scales, tolerance, refs.on_rounded_inputs)
 
 
 def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str) -> CaseRun:
@@ -102,7 +109,10 @@ def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter
         "artifacts": {"pte": str(lowered.pte_path.relative_to(results_dir)), "pte_bytes": len(lowered.pte)},
         "lowering_seconds": lowered.seconds,
     }
-    quantized_ref = None
+    refs = References(golden)
+    if target.quantized:
+        with torch.no_grad():
+            refs.on_rounded_inputs = module(*fake_quantize(inputs, lowered.input_qparams))
     for name, availability in available.items():
         executor = EXECUTORS[name]
         if not availability.ok:
@@ -114,12 +124,12 @@ def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter
             emit(name, "fail", stage=err.stage.value, message=err.message, detail=err.detail, **common)
             continue
         if name == "quantized_eager":
-            quantized_ref = result.outputs
+            refs.quantized = result.outputs
         if not executor.compares:
             emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **common)
             continue
         try:
-            verdict = _verdict(case, target, lowered, name, result.outputs, golden, quantized_ref)
+            verdict = _verdict(case, target, lowered, name, result.outputs, refs)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             emit(name, "fail", stage=Stage.COMPARE.value, message=f"{type(exc).__name__}: {exc}", **common)
             continue

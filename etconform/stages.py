@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterator
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     CASE = "case"  # eager PyTorch itself failed: the suite's bug, not the backend's
     EXPORT = "export"
     QUANTIZE = "quantize"
@@ -57,7 +57,7 @@ def stage(name: Stage) -> Iterator[None]:
         yield
     except StageError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every failure is attributed, none is lost
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - Vela's argument parser exits
         actual = Stage.VELA if name is Stage.LOWER and _raised_in_vela(exc) else name
         detail = "".join(traceback.format_exception(exc)[-12:])
         raise StageError(actual, _one_line(exc), detail) from exc

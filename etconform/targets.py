@@ -57,12 +57,14 @@ def _tosa(spec_string: str, quantized: bool) -> Callable[[Path], tuple[Any, Any]
     return make
 
 
-def _ethos_u(npu: str, system_config: str, memory_mode: str) -> Callable[[Path], tuple[Any, Any]]:
+def ethos_u(npu: str, system_config: str, memory_mode: str, extra_flags: tuple[str, ...] = ()) -> Callable[[Path], tuple[Any, Any]]:
     def make(artifact_dir: Path) -> tuple[Any, Any]:
         from executorch.backends.arm.ethosu import EthosUCompileSpec, EthosUPartitioner
         from executorch.backends.arm.quantizer import EthosUQuantizer, get_symmetric_quantization_config
 
-        spec = EthosUCompileSpec(target=npu, system_config=system_config, memory_mode=memory_mode)
+        spec = EthosUCompileSpec(
+            target=npu, system_config=system_config, memory_mode=memory_mode, extra_flags=list(extra_flags) or None
+        )
         spec.dump_intermediate_artifacts_to(str(artifact_dir))
         quantizer = EthosUQuantizer(spec)
         quantizer.set_global(get_symmetric_quantization_config())
@@ -84,7 +86,7 @@ TARGETS: dict[str, Target] = {
             "ethos_u55_128",
             "ethos_u",
             True,
-            _ethos_u("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
+            ethos_u("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
             _ETHOS_U_EXECUTORS,
             "ethos-u55-128",
         ),
@@ -92,7 +94,7 @@ TARGETS: dict[str, Target] = {
             "ethos_u85_256",
             "ethos_u",
             True,
-            _ethos_u("ethos-u85-256", "Ethos_U85_SYS_DRAM_Mid", "Dedicated_Sram_384KB"),
+            ethos_u("ethos-u85-256", "Ethos_U85_SYS_DRAM_Mid", "Dedicated_Sram_384KB"),
             _ETHOS_U_EXECUTORS,
             "ethos-u85-256",
         ),

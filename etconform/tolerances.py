@@ -1,12 +1,14 @@
 """Tolerances as data: defaults per kind of target, overridden per case and per target.
 
 Float targets: |y - y_eager| <= atol + rtol * |y_eager|, elementwise.
-Quantized targets, in steps of the output quantization scale s:
-  |y - y_quantized_eager| <= qtol_steps * s         (the lowering's own error)
-  |y - y_eager|           <= float_qtol_steps * s   (adds the quantization error)
-float_qtol_steps = qtol_steps + quant_error_steps: half a step for rounding the output,
-plus what rounding the inputs and weights carries to the output, which grows with
-how many quantized values feed one output (quant_error_steps, per operator family).
+Quantized targets, in steps of the output quantization scale s, elementwise:
+  |y - y_quantized_eager| <= qtol_steps * s
+      the lowering's own error: both sides compute on the same integers.
+  |y - y_eager| <= float_qtol_steps * s + |eager(round(x)) - eager(x)|
+      adds the quantization: round(x) puts each input on its quantization grid, so the
+      second term is what the inputs' precision alone moves eager's output (steep
+      sigmoid, offset layer_norm). float_qtol_steps = qtol_steps + quant_error_steps,
+      which covers rounding the output (half a step), the weights and intermediates.
 """
 
 from __future__ import annotations

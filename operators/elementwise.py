@@ -23,7 +23,7 @@ CASES = [
     }),
     *op_cases("mul", lambda: Lambda(lambda x, y: x * y), {
         "3d_same": (lambda g: (randn(g, 2, 8, 8), randn(g, 2, 8, 8)), {"smoke": True}),
-        "broadcast_scalar_tensor": lambda g: (randn(g, 1, 3, 7, 7), uniform(g, 1, low=-2, high=2)),
+        "broadcast_one_element": lambda g: (randn(g, 1, 3, 7, 7), uniform(g, 1, low=-2, high=2)),
         "edges": lambda g: (with_edges(g, 4, 31), with_edges(g, 4, 31)),
         "rank4_prime": lambda g: (randn(g, 1, 5, 7, 11), randn(g, 1, 5, 7, 11)),
     }),

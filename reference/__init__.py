@@ -7,7 +7,7 @@ the executors that apply to them (etconform/targets.py).
 
 from __future__ import annotations
 
-from reference.base import Availability, Executor, ExecResult
+from reference.base import Availability, ExecResult, Executor
 from reference.et_runtime import ExecuTorchRuntime
 from reference.fvp import CorstoneFVP
 from reference.quantized_eager import QuantizedEager

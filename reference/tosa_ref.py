@@ -9,7 +9,6 @@ non-delegated part runs as it is, in the edge dialect.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from reference.base import Availability, ExecResult
 NHWC_ORDER = (0, 2, 3, 1)
 NNHWC_ORDER = (0, 1, 3, 4, 2)
 TIMEOUT_S = 300
-REPO = Path(__file__).resolve().parent.parent
+WORKER = Path(__file__).resolve().with_name("tosa_worker.py")
 
 
 def run_tosa(tosa: bytes, inputs: list[np.ndarray], timeout: float = TIMEOUT_S, **kwargs: Any) -> list[np.ndarray]:
@@ -43,11 +42,11 @@ def run_tosa(tosa: bytes, inputs: list[np.ndarray], timeout: float = TIMEOUT_S, 
             n_inputs=len(inputs),
             **{f"input_{i}": a for i, a in enumerate(inputs)},
         )
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         try:
+            # Run as a plain script: importing the reference package would pull in torch.
             proc = subprocess.run(
-                [sys.executable, "-m", "reference.tosa_worker", str(in_path), str(out_path)],
-                capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp,
+                [sys.executable, str(WORKER), str(in_path), str(out_path)],
+                capture_output=True, text=True, timeout=timeout, cwd=tmp,
             )
         except subprocess.TimeoutExpired as exc:
             raise StageError(Stage.RUN, f"TOSA reference model did not finish in {timeout:g} s") from exc

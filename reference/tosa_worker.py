@@ -1,7 +1,7 @@
 """Runs one TOSA graph on the TOSA reference model, in its own process.
 
 The reference model can abort the whole process on bad input; here that kills only
-this process. Usage: python -m reference.tosa_worker IN.npz OUT.npz
+this process. Usage: python reference/tosa_worker.py IN.npz OUT.npz
 IN holds `tosa` (uint8 bytes), `kwargs` (JSON) and input_0..input_N.
 """
 

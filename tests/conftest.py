@@ -1,0 +1,24 @@
+from pathlib import Path
+
+import pytest
+
+from etconform.cases import Case
+from etconform.records import RecordWriter
+from etconform.runner import CaseRun, run_case
+from etconform.targets import TARGETS, Target
+
+
+@pytest.fixture
+def run_one(tmp_path: Path):
+    """Run a case on a target through the real pipeline, records into tmp_path."""
+    writer = RecordWriter(tmp_path, "selftest")
+
+    def run(case: Case, target: str | Target) -> CaseRun:
+        target = TARGETS[target] if isinstance(target, str) else target
+        return run_case(case, target, tmp_path, writer, 0, "selftest")
+
+    return run
+
+
+def by_executor(run: CaseRun) -> dict:
+    return {r["executor"]: r for r in run.records}

@@ -1,0 +1,56 @@
+"""Crash containment: a native abort, a corrupt graph or a corrupt .pte fails one case."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from etconform.cases import Case, randn
+from etconform.lowering import lower
+from etconform.stages import StageError
+from etconform.targets import TARGETS
+from reference.et_runtime import ExecuTorchRuntime
+from reference.tosa_ref import run_tosa
+
+
+@pytest.fixture(scope="module")
+def tosa_graph(tmp_path_factory):
+    """A real TOSA graph (a conv lowered for TOSA INT) and an input that fits it."""
+    case = Case("selftest", "conv", lambda: torch.nn.Conv2d(2, 2, 1), lambda g: (randn(g, 1, 2, 4, 4),))
+    module, inputs = case.build(0)
+    lowered = lower(module, inputs, TARGETS["tosa_int"], tmp_path_factory.mktemp("tosa"))
+    (delegate,) = lowered.delegates
+    return delegate.tosa, [np.zeros((1, 2, 4, 4), dtype=np.int8)]
+
+
+def test_the_reference_model_runs_the_graph(tosa_graph):
+    tosa, inputs = tosa_graph
+    (out,) = run_tosa(tosa, inputs)
+    assert out.shape == (1, 2, 4, 4) and out.dtype == np.int8
+
+
+def test_a_native_abort_becomes_a_run_failure_and_this_process_lives(tosa_graph):
+    tosa, inputs = tosa_graph
+    # verbosity="WARNING" makes tosa_reference_model abort the process (RECIPES.md).
+    with pytest.raises(StageError) as err:
+        run_tosa(tosa, inputs, verbosity="WARNING")
+    assert err.value.stage.value == "run"
+    assert "crashed with SIGABRT" in err.value.message
+
+
+def test_a_corrupt_tosa_graph_fails_at_run(tosa_graph):
+    tosa, inputs = tosa_graph
+    with pytest.raises(StageError) as err:
+        run_tosa(tosa[: len(tosa) // 3] + b"\xff" * 64, inputs)
+    assert err.value.stage.value == "run"
+
+
+def test_a_corrupt_pte_fails_at_load(tmp_path):
+    case = Case("selftest", "relu", lambda: torch.nn.ReLU(), lambda g: (randn(g, 4),))
+    module, inputs = case.build(0)
+    lowered = lower(module, inputs, TARGETS["xnnpack_fp32"], tmp_path)
+    corrupt = dataclasses.replace(lowered, pte=b"\x00" * 16 + lowered.pte[16:64])
+    with pytest.raises(StageError) as err:
+        ExecuTorchRuntime().run(corrupt, inputs)
+    assert err.value.stage.value == "load"

@@ -1,0 +1,59 @@
+"""Records: one write per record, merged atomically, and merged across real xdist workers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etconform.records import RECORDS, RecordWriter, merge_parts
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _record(case, executor="tosa_ref", outcome="pass"):
+    return {"case": case, "target": "t", "executor": executor, "outcome": outcome}
+
+
+def test_parts_of_several_workers_merge_sorted(tmp_path):
+    RecordWriter(tmp_path, "gw1").write(_record("b"))
+    RecordWriter(tmp_path, "gw0").write(_record("a"))
+    RecordWriter(tmp_path, "gw0").write(_record("c", outcome="mismatch"))
+    merged = merge_parts(tmp_path)
+    assert [r["case"] for r in merged] == ["a", "b", "c"]
+    assert [json.loads(line)["case"] for line in (tmp_path / RECORDS).read_text().splitlines()] == ["a", "b", "c"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_line_cut_short_by_a_killed_worker_loses_only_itself(tmp_path):
+    writer = RecordWriter(tmp_path, "gw0")
+    writer.write(_record("a"))
+    with writer.path.open("a") as f:
+        f.write('{"case": "b", "outc')  # the worker died mid-write
+    RecordWriter(tmp_path, "gw1").write(_record("c"))
+    assert [r["case"] for r in merge_parts(tmp_path)] == ["a", "c"]
+
+
+def test_an_unknown_outcome_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="outcome"):
+        RecordWriter(tmp_path, "gw0").write(_record("a", outcome="ok"))
+
+
+def test_xdist_workers_records_merge_into_one_file(tmp_path):
+    results = tmp_path / "results"
+    selection = "add-4d_same or sub-2d_same or mul-3d_same or relu-4d"
+    env = {**os.environ, "PYTEST_ADDOPTS": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", "suites/xnnpack",
+         "-k", f"({selection}) and xnnpack_fp32", "--results-dir", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    records = [json.loads(line) for line in (results / RECORDS).read_text().splitlines()]
+    parts = sorted(p.name for p in (results / ".parts").glob("records-*.jsonl"))
+    assert parts == ["records-gw0.jsonl", "records-gw1.jsonl"]
+    assert len(records) == 4 and {r["executor"] for r in records} == {"et_runtime"}
+    assert all(r["outcome"] == "pass" and r["metrics"]["max_abs_err"] == 0.0 for r in records)
+    assert "etconform" in proc.stdout and "xnnpack_fp32     pass 4" in proc.stdout
