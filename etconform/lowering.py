@@ -15,13 +15,14 @@ from typing import Any
 import torch
 
 from etconform.cases import Inputs
+from etconform.rejections import capture_rejections
 from etconform.stages import Stage, StageError, stage
 from etconform.targets import Target
 from etconform.vela import capture_vela_calls, digest, total_estimate
 
 # Non-delegated nodes that are glue, not compute: a case whose only CPU nodes are
 # these is fully delegated.
-_GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops_", "aten_view_copy")
+_GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops_")
 
 
 @dataclass
@@ -172,11 +173,12 @@ def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
             program = torch.export.export(quantized, inputs)
 
-    with stage(Stage.LOWER), _timed(seconds, Stage.LOWER), capture_vela_calls() as vela_calls:
+    with stage(Stage.LOWER), _timed(seconds, Stage.LOWER), capture_vela_calls() as vela_calls, capture_rejections() as rejected:
         edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
     graph_module = edge.exported_program().graph_module
     delegates = _delegates(graph_module, vela_calls)
     delegation = delegation_summary(graph_module)
+    delegation["rejected"] = rejected
     # to_executorch rewrites the graph in place (out variants, memory planning); the host
     # executors run the edge program as lowered, so keep a copy of it.
     edge_program = copy.deepcopy(edge.exported_program())

@@ -66,14 +66,25 @@ class Conformance:
         self.writer = RecordWriter(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
     def check(self, case: Any, target: Any, test_id: str) -> None:
+        from etconform.expectations import for_case
         from etconform.runner import run_case
 
-        run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id)
+        expect = for_case(target.name, case)
+        run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect)
         errors = [r for r in run.records if r["outcome"] == "error"]
         if errors:
             pytest.fail(f"BAD CASE (a bug in the suite, not the backend): {errors[0]['message']}", pytrace=False)
         if run.failures:
             pytest.fail(f"seed {case.seed(self.seed)}\n{run.summary()}", pytrace=False)
+        expected_failures = [r for r in run.records if r["outcome"] == "xfail"]
+        if expected_failures:
+            pytest.xfail(f"{expect.xfail_reason} (fails at {expect.xfail_stage} as expected)")
+        if expect.xfail_stage and run.compared:
+            pytest.fail(
+                f"XPASS(strict): expected to fail at {expect.xfail_stage} ({expect.xfail_reason}) but it "
+                f"passed: remove it from suites/expectations/{target.name}.toml\n{run.summary()}",
+                pytrace=False,
+            )
         if not run.compared:
             pytest.skip(f"nothing compared: {run.summary()}")
 
@@ -107,6 +118,10 @@ class _Merger:
 
     def pytest_sessionfinish(self) -> None:
         self.merge(force=True)
+        if self.records:
+            from etconform import matrix
+
+            matrix.write(results_dir(self.config), self.records)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -120,3 +135,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         counts = ", ".join(f"{o} {n}" for (t, o), n in sorted(tally.items()) if t == target)
         terminalreporter.write_line(f"{target:16s} {counts}")
     terminalreporter.write_line(f"{len(records)} records -> {results_dir(config) / 'records.jsonl'}")
+    terminalreporter.write_line(f"support matrix -> {results_dir(config) / 'support_matrix.md'}")
+    tighten = sorted({(r["target"], r["case"], r["unexpected_pass"]) for r in records if r.get("unexpected_pass")})
+    for target, case, why in tighten:
+        terminalreporter.write_line(f"unexpected pass, tighten suites/expectations/{target}.toml: {case}: {why}")

@@ -12,6 +12,7 @@ import torch
 from etconform import tolerances
 from etconform.cases import Case
 from etconform.compare import Verdict, compare_float, compare_quantized
+from etconform.expectations import Expectation
 from etconform.lowering import Lowered, fake_quantize, lower
 from etconform.records import RecordWriter, versions
 from etconform.stages import Stage, StageError
@@ -19,6 +20,7 @@ from etconform.targets import Target
 from reference import EXECUTORS
 
 FAILING = ("mismatch", "fail", "error")
+REFERENCE_EXECUTORS = ("quantized_eager",)  # run PyTorch, not the lowered program
 
 
 @dataclass
@@ -65,15 +67,33 @@ class References:
     quantized: Any = None  # the quantized eager program's outputs
 
 
-def _verdict(case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, refs: References) -> Verdict:
-    tolerance = tolerances.resolve(case.tolerance)
+def _fallback_reason(delegation: dict[str, Any]) -> str:
+    ops = delegation["undelegated_ops"] or "no partition"
+    rejected = {op: why for op, why in delegation.get("rejected", {}).items() if "quantize_per" not in op}
+    reasons = "; ".join(f"{op}: {why}" for op, why in list(rejected.items())[:3])
+    return f"on the CPU: {ops}" + (f" (partitioner: {reasons})" if reasons else "")
+
+
+def _verdict(
+    case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, refs: References, expect: Expectation
+) -> Verdict:
+    tolerance = tolerances.resolve(case.tolerance, expect.tolerance)
     if not target.quantized:
         return compare_float(outputs, refs.golden, tolerance)
     reference = None if executor == "quantized_eager" else refs.quantized
     return compare_quantized(outputs, reference, refs.golden, lowered.output_scales, tolerance, refs.on_rounded_inputs)
 
 
-def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str) -> CaseRun:
+def run_case(
+    case: Case,
+    target: Target,
+    results_dir: Path,
+    writer: RecordWriter,
+    seed: int,
+    test_id: str,
+    expect: Expectation | None = None,
+) -> CaseRun:
+    expect = expect or Expectation()
     run = CaseRun()
     workdir = results_dir / "artifacts" / target.name / case.id
     started = time.perf_counter()
@@ -81,6 +101,10 @@ def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter
     def emit(executor: str, outcome: str, **fields: Any) -> None:
         record = _base_record(case, target, executor, seed, test_id)
         record.update(outcome=outcome, **fields)
+        if expect.xfail_stage and outcome in ("mismatch", "fail") and record["stage"] == expect.xfail_stage:
+            record.update(outcome="xfail", expected=expect.xfail_reason)
+        if expect.unsupported and outcome == "pass" and executor not in REFERENCE_EXECUTORS:
+            record["unexpected_pass"] = f"fully delegated, but listed unsupported ({expect.unsupported})"
         record["seconds"] = round(time.perf_counter() - started, 3)
         writer.write(record)
         run.records.append(record)
@@ -129,20 +153,20 @@ def run_case(case: Case, target: Target, results_dir: Path, writer: RecordWriter
             emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **common)
             continue
         try:
-            verdict = _verdict(case, target, lowered, name, result.outputs, refs)
+            verdict = _verdict(case, target, lowered, name, result.outputs, refs, expect)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             emit(name, "fail", stage=Stage.COMPARE.value, message=f"{type(exc).__name__}: {exc}", **common)
             continue
-        ran_lowered = name != "quantized_eager"
+        ran_lowered = name not in REFERENCE_EXECUTORS
         if not verdict.ok:
             outcome = "mismatch"
         elif ran_lowered and not lowered.fully_delegated:
             outcome = "fallback"
         else:
             outcome = "pass"
-        message = verdict.message or "; ".join(result.notes + verdict.notes)
-        if outcome == "fallback" and not message:
-            message = f"not delegated: {lowered.delegation['undelegated_ops'] or 'no partition'}"
+        message = "; ".join(filter(None, [verdict.message, *result.notes, *verdict.notes]))
+        if outcome == "fallback":
+            message = "; ".join(filter(None, [_fallback_reason(lowered.delegation), message]))
         emit(name, outcome, stage=Stage.COMPARE.value if outcome == "mismatch" else None, message=message,
              metrics=verdict.metrics, tolerance=verdict.tolerance, latency=result.latency, **common)
     return run
