@@ -23,6 +23,7 @@ class Case:
     inputs: Callable[[torch.Generator], Inputs] = field(repr=False)
     kind: str = "operator"
     smoke: bool = False
+    float_only: bool = False  # NaN/Inf or integer-only cases: quantized targets do not apply
     # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
     tolerance: dict[str, float] = field(default_factory=dict)
 

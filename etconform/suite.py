@@ -19,6 +19,8 @@ def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa:
         target = TARGETS[name]
         expectations.validate(name, cases)  # a stale key stops collection, naming itself
         for case in cases:
+            if case.float_only and target.quantized:
+                continue
             marks = [getattr(pytest.mark, case.kind), getattr(pytest.mark, target.backend), getattr(pytest.mark, target.name)]
             if case.smoke:
                 marks.append(pytest.mark.smoke)
