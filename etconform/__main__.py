@@ -1,13 +1,16 @@
 """etconform's command line.
 
     python -m etconform run CASE_ID [TARGET ...]   run one case, print its records (default: every target)
-    python -m etconform matrix RESULTS_DIR          rebuild the support matrix from records.jsonl
+    python -m etconform report RESULTS_DIR          (re)build the reports from records.jsonl
+    python -m etconform diff OLD_DIR NEW_DIR        what changed; exit 1 on a regression
+    python -m etconform merge DIR... -o OUT_DIR     merge runs (shards, machines) into one
     python -m etconform list [OPERATOR]             list the catalog's case ids
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -38,13 +41,46 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _matrix(args: argparse.Namespace) -> int:
-    from etconform import matrix
+def _report(args: argparse.Namespace) -> int:
+    from etconform import report
     from etconform.records import RECORDS, read_jsonl
 
     results = Path(args.results_dir)
-    matrix.write(results, read_jsonl(results / RECORDS))
-    print(f"wrote {results / 'support_matrix.md'} and support_matrix.json")
+    if not (results / RECORDS).exists():
+        print(f"no {RECORDS} in {results}", file=sys.stderr)
+        return 2
+    report.write(results, read_jsonl(results / RECORDS))
+    print(f"wrote {results}/report.html, report.md, report.json, support_matrix.md, support_matrix.json")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from etconform.diff import Thresholds, diff
+    from etconform.records import RECORDS, read_jsonl
+
+    old, new = (read_jsonl(Path(d) / RECORDS) for d in (args.old, args.new))
+    result = diff(old, new, Thresholds(sqnr_db=args.sqnr_db, qsteps=args.qsteps, gate_latency=args.gate_latency))
+    print(result.render())
+    return 1 if result.regressions else 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from etconform import report
+    from etconform.records import RECORDS, read_jsonl, write_atomic
+
+    merged: dict[tuple, dict] = {}
+    for folder in args.dirs:
+        for record in read_jsonl(Path(folder) / RECORDS):
+            key = (record["case"], record["target"], record["executor"])
+            if key in merged:
+                print(f"{folder}: {key} also in an earlier folder; the later one is kept", file=sys.stderr)
+            merged[key] = record
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    records = sorted(merged.values(), key=lambda r: (r["case"], r["target"], r["executor"]))
+    write_atomic(out / RECORDS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    report.write(out, records)
+    print(f"merged {len(records)} records from {len(args.dirs)} folders into {out}")
     return 0
 
 
@@ -66,9 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--results-dir")
     run.set_defaults(func=_run)
-    mat = sub.add_parser("matrix", help="rebuild the support matrix from a results folder")
-    mat.add_argument("results_dir")
-    mat.set_defaults(func=_matrix)
+    rep = sub.add_parser("report", help="(re)build the reports of a results folder")
+    rep.add_argument("results_dir")
+    rep.set_defaults(func=_report)
+    dif = sub.add_parser("diff", help="what changed between two runs; exit 1 on a regression")
+    dif.add_argument("old")
+    dif.add_argument("new")
+    dif.add_argument("--sqnr-db", type=float, default=3.0, help="SQNR drop that counts (dB)")
+    dif.add_argument("--qsteps", type=float, default=1.0, help="error growth that counts (output steps)")
+    dif.add_argument("--gate-latency", action="store_true", help="a slower median beyond noise is a regression")
+    dif.set_defaults(func=_diff)
+    mrg = sub.add_parser("merge", help="merge the records of several runs and report on them")
+    mrg.add_argument("dirs", nargs="+")
+    mrg.add_argument("-o", "--output", required=True)
+    mrg.set_defaults(func=_merge)
     lst = sub.add_parser("list", help="list case ids")
     lst.add_argument("operator", nargs="?")
     lst.set_defaults(func=_list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import time
 from pathlib import Path
@@ -71,6 +72,7 @@ class Conformance:
 
         expect = for_case(target.name, case)
         run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect)
+        _attach_to_allure(run)
         errors = [r for r in run.records if r["outcome"] == "error"]
         if errors:
             pytest.fail(f"BAD CASE (a bug in the suite, not the backend): {errors[0]['message']}", pytrace=False)
@@ -87,6 +89,16 @@ class Conformance:
             )
         if not run.compared:
             pytest.skip(f"nothing compared: {run.summary()}")
+
+
+def _attach_to_allure(run: Any) -> None:
+    """With --alluredir, each test carries its records and their summary (a no-op without)."""
+    try:
+        import allure
+    except ImportError:
+        return
+    allure.attach(json.dumps(run.records, indent=1, default=str), "records.json", allure.attachment_type.JSON)
+    allure.attach(run.summary(), "summary.txt", allure.attachment_type.TEXT)
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +131,9 @@ class _Merger:
     def pytest_sessionfinish(self) -> None:
         self.merge(force=True)
         if self.records:
-            from etconform import matrix
+            from etconform import report
 
-            matrix.write(results_dir(self.config), self.records)
+            report.write(results_dir(self.config), self.records)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -135,7 +147,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         counts = ", ".join(f"{o} {n}" for (t, o), n in sorted(tally.items()) if t == target)
         terminalreporter.write_line(f"{target:16s} {counts}")
     terminalreporter.write_line(f"{len(records)} records -> {results_dir(config) / 'records.jsonl'}")
-    terminalreporter.write_line(f"support matrix -> {results_dir(config) / 'support_matrix.md'}")
+    terminalreporter.write_line(f"report -> {results_dir(config) / 'report.html'} (and .md, .json, support_matrix.md)")
     tighten = sorted({(r["target"], r["case"], r["unexpected_pass"]) for r in records if r.get("unexpected_pass")})
     for target, case, why in tighten:
         terminalreporter.write_line(f"unexpected pass, tighten suites/expectations/{target}.toml: {case}: {why}")

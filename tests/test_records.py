@@ -57,3 +57,5 @@ def test_xdist_workers_records_merge_into_one_file(tmp_path):
     assert len(records) == 4 and {r["executor"] for r in records} == {"et_runtime"}
     assert all(r["outcome"] == "pass" and r["metrics"]["max_abs_err"] == 0.0 for r in records)
     assert "etconform" in proc.stdout and "xnnpack_fp32     pass 4" in proc.stdout
+    for name in ("report.html", "report.md", "report.json", "support_matrix.md", "support_matrix.json"):
+        assert (results / name).stat().st_size > 0, name

@@ -1,0 +1,98 @@
+"""Reports, diff and merge, from records alone."""
+
+import copy
+import json
+import re
+
+import pytest
+
+from etconform import report
+from etconform.__main__ import main
+from etconform.diff import diff
+from etconform.records import RECORDS
+
+
+def _record(case, target, outcome="pass", executor="tosa_ref", **extra):
+    subject = case.split("-")[0]
+    base = {
+        "case": case, "kind": "operator", "subject": subject, "target": target, "executor": executor,
+        "outcome": outcome, "stage": None, "message": "", "versions": {"torch": "2.14.1"},
+        "metrics": {"sqnr_db": 40.0, "max_err_qsteps": 0.0}, "tolerance": {"qtol_steps": 1.0},
+        "delegation": {"delegated_nodes": 5, "total_nodes": 8, "partitions": 1, "undelegated_ops": {}},
+        "latency": {},
+    }
+    base.update(extra)
+    return base
+
+
+@pytest.fixture
+def run_records():
+    return [
+        _record("conv2d-3x3", "ethos_u55_128"),
+        _record("conv2d-3x3", "ethos_u55_128", "info", "vela", estimate={"inference_time_ms": 0.02, "nn_macs": 100}),
+        _record("conv2d-1x1", "ethos_u55_128"),
+        _record("relu-4d", "ethos_u55_128", "mismatch", stage="compare", message="vs quantized eager: 3 steps > 1",
+                metrics={"sqnr_db": 10.0, "max_err_qsteps": 3.0}),
+        _record("relu-4d", "xnnpack_fp32", executor="et_runtime",
+                latency={"median_ms": 1.0, "cv": 0.01, "runs": 5, "eager_median_ms": 2.0}),
+    ]
+
+
+def _write(folder, records):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RECORDS).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_report_counts_and_marks_a_delegated_mismatch(run_records):
+    built = report.build(run_records)
+    assert built["totals"]["ethos_u55_128"] == {"pass": 2, "wrong_delegated": 1}
+    assert built["operators"]["subjects"]["relu"]["ethos_u55_128"]["worst"] == "wrong_delegated"
+    assert [p["case"] for p in built["problems"]] == ["relu-4d"]
+
+
+def test_html_is_self_contained_with_matrix_and_plots(tmp_path, run_records):
+    _write(tmp_path, run_records)
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "<h2>Support matrix</h2>" in page and "WRONG" not in page  # HTML uses colours, not words
+    assert page.count("data:image/png;base64,") >= 3  # outcomes, Vela estimates, accuracy
+    assert not re.search(r"(src|href)=\"https?://", page)
+    assert "relu-4d: wrong_delegated@compare" in page  # the hover text of the red cell
+    md = (tmp_path / "report.md").read_text()
+    assert "**WRONG (delegated) 1**" in md and "relu-4d" in md
+
+
+def test_identical_runs_diff_empty_and_exit_zero(tmp_path, run_records, capsys):
+    old, new = _write(tmp_path / "old", run_records), _write(tmp_path / "new", run_records)
+    assert main(["diff", str(old), str(new)]) == 0
+    assert capsys.readouterr().out.strip() == "no differences"
+
+
+def test_a_planted_loss_of_delegation_is_named_and_fails(tmp_path, run_records, capsys):
+    planted = copy.deepcopy(run_records)
+    planted[0].update(outcome="fallback", delegation={"delegated_nodes": 0, "total_nodes": 8, "partitions": 0,
+                                                       "undelegated_ops": {"aten_convolution_default": 1}})
+    old, new = _write(tmp_path / "old", run_records), _write(tmp_path / "new", planted)
+    assert main(["diff", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSIONS" in out and "conv2d-3x3 on ethos_u55_128 [tosa_ref]: pass -> fallback" in out
+    assert "now on the CPU: ['aten_convolution_default']" in out
+
+
+def test_diff_sees_accuracy_and_ignores_latency_within_noise(run_records):
+    worse = copy.deepcopy(run_records)
+    worse[0]["metrics"] = {"sqnr_db": 30.0, "max_err_qsteps": 0.0}  # 10 dB lost
+    worse[4]["latency"] = {**worse[4]["latency"], "median_ms": 1.05}  # +5%: noise
+    result = diff(run_records, worse)
+    assert [(c.kind, c.key[0]) for c in result.regressions] == [("accuracy", "conv2d-3x3")]
+
+
+def test_merge_of_two_shards_equals_the_whole(tmp_path, run_records):
+    a, b = _write(tmp_path / "a", run_records[:2]), _write(tmp_path / "b", run_records[2:])
+    out = tmp_path / "merged"
+    assert main(["merge", str(a), str(b), "-o", str(out)]) == 0
+    merged = [json.loads(line) for line in (out / RECORDS).read_text().splitlines()]
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, merged)) == sorted(map(key, run_records))
+    assert (out / "report.html").exists() and (out / "support_matrix.md").exists()
