@@ -26,6 +26,11 @@ class Case:
     float_only: bool = False  # NaN/Inf or integer-only cases: quantized targets do not apply
     # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
     tolerance: dict[str, float] = field(default_factory=dict)
+    # Models: how many evaluation samples, a separate calibration set, which model metrics.
+    samples: int = 1
+    calibration: Callable[[torch.Generator], list[Inputs]] | None = field(default=None, repr=False)
+    metrics: str = ""  # "" (elementwise), "classifier" or "language_model"
+    weights: Callable[[], str] | None = field(default=None, repr=False)  # says which weights were used
 
     @property
     def id(self) -> str:
@@ -35,12 +40,27 @@ class Case:
         return (zlib.crc32(self.id.encode()) ^ base_seed) & 0x7FFFFFFF
 
     def build(self, base_seed: int) -> tuple[torch.nn.Module, Inputs]:
-        """The module (weights seeded) and its inputs (seeded), both deterministic."""
+        """The module (weights seeded) and its first inputs (seeded), both deterministic."""
+        built = self.build_all(base_seed)
+        return built.module, built.samples[0]
+
+    def build_all(self, base_seed: int) -> Built:
+        """The module, the evaluation samples and the calibration samples, all seeded."""
         seed = self.seed(base_seed)
         torch.manual_seed(seed)
         module = self.module().eval()
         generator = torch.Generator().manual_seed(seed)
-        return module, tuple(self.inputs(generator))
+        samples = [tuple(self.inputs(generator)) for _ in range(self.samples)]
+        # Operators calibrate on their own inputs; models on a separate, seeded set.
+        calibration = [tuple(s) for s in self.calibration(generator)] if self.calibration else samples
+        return Built(module, samples, calibration)
+
+
+@dataclass
+class Built:
+    module: torch.nn.Module
+    samples: list[Inputs]
+    calibration: list[Inputs]
 
 
 def op_cases(subject: str, module: Callable[[], torch.nn.Module] | None, variants: dict[str, Any], **common: Any) -> list[Case]:

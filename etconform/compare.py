@@ -155,3 +155,56 @@ def compare_quantized(
             f"> {tolerance.float_qtol_steps:g} at {_worst(a, e, bounds)}"
         )
     return Verdict(not failures, m, tol, "; ".join(failures))
+
+
+def _agreement(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> float:
+    """Share of rows whose reference argmax is among the actual top-k (last dim = classes)."""
+    hits = total = 0
+    for a, r in zip(actual, reference):
+        a2, r2 = a.reshape(-1, a.shape[-1]).float(), r.reshape(-1, r.shape[-1]).float()
+        top = a2.topk(min(k, a2.shape[-1]), dim=-1).indices
+        hits += int((top == r2.argmax(-1, keepdim=True)).any(-1).sum())
+        total += a2.shape[0]
+    return hits / total if total else 1.0
+
+
+def _kl(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+    """Mean KL(reference || actual) of the softmax distributions over the last dim."""
+    values = []
+    for a, r in zip(actual, reference):
+        p = torch.log_softmax(r.double(), -1)
+        q = torch.log_softmax(a.double(), -1)
+        values.append((p.exp() * (p - q)).sum(-1).mean())
+    return float(torch.stack(values).mean()) if values else 0.0
+
+
+def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str, quantized: bool, tolerance: Tolerance) -> Verdict:
+    """Aggregate metrics over every evaluation sample, against the model's thresholds."""
+    a, e = flatten(actual), flatten(eager)
+    limits = tolerance.model_dict(quantized)
+    problem = _shape_problem(a, e)
+    if problem:
+        return Verdict(False, {}, limits, f"vs eager: {problem}")
+    m = metrics(a, e)
+    failures = []
+    if m["cosine"] < limits["min_cosine"]:
+        failures.append(f"cosine {m['cosine']:.5f} < {limits['min_cosine']}")
+    if m["sqnr_db"] < limits["min_sqnr_db"]:
+        failures.append(f"SQNR {m['sqnr_db']:.1f} dB < {limits['min_sqnr_db']}")
+    if kind == "classifier":
+        m["top1_agreement"] = round(_agreement(a, e, 1), 4)
+        m["top5_agreement"] = round(_agreement(a, e, 5), 4)
+        if m["top1_agreement"] < limits["min_top1_agreement"]:
+            failures.append(f"top-1 agreement {m['top1_agreement']:.2f} < {limits['min_top1_agreement']}")
+    if kind == "language_model":
+        m["next_token_agreement"] = round(_agreement(a, e, 1), 4)
+        m["kl_div"] = round(_kl(a, e), 6)
+        if m["next_token_agreement"] < limits["min_next_token_agreement"]:
+            failures.append(f"next-token agreement {m['next_token_agreement']:.2f} < {limits['min_next_token_agreement']}")
+    if quantized_ref is not None:
+        q = flatten(quantized_ref)
+        vs_q = metrics(a, q)
+        m["cosine_vs_quantized"], m["sqnr_db_vs_quantized"] = vs_q["cosine"], vs_q["sqnr_db"]
+        if vs_q["cosine"] < limits["min_cosine_vs_quantized"]:
+            failures.append(f"vs quantized eager: cosine {vs_q['cosine']:.5f} < {limits['min_cosine_vs_quantized']}")
+    return Verdict(not failures, m, limits, "; ".join(failures))

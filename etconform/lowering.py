@@ -147,8 +147,13 @@ def _delegates(graph_module: torch.fx.GraphModule, vela_calls: dict[str, Any]) -
     return found
 
 
-def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path) -> Lowered:
-    """Lower `module` for `target`; artifacts (the .pte, TOSA, Vela output) go to `workdir`."""
+def lower(
+    module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path, calibration: list[Inputs] | None = None
+) -> Lowered:
+    """Lower `module` for `target`; artifacts (the .pte, TOSA, Vela output) go to `workdir`.
+
+    Quantized targets calibrate on `calibration` (default: the example inputs themselves).
+    """
     from executorch.exir import to_edge_transform_and_lower
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +171,8 @@ def lower(module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path
 
             # check_guards=False: torch 2.14 leaves a _guards_fn call_module the Arm passes reject.
             prepared = prepare_pt2e(program.module(check_guards=False), quantizer)
-            prepared(*inputs)  # calibration on the case's own inputs
+            for sample in calibration or [inputs]:
+                prepared(*sample)
             quantized = convert_pt2e(prepared)
             scales = output_scales(quantized)
             in_qparams = input_qparams(quantized)

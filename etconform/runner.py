@@ -11,7 +11,7 @@ import torch
 
 from etconform import tolerances
 from etconform.cases import Case
-from etconform.compare import Verdict, compare_float, compare_quantized
+from etconform.compare import Verdict, compare_float, compare_model, compare_quantized
 from etconform.expectations import Expectation
 from etconform.lowering import Lowered, fake_quantize, lower
 from etconform.records import RecordWriter, versions
@@ -21,6 +21,8 @@ from reference import EXECUTORS
 from reference.base import measure
 
 FAILING = ("mismatch", "fail", "error")
+OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
+MODEL_TIMING = (3, 10)
 REFERENCE_EXECUTORS = ("quantized_eager",)  # run PyTorch, not the lowered program
 
 
@@ -63,7 +65,7 @@ def _base_record(case: Case, target: Target, executor: str, seed: int, test_id: 
 
 @dataclass
 class References:
-    golden: Any  # eager PyTorch on the inputs
+    golden: Any  # eager PyTorch on each sample
     on_rounded_inputs: Any = None  # eager PyTorch on the inputs rounded to their quantization grid
     quantized: Any = None  # the quantized eager program's outputs
 
@@ -78,11 +80,15 @@ def _fallback_reason(delegation: dict[str, Any]) -> str:
 def _verdict(
     case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, refs: References, expect: Expectation
 ) -> Verdict:
+    """Outputs and references are lists with one entry per evaluation sample."""
     tolerance = tolerances.resolve(case.tolerance, expect.tolerance)
+    quantized_ref = None if executor in REFERENCE_EXECUTORS else refs.quantized
+    if case.kind == "model":
+        return compare_model(outputs, refs.golden, quantized_ref, case.metrics, target.quantized, tolerance)
     if not target.quantized:
         return compare_float(outputs, refs.golden, tolerance)
-    reference = None if executor == "quantized_eager" else refs.quantized
-    return compare_quantized(outputs, reference, refs.golden, lowered.output_scales, tolerance, refs.on_rounded_inputs)
+    scales = lowered.output_scales * len(outputs)
+    return compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs)
 
 
 def run_case(
@@ -110,17 +116,20 @@ def run_case(
         writer.write(record)
         run.records.append(record)
 
+    timing = MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING
     try:
-        module, inputs = case.build(seed)
+        built = case.build_all(seed)
+        module, samples = built.module, built.samples
         with torch.no_grad():
-            golden, eager_latency = measure(lambda: module(*inputs))
+            golden = [module(*sample) for sample in samples]
+            _, eager_latency = measure(lambda: module(*samples[0]), *timing)
     except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
         emit("eager", "error", stage=Stage.CASE.value, message=f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000])
         return run
 
     available = {name: EXECUTORS[name].probe(target) for name in target.executors}
     try:
-        lowered = lower(module, inputs, target, workdir)
+        lowered = lower(module, samples[0], target, workdir, built.calibration)
     except StageError as err:
         for name, availability in available.items():
             if availability.ok:
@@ -135,26 +144,32 @@ def run_case(
         "lowering_seconds": lowered.seconds,
     }
     refs = References(golden)
-    if target.quantized:
+    if target.quantized and case.kind != "model":
         with torch.no_grad():
-            refs.on_rounded_inputs = module(*fake_quantize(inputs, lowered.input_qparams))
+            refs.on_rounded_inputs = [module(*fake_quantize(s, lowered.input_qparams)) for s in samples]
+    if case.weights is not None:
+        common["weights"] = case.weights()
     for name, availability in available.items():
         executor = EXECUTORS[name]
         if not availability.ok:
             emit(name, "skip", message=availability.reason, **common)
             continue
         try:
-            result = executor.run(lowered, inputs)
+            # The first sample is timed; the others only run. Estimators run once.
+            result = executor.run(lowered, samples[0], timing)
+            outputs = [result.outputs]
+            if executor.compares:
+                outputs += [executor.run(lowered, s, (0, 1)).outputs for s in samples[1:]]
         except StageError as err:
             emit(name, "fail", stage=err.stage.value, message=err.message, detail=err.detail, **common)
             continue
         if name == "quantized_eager":
-            refs.quantized = result.outputs
+            refs.quantized = outputs
         if not executor.compares:
             emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **common)
             continue
         try:
-            verdict = _verdict(case, target, lowered, name, result.outputs, refs, expect)
+            verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             emit(name, "fail", stage=Stage.COMPARE.value, message=f"{type(exc).__name__}: {exc}", **common)
             continue

@@ -35,7 +35,9 @@ class Executor(Protocol):
 
     def probe(self, target: Target) -> Availability: ...
 
-    def run(self, lowered: Lowered, inputs: tuple[torch.Tensor, ...]) -> ExecResult: ...
+    def run(self, lowered: Lowered, inputs: tuple[torch.Tensor, ...], timing: tuple[int, int] = (1, 5)) -> ExecResult:
+        """Run once per sample; executors that time themselves use (warm-up runs, measured runs)."""
+        ...
 
 
 def measure(fn: Callable[[], Any], warmup: int = 1, runs: int = 5) -> tuple[Any, dict[str, float]]:

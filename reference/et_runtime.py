@@ -20,11 +20,11 @@ class ExecuTorchRuntime:
             return Availability(False, f"executorch runtime pybindings missing ({exc}): reinstall executorch")
         return Availability(True)
 
-    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+    def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         from executorch.runtime import Runtime
 
         with stage(Stage.LOAD):
             method = Runtime.get().load_program(lowered.pte).load_method("forward")
         with stage(Stage.RUN):
-            outputs, latency = measure(lambda: method.execute(list(inputs)))
+            outputs, latency = measure(lambda: method.execute(list(inputs)), *timing)
         return ExecResult(outputs, latency)

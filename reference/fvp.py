@@ -25,5 +25,5 @@ class CorstoneFVP:
             )
         return Availability(False, f"{binary} found, but the FVP executor is not implemented yet")
 
-    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+    def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         raise NotImplementedError("the FVP executor is not implemented yet")

@@ -15,7 +15,7 @@ class QuantizedEager:
     def probe(self, target) -> Availability:  # noqa: ANN001
         return Availability(target.quantized, "" if target.quantized else "float target: no quantized reference")
 
-    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+    def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         with stage(Stage.RUN), torch.no_grad():
             outputs, latency = measure(lambda: lowered.quantized_module(*inputs), warmup=0, runs=1)
         return ExecResult(outputs, latency)

@@ -117,7 +117,7 @@ class TosaReferenceModel:
             return Availability(False, "tosa_reference_model missing: pip install 'executorch[ethos-u]' (tosa-tools)")
         return Availability(True)
 
-    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+    def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         tosa = {d.digest: d.tosa for d in lowered.delegates if d.tosa}
         with stage(Stage.RUN):
             program = lowered.edge_program.module()

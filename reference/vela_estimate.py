@@ -18,7 +18,7 @@ class VelaEstimate:
             return Availability(False, "ethos-u-vela is not installed: pip install 'executorch[ethos-u]'")
         return Availability(True)
 
-    def run(self, lowered, inputs) -> ExecResult:  # noqa: ANN001
+    def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         estimate = lowered.vela_estimate
         notes = [] if estimate else ["nothing was delegated to the NPU: no estimate"]
         latency = {"vela_ms": round(estimate["inference_time_ms"], 6)} if estimate else {}

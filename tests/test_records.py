@@ -43,11 +43,11 @@ def test_an_unknown_outcome_is_refused(tmp_path):
 
 def test_xdist_workers_records_merge_into_one_file(tmp_path):
     results = tmp_path / "results"
-    selection = "add-4d_same or sub-2d_same or mul-3d_same or relu-4d"
+    node = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
+    nodes = [node.format(c) for c in ("add-4d_same", "sub-2d_same", "mul-3d_same", "relu-4d")]
     env = {**os.environ, "PYTEST_ADDOPTS": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", "suites/xnnpack",
-         "-k", f"({selection}) and xnnpack_fp32", "--results-dir", str(results)],
+        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *nodes, "--results-dir", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
