@@ -17,13 +17,13 @@ from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
-    from etconform.catalog import operator_cases
+    from etconform.catalog import model_cases, operator_cases
     from etconform.expectations import for_case
     from etconform.records import RecordWriter
     from etconform.runner import run_case
     from etconform.targets import TARGETS
 
-    cases = {c.id: c for c in operator_cases()}
+    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
     if args.case not in cases:
         print(f"no case {args.case!r}; `python -m etconform list` shows them", file=sys.stderr)
         return 2
@@ -85,9 +85,9 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from etconform.catalog import operator_cases
+    from etconform.catalog import model_cases, operator_cases
 
-    for case in operator_cases():
+    for case in (*operator_cases(), *model_cases()):
         if not args.operator or case.subject == args.operator:
             print(case.id)
     return 0

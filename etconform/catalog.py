@@ -27,3 +27,7 @@ def load(package: str) -> tuple[Case, ...]:
 
 def operator_cases() -> tuple[Case, ...]:
     return load("operators")
+
+
+def model_cases() -> tuple[Case, ...]:
+    return load("models")

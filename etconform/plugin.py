@@ -33,6 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--seed", type=int, default=int(os.environ.get("ETCONFORM_SEED", "0")),
         help="base seed for weights and inputs (default: $ETCONFORM_SEED or 0)",
     )
+    group.addoption(
+        "--weights", choices=("random", "pretrained"), default=os.environ.get("ETCONFORM_WEIGHTS", "random"),
+        help="model weights: seeded random (default), or pretrained from disk (torch hub / Hugging Face cache)",
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -44,6 +48,7 @@ def results_dir(config: pytest.Config) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ["ETCONFORM_WEIGHTS"] = config.getoption("--weights")  # read by models/_weights.py
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     if not _is_worker(config):

@@ -47,7 +47,7 @@ class CaseRun:
             if r.get("message"):
                 what += f" - {r['message']}"
             m = r.get("metrics") or {}
-            shown = {k: m[k] for k in ("max_abs_err", "max_err_qsteps", "unexplained_qsteps_vs_eager", "sqnr_db", "cosine") if k in m}
+            shown = {k: m[k] for k in ("max_abs_err", "max_err_qsteps", "unexplained_qsteps_vs_eager", "sqnr_db", "cosine", "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div") if k in m}
             if shown:
                 what += f" {shown} tol={r.get('tolerance')}"
             lines.append(what)

@@ -39,15 +39,22 @@ def _raised_in_vela(exc: BaseException) -> bool:
     return any(any(m in f.filename for m in _VELA_MODULES) for f in frames)
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The innermost cause: wrappers ("error in pass X after passes [...]") hide the reason."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0] if text else ""
-    if len(text.splitlines()) > 1:
-        # Many ExecuTorch errors put the useful part on the last line.
-        last = text.splitlines()[-1].strip()
-        if last and last != first:
-            first = f"{first} ... {last}"
-    return f"{type(exc).__name__}: {first}"[:1000]
+    root = _root(exc)
+    lines = [line.strip() for line in (str(root).strip() or type(root).__name__).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(lines) > 1 and lines[-1] != text:
+        text = f"{text[:300]} ... {lines[-1]}"  # many ExecuTorch errors put the useful part last
+    return f"{type(root).__name__}: {text}"[:1000]
 
 
 @contextlib.contextmanager

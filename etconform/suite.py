@@ -8,7 +8,7 @@ import pytest
 
 from etconform import expectations
 from etconform.cases import Case
-from etconform.catalog import operator_cases
+from etconform.catalog import model_cases, operator_cases
 from etconform.targets import TARGETS
 
 
@@ -30,3 +30,7 @@ def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa:
 
 def operator_params(target_names: Iterable[str]) -> list:  # noqa: ANN401
     return params(operator_cases(), target_names)
+
+
+def model_params(target_names: Iterable[str]) -> list:  # noqa: ANN401
+    return params(model_cases(), target_names)

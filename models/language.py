@@ -1,0 +1,47 @@
+"""Language models: OPT-125M, built from its real configuration.
+
+OPT-125M: 12 decoder layers, hidden 768, 12 heads, FFN 3072, vocabulary 50272, weights
+seeded random (or the local Hugging Face cache with --weights pretrained). Inputs: 32
+token ids drawn uniformly from the vocabulary (no tokenizer ships here), batch 1;
+2 evaluation sequences, 4 for calibration. The module returns the logits only (no KV
+cache). Metrics: cosine, SQNR, next-token agreement and KL divergence of the
+next-token distributions.
+Not yet: generation with a KV cache; Llama-style models.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import OPTConfig, OPTForCausalLM
+
+from etconform.cases import Case
+from models import _weights as weights
+
+VOCAB, TOKENS = 50272, 32
+
+
+class Logits(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, use_cache=False).logits
+
+
+def opt_125m() -> torch.nn.Module:
+    config = OPTConfig(
+        vocab_size=VOCAB, hidden_size=768, num_hidden_layers=12, ffn_dim=3072, num_attention_heads=12,
+        max_position_embeddings=2048, word_embed_proj_dim=768, do_layer_norm_before=True,
+    )
+    return Logits(weights.huggingface_model(OPTForCausalLM, config, "facebook/opt-125m"))
+
+
+def tokens(g: torch.Generator) -> tuple[torch.Tensor]:
+    return (torch.randint(4, VOCAB, (1, TOKENS), generator=g),)
+
+
+CASES = [
+    Case("opt_125m", f"{TOKENS}_tokens", opt_125m, tokens, kind="model", samples=2,
+         calibration=lambda g: [tokens(g) for _ in range(4)], metrics="language_model", weights=weights.describe),
+]
