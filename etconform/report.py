@@ -70,11 +70,7 @@ def build(records: list[dict[str, Any]]) -> dict[str, Any]:
          "message": r["message"]}
         for r in records if r["outcome"] == "fallback"
     ]
-    models = [
-        {"case": r["case"], "target": r["target"], "executor": r["executor"], "outcome": r["outcome"],
-         "delegation": r.get("delegation"), "metrics": r.get("metrics")}
-        for r in records if r.get("kind") == "model"
-    ]
+    models = model_rows(records)
     return {
         "environment": environment(records),
         "totals": {t: dict(c) for t, c in sorted(totals.items())},
@@ -85,6 +81,42 @@ def build(records: list[dict[str, Any]]) -> dict[str, Any]:
         "fallbacks": fallbacks,
         "latency": _latency_rows(records),
     }
+
+
+def model_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model and target: outcome, delegation, accuracy, latency or estimate."""
+    outcomes = matrix.case_outcomes([r for r in records if r.get("kind") == "model"])
+    rows = []
+    for (_, case, target), (outcome, stage) in sorted(outcomes.items()):
+        mine = {r["executor"]: r for r in records if r["case"] == case and r["target"] == target}
+        lowered = next((r for e, r in mine.items() if e in ("et_runtime", "tosa_ref")), None) or next(iter(mine.values()))
+        d = lowered.get("delegation") or {}
+        m = lowered.get("metrics") or {}
+        lat = (mine.get("et_runtime") or {}).get("latency") or {}
+        est = (mine.get("vela") or {}).get("estimate") or {}
+        rows.append({
+            "case": case, "target": target, "outcome": outcome + (f"@{stage}" if outcome in FAILING + ("xfail",) else ""),
+            "message": next((r["message"] for r in mine.values() if r["outcome"] in FAILING + ("xfail",)), ""),
+            "partitions": d.get("partitions"), "delegated_nodes": d.get("delegated_nodes"), "total_nodes": d.get("total_nodes"),
+            "cpu_ops": sum((d.get("undelegated_ops") or {}).values()),
+            **{k: m.get(k) for k in ("cosine", "sqnr_db", "top1_agreement", "next_token_agreement", "kl_div")},
+            "host_ms": lat.get("median_ms"), "eager_ms": lat.get("eager_median_ms"),
+            "vela_ms": est.get("inference_time_ms"), "npu_operators": est.get("npu_operators"),
+            "weights": lowered.get("weights", ""),
+        })
+    return rows
+
+
+MODEL_COLUMNS = ("case", "target", "outcome", "partitions", "delegated_nodes", "total_nodes", "cpu_ops", "cosine",
+                 "sqnr_db", "top1_agreement", "next_token_agreement", "host_ms", "eager_ms", "vela_ms", "weights")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 # --- plots -------------------------------------------------------------------------------
@@ -145,6 +177,15 @@ def _plots(report: dict[str, Any]) -> dict[str, str]:
         ax.set_title("NPU estimates")
         plots["vela"] = _png(fig)
 
+    frag = [r for r in report["models"] if r["partitions"] is not None]
+    if frag:  # fragmentation: delegated partitions per model and target
+        fig, ax = plt.subplots(figsize=(7, 0.6 + 0.3 * len(frag)))
+        labels = [f"{r['case']} / {r['target']}" for r in frag]
+        ax.barh(labels, [r["partitions"] for r in frag], color="#6a51a3")
+        ax.set_xlabel("delegated partitions (more = more NPU/CPU transitions)")
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title("Fragmentation per model")
+        plots["fragmentation"] = _png(fig)
     return plots
 
 
@@ -187,6 +228,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         _md_table(["target", *outcomes], [[t, *(c.get(o, 0) for o in outcomes)] for t, c in report["totals"].items()]),
         "", matrix.to_markdown(report["operators"]).replace("# Support matrix", "## Support matrix"),
     ]
+    if report["models"]:
+        parts += ["## Models", "", _md_table(list(MODEL_COLUMNS),
+                                            [[_fmt(r[c]) for c in MODEL_COLUMNS] for r in report["models"]]), ""]
     if report["problems"]:
         parts += ["## Failures and mismatches", "", _md_table(
             ["case", "target", "executor", "outcome", "stage", "message"],
@@ -231,6 +275,11 @@ def to_html(report: dict[str, Any], plots: dict[str, str]) -> str:
         for f in report["fallbacks"]
     )
     versions = "".join(f"<li>{html.escape(k)} {html.escape(str(v))}</li>" for k, v in env["versions"].items())
+    model_head = "".join(f"<th>{c}</th>" for c in MODEL_COLUMNS)
+    model_body = "".join(
+        f'<tr title="{html.escape(r["message"] or "")}">' + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in MODEL_COLUMNS) + "</tr>"
+        for r in report["models"]
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>etconform report</title><style>
 body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 6px;font-size:12px;text-align:left}} th{{background:#f6f6f6}}
@@ -239,6 +288,10 @@ td.na{{color:#aaa}}</style></head><body>
 <h1>etconform qualification report</h1>
 <p>{report['records']} records · CPU {html.escape(env['cpu'])} ({env['cores']} cores)</p><ul>{versions}</ul>
 <h2>Plots</h2>{imgs}
+<h2>Models: delegation, accuracy, latency</h2>
+<p>partitions = delegated subgraphs (fragmentation); host_ms / eager_ms = median latency of the ExecuTorch runtime and of
+eager PyTorch here; vela_ms = Vela's NPU estimate. Hover a row for its failure.</p>
+<table><tr>{model_head}</tr>{model_body}</table>
 <h2>Support matrix</h2><p>{legend}</p><p>Cells count cases by outcome; hover for the cases that did not pass.</p>
 <table><tr><th>operator</th>{''.join(f'<th>{t}</th>' for t in ops['targets'])}</tr>{rows}</table>
 <h2>Failures and mismatches ({len(report['problems'])})</h2>

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,16 @@ def read_summary(output_dir: Path) -> dict[str, float]:
     return summary
 
 
+def operator_split(printed: str) -> dict[str, float]:
+    """Vela's "CPU operators = N" and "NPU operators = M" lines."""
+    split = {}
+    for unit in ("CPU", "NPU"):
+        found = re.search(rf"^{unit} operators = (\d+)", printed, re.M)
+        if found:
+            split[f"{unit.lower()}_operators"] = float(found.group(1))
+    return split
+
+
 @contextlib.contextmanager
 def capture_vela_calls() -> Iterator[dict[str, VelaCall]]:
     """Yield {sha256 of Vela's output: VelaCall} filled while lowering runs inside."""
@@ -62,9 +74,12 @@ def capture_vela_calls() -> Iterator[dict[str, VelaCall]]:
     real = ethosu_backend.vela_compile
 
     def observed(tosa_flatbuffer: bytes, args: list[str], **kwargs: Any) -> Any:
-        result = real(tosa_flatbuffer, args, **kwargs)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):  # Vela prints its operator split, nowhere else
+            result = real(tosa_flatbuffer, args, **kwargs)
         path = kwargs.get("intermediate_path")
         summary = read_summary(Path(path) / "output") if path else {}
+        summary.update(operator_split(printed.getvalue()))
         calls[digest(result.processed_bytes)] = VelaCall(tosa_flatbuffer, summary)
         return result
 
@@ -80,7 +95,7 @@ def total_estimate(summaries: list[dict[str, float]]) -> dict[str, float]:
     if not summaries:
         return {}
     total: dict[str, Any] = {"delegates": len(summaries)}
-    for key in _FIELDS:
+    for key in (*_FIELDS, "cpu_operators", "npu_operators"):
         values = [s[key] for s in summaries if key in s]
         if values:
             total[key] = max(values) if key.endswith("memory_used") and key.startswith("sram") else sum(values)

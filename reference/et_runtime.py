@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
-from etconform.stages import Stage, stage
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+
+from etconform.stages import Stage, StageError, stage
 from reference.base import Availability, ExecResult, measure
+
+
+@contextlib.contextmanager
+def native_stderr() -> Iterator[list[str]]:
+    """Collect what native code writes to fd 2 (the runtime logs why a load failed there)."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
+
+
+def _explain(err: StageError, log: list[str]) -> StageError:
+    useful = [line.split("] ", 1)[-1] for line in log if "Missing operator" in line or "rror" in line]
+    if useful:
+        err.message = f"{err.message} | runtime log: {' | '.join(useful[-3:])}"[:1000]
+        err.args = (f"[{err.stage.value}] {err.message}",)
+    return err
 
 
 class ExecuTorchRuntime:
@@ -23,8 +52,13 @@ class ExecuTorchRuntime:
     def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         from executorch.runtime import Runtime
 
-        with stage(Stage.LOAD):
-            method = Runtime.get().load_program(lowered.pte).load_method("forward")
-        with stage(Stage.RUN):
-            outputs, latency = measure(lambda: method.execute(list(inputs)), *timing)
+        log: list[str] = []
+        try:
+            with native_stderr() as log:  # filled when the block exits
+                with stage(Stage.LOAD):
+                    method = Runtime.get().load_program(lowered.pte).load_method("forward")
+                with stage(Stage.RUN):
+                    outputs, latency = measure(lambda: method.execute(list(inputs)), *timing)
+        except StageError as err:
+            raise _explain(err, log) from err
         return ExecResult(outputs, latency)

@@ -47,6 +47,7 @@ def test_ethos_u_runs_the_vela_compiled_tosa_and_keeps_vela_estimate(run_one):
     assert vela["outcome"] == "info" and vela["estimate"]["inference_time_ms"] > 0
     conv_macs = 4 * 6 * 6 * 27  # out channels x out pixels x (3x3x3); Vela counts a little more
     assert conv_macs <= vela["estimate"]["nn_macs"] <= 1.1 * conv_macs
+    assert vela["estimate"]["npu_operators"] >= 1 and vela["estimate"]["cpu_operators"] == 0
     assert records["fvp"]["outcome"] == "skip" and "FVP_Corstone_SSE-320" in records["fvp"]["message"]
 
 
