@@ -116,6 +116,25 @@ def conformance(_conformance: Conformance, request: pytest.FixtureRequest) -> An
     return lambda case, target: _conformance.check(case, target, request.node.nodeid)
 
 
+def crash_record(nodeid: str, why: str) -> dict[str, Any] | None:
+    """A fail record for a test whose process died, from its id `...[<case id>-<target>]`."""
+    from etconform.catalog import model_cases, operator_cases
+    from etconform.records import versions
+
+    param = nodeid.rpartition("[")[2].rstrip("]")
+    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
+    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
+    case = cases.get(param[: -len(target) - 1]) if target else None
+    if case is None:
+        return None
+    return {
+        "case": case.id, "kind": case.kind, "subject": case.subject, "variant": case.variant, "target": target,
+        "backend": TARGETS[target].backend, "executor": "process", "outcome": "fail", "stage": "run",
+        "message": f"the test process crashed (a native abort or segfault in a dependency): {why}",
+        "test_id": nodeid, "versions": versions(), "metrics": {}, "tolerance": {}, "delegation": {}, "latency": {},
+    }
+
+
 class _Merger:
     """On the controller: merge the workers' records while the run goes on, and at its end."""
 
@@ -132,6 +151,13 @@ class _Merger:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
             self.merge()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:  # noqa: ARG002
+        """An xdist worker died inside a test (a native crash): record it; xdist restarts the worker."""
+        record = crash_record(crashitem, str(report.longrepr)[-600:])
+        if record:
+            RecordWriter(results_dir(self.config), "controller").write(record)
 
     def pytest_sessionfinish(self) -> None:
         self.merge(force=True)

@@ -1,6 +1,7 @@
 """Crash containment: a native abort, a corrupt graph or a corrupt .pte fails one case."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,3 +55,26 @@ def test_a_corrupt_pte_fails_at_load(tmp_path):
     with pytest.raises(StageError) as err:
         ExecuTorchRuntime().run(corrupt, inputs)
     assert err.value.stage.value == "load"
+
+
+def test_a_worker_killed_by_a_native_crash_leaves_a_record_and_the_run_goes_on(tmp_path):
+    """os.abort() stands for a dependency's native crash inside a test process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["etconform.plugin"]\n')
+    (tmp_path / "test_crashing.py").write_text(
+        "import os\nimport pytest\n\n"
+        "@pytest.mark.parametrize('x', ['relu-4d-xnnpack_fp32', 'add-4d_same-xnnpack_fp32'])\n"
+        "def test_operator(x):\n    if x.startswith('relu'):\n        os.abort()\n"
+    )
+    results = tmp_path / "results"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PYTEST_ADDOPTS": ""}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "1", "-q", "-p", "no:cacheprovider", str(tmp_path),
+                           "--results-dir", str(results), "--rootdir", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert "1 failed, 1 passed" in proc.stdout, proc.stdout[-2000:]
+    records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
+    assert [(r["case"], r["executor"], r["outcome"], r["stage"]) for r in records] == [("relu-4d", "process", "fail", "run")]

@@ -59,3 +59,12 @@ def test_xdist_workers_records_merge_into_one_file(tmp_path):
     assert "etconform" in proc.stdout and "xnnpack_fp32     pass 4" in proc.stdout
     for name in ("report.html", "report.md", "report.json", "support_matrix.md", "support_matrix.json"):
         assert (results / name).stat().st_size > 0, name
+
+
+def test_a_crashed_worker_leaves_a_record_naming_the_case():
+    from etconform.plugin import crash_record
+
+    record = crash_record("suites/ethos_u/test_operators.py::test_operator[conv2d-3x3_stride2-ethos_u55_128]", "SIGSEGV")
+    assert (record["case"], record["target"], record["outcome"], record["stage"]) == ("conv2d-3x3_stride2", "ethos_u55_128", "fail", "run")
+    assert "crashed" in record["message"] and "SIGSEGV" in record["message"]
+    assert crash_record("tests/test_x.py::test_y", "x") is None
