@@ -4,7 +4,7 @@ OPT-125M: 12 decoder layers, hidden 768, 12 heads, FFN 3072, vocabulary 50272, w
 seeded random (or the local Hugging Face cache with --weights pretrained). Inputs: 32
 token ids drawn uniformly from the vocabulary (no tokenizer ships here), batch 1;
 2 evaluation sequences, 4 for calibration. The module returns the logits only (no KV
-cache). Metrics: cosine, SQNR, next-token agreement and KL divergence of the
+cache) and passes explicit position ids, which lets it lower to Ethos-U. Metrics: cosine, SQNR, next-token agreement and KL divergence of the
 next-token distributions.
 Not yet: generation with a KV cache; Llama-style models.
 """
@@ -26,7 +26,11 @@ class Logits(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, use_cache=False).logits
+        # Explicit positions (what OPT derives from an all-ones mask) keep OPT's cumsum out of
+        # the graph: the Arm backend lowers cumsum to a DEPTHWISE_CONV2D with float weights in an
+        # int8 graph and fails ("only supports torch.int8 weights for torch.int8 input").
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        return self.model(input_ids=input_ids, position_ids=positions, use_cache=False).logits
 
 
 def opt_125m() -> torch.nn.Module:
