@@ -5,6 +5,7 @@
     python -m etconform diff OLD_DIR NEW_DIR        what changed; exit 1 on a regression
     python -m etconform merge DIR... -o OUT_DIR     merge runs (shards, machines) into one
     python -m etconform list [OPERATOR]             list the catalog's case ids
+    python -m etconform draft RESULTS_DIR TARGET    a draft expectations file from a run
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _draft(args: argparse.Namespace) -> int:
+    from etconform.expectations import draft
+    from etconform.records import RECORDS, read_jsonl
+
+    print(draft(read_jsonl(Path(args.results_dir) / RECORDS), args.target))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from etconform.catalog import model_cases, operator_cases
 
@@ -116,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     mrg.add_argument("dirs", nargs="+")
     mrg.add_argument("-o", "--output", required=True)
     mrg.set_defaults(func=_merge)
+    drf = sub.add_parser("draft", help="draft an expectations file from a run's records")
+    drf.add_argument("results_dir")
+    drf.add_argument("target")
+    drf.set_defaults(func=_draft)
     lst = sub.add_parser("list", help="list case ids")
     lst.add_argument("operator", nargs="?")
     lst.set_defaults(func=_list)

@@ -85,10 +85,10 @@ class Conformance:
             pytest.fail(f"seed {case.seed(self.seed)}\n{run.summary()}", pytrace=False)
         expected_failures = [r for r in run.records if r["outcome"] == "xfail"]
         if expected_failures:
-            pytest.xfail(f"{expect.xfail_reason} (fails at {expect.xfail_stage} as expected)")
-        if expect.xfail_stage and run.compared:
+            pytest.xfail(f"{expect.xfail_reason} (fails at {'/'.join(expect.xfail_stages)} as expected)")
+        if expect.xfail_stages and run.compared:
             pytest.fail(
-                f"XPASS(strict): expected to fail at {expect.xfail_stage} ({expect.xfail_reason}) but it "
+                f"XPASS(strict): expected to fail at {'/'.join(expect.xfail_stages)} ({expect.xfail_reason}) but it "
                 f"passed: remove it from suites/expectations/{target.name}.toml\n{run.summary()}",
                 pytrace=False,
             )

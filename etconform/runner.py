@@ -108,7 +108,7 @@ def run_case(
     def emit(executor: str, outcome: str, **fields: Any) -> None:
         record = _base_record(case, target, executor, seed, test_id)
         record.update(outcome=outcome, **fields)
-        if expect.xfail_stage and outcome in ("mismatch", "fail") and record["stage"] == expect.xfail_stage:
+        if outcome in ("mismatch", "fail") and record["stage"] in expect.xfail_stages:
             record.update(outcome="xfail", expected=expect.xfail_reason)
         if expect.unsupported and outcome == "pass" and executor not in REFERENCE_EXECUTORS:
             record["unexpected_pass"] = f"fully delegated, but listed unsupported ({expect.unsupported})"

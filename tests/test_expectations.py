@@ -70,3 +70,21 @@ def test_strict_xfail_and_checked_unsupported_on_a_real_run(tmp_path):
     assert records["softmax-dim1_4d"]["outcome"] == "fallback"
     matrix = json.loads((results / "support_matrix.json").read_text())
     assert matrix["subjects"]["gelu"]["xnnpack_fp32"]["counts"] == {"xfail": 1}
+
+
+def test_a_draft_from_records_is_a_valid_expectations_file(tmp_path):
+    from etconform.expectations import draft
+
+    records = [
+        {"case": "relu-4d", "target": "tosa_int", "executor": "quantized_eager", "outcome": "mismatch", "stage": "compare", "message": 'off by "3" steps'},
+        {"case": "relu-4d", "target": "tosa_int", "executor": "tosa_ref", "outcome": "fail", "stage": "run", "message": "TOSA_UNPREDICTABLE"},
+        {"case": "reshape-flatten", "target": "tosa_int", "executor": "tosa_ref", "outcome": "fallback", "stage": None, "message": "on the CPU"},
+        {"case": "add-4d_same", "target": "tosa_fp", "executor": "tosa_ref", "outcome": "fail", "stage": "lower", "message": "other target"},
+    ]
+    (tmp_path / "tosa_int.toml").write_text(draft(records, "tosa_int"))
+    validate("tosa_int", CASES, tmp_path)
+    by_id = {c.id: c for c in CASES}
+    relu = for_case("tosa_int", by_id["relu-4d"], tmp_path)
+    assert relu.xfail_stages == ("compare", "run") and relu.xfail_reason == 'off by "3" steps'
+    assert for_case("tosa_int", by_id["reshape-flatten"], tmp_path).unsupported == "on the CPU"
+    assert for_case("tosa_int", by_id["add-4d_same"], tmp_path) == for_case("tosa_int", by_id["sub-2d_same"], tmp_path)
