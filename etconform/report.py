@@ -311,5 +311,8 @@ def write(results_dir: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
     if sqnr:
         plots["accuracy"] = sqnr
     write_atomic(results_dir / "report.html", to_html(report, plots))
+    (results_dir / "plots").mkdir(exist_ok=True)
+    for name, png in plots.items():  # the same figures as files, for slides and tickets
+        (results_dir / "plots" / f"{name}.png").write_bytes(base64.b64decode(png))
     return report
 

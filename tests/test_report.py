@@ -13,7 +13,7 @@ from etconform.records import RECORDS
 
 
 def _record(case, target, outcome="pass", executor="tosa_ref", **extra):
-    subject = case.split("-")[0]
+    subject = case.rsplit("-", 1)[0] if extra.get("kind") == "model" else case.split("-")[0]
     base = {
         "case": case, "kind": "operator", "subject": subject, "target": target, "executor": executor,
         "outcome": outcome, "stage": None, "message": "", "versions": {"torch": "2.14.1"},
@@ -35,6 +35,9 @@ def run_records():
                 metrics={"sqnr_db": 10.0, "max_err_qsteps": 3.0}),
         _record("relu-4d", "xnnpack_fp32", executor="et_runtime",
                 latency={"median_ms": 1.0, "cv": 0.01, "runs": 5, "eager_median_ms": 2.0}),
+        _record("mobilenet_v2-224", "xnnpack_fp32", executor="et_runtime", kind="model", weights="random (seeded)",
+                metrics={"cosine": 1.0, "sqnr_db": 120.0, "top1_agreement": 1.0},
+                latency={"median_ms": 8.0, "cv": 0.02, "runs": 10, "eager_median_ms": 31.0}),
     ]
 
 
@@ -57,6 +60,9 @@ def test_html_is_self_contained_with_matrix_and_plots(tmp_path, run_records):
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Support matrix</h2>" in page and "WRONG" not in page  # HTML uses colours, not words
     assert page.count("data:image/png;base64,") >= 3  # outcomes, Vela estimates, accuracy
+    assert {p.name for p in (tmp_path / "plots").iterdir()} >= {
+        "outcomes.png", "vela.png", "accuracy.png", "figure1.png", "fragmentation.png"}
+    assert "<td>mobilenet_v2-224</td><td>xnnpack_fp32</td><td>pass</td><td>1</td>" in page
     assert not re.search(r"(src|href)=\"https?://", page)
     assert "relu-4d: wrong_delegated@compare" in page  # the hover text of the red cell
     md = (tmp_path / "report.md").read_text()
