@@ -22,9 +22,13 @@ SEVERITY = ("wrong_delegated", "mismatch", "fail", "error", "xfail", "fallback",
 def _record_outcome(record: dict[str, Any]) -> str:
     outcome = record["outcome"]
     delegated = (record.get("delegation") or {}).get("partitions", 0) > 0
-    steps, bound = record.get("metrics", {}).get("max_err_qsteps"), record.get("tolerance", {}).get("qtol_steps")
+    metrics, tolerance = record.get("metrics") or {}, record.get("tolerance") or {}
     # A quantized program that matches quantized eager is off by the quantization, not the delegate.
-    lowering_wrong = steps is None or bound is None or steps > bound
+    if "cosine_vs_quantized" in metrics and "min_cosine_vs_quantized" in tolerance:  # models
+        lowering_wrong = metrics["cosine_vs_quantized"] < tolerance["min_cosine_vs_quantized"]
+    else:
+        steps, bound = metrics.get("max_err_qsteps"), tolerance.get("qtol_steps")
+        lowering_wrong = steps is None or bound is None or steps > bound
     if outcome == "mismatch" and delegated and lowering_wrong and record["executor"] != "quantized_eager":
         return "wrong_delegated"
     return outcome

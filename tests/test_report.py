@@ -102,3 +102,14 @@ def test_merge_of_two_shards_equals_the_whole(tmp_path, run_records):
     key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
     assert sorted(map(key, merged)) == sorted(map(key, run_records))
     assert (out / "report.html").exists() and (out / "support_matrix.md").exists()
+
+
+def test_a_model_off_eager_but_matching_quantized_eager_is_not_blamed_on_the_delegate():
+    from etconform import matrix
+
+    base = _record("opt_125m-32_tokens", "ethos_u85_256", "mismatch", kind="model", stage="compare",
+                   tolerance={"min_cosine_vs_quantized": 0.995})
+    quantization = {**base, "metrics": {"cosine": 0.986, "cosine_vs_quantized": 0.9994}}
+    lowering = {**base, "metrics": {"cosine": 0.97, "cosine_vs_quantized": 0.979}}
+    assert matrix.case_outcomes([quantization])[("opt_125m", "opt_125m-32_tokens", "ethos_u85_256")][0] == "mismatch"
+    assert matrix.case_outcomes([lowering])[("opt_125m", "opt_125m-32_tokens", "ethos_u85_256")][0] == "wrong_delegated"
