@@ -126,8 +126,10 @@ def compare_quantized(
     if problem:
         return Verdict(False, {}, tol, f"vs eager: {problem}")
     if len(scales) != len(a) or any(s is None for s in scales):
-        # The quantizer left an output in float: hold it to the float tolerance.
-        verdict = compare_float(a, e, tolerance)
+        # The quantizer left an output in float (a bool, say): hold it to the float tolerance
+        # against eager on the same rounded inputs the quantized program saw.
+        reference = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
+        verdict = compare_float(a, reference, tolerance, "eager on rounded inputs" if reference is not e else "eager")
         verdict.notes.append("output not quantized: float tolerance used")
         return verdict
     steps = [torch.tensor(float(s), dtype=torch.float64) for s in scales]

@@ -97,3 +97,11 @@ def test_overrides_apply_in_order_and_unknown_keys_are_refused():
     assert (tol.qtol_steps, tol.atol, tol.float_qtol_steps) == (3, 0.5, 5.0)
     with pytest.raises(ValueError, match="qtol"):
         tolerances.resolve({"qtol": 1})
+
+
+def test_an_unquantized_output_is_compared_with_eager_on_the_same_rounded_inputs():
+    # x > 0.26 on an input rounded to 0.25 is False: the backend is right, eager on x is not comparable.
+    eager, rounded, actual = torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([0.0])
+    verdict = compare_quantized(actual, None, eager, [None], tolerances.resolve(), rounded)
+    assert verdict.ok and verdict.notes == ["output not quantized: float tolerance used"]
+    assert not compare_quantized(torch.tensor([1.0]), None, eager, [None], tolerances.resolve(), rounded).ok
