@@ -159,7 +159,7 @@ def _plots(report: dict[str, Any]) -> dict[str, str]:
         x = range(len(models))
         ax.bar([i - 0.2 for i in x], [r["eager_median_ms"] for r in rows], 0.4, label="PyTorch eager", color="#888")
         ax.bar([i + 0.2 for i in x], [r["median_ms"] for r in rows], 0.4, label="ExecuTorch", color="#2171b5")
-        ax.set_xticks(list(x), [f"{m}\n{r['target']}" for m, r in zip(models, rows)], fontsize=7)
+        ax.set_xticks(list(x), [f"{m}\n{r['target']}" for m, r in zip(models, rows)], fontsize=7, rotation=30, ha="right")
         ax.set_ylabel("median latency (ms)")
         ax.legend()
         ax.set_title("Eager PyTorch vs ExecuTorch (host, warm-up discarded)")
