@@ -44,9 +44,10 @@ def ours(ops: list[str]) -> dict[str, list[float]]:
 
 
 def executorch_arm_tests(ops: list[str]) -> tuple[list[float], str]:
-    import executorch
+    import importlib.util
 
-    test_dir = Path(executorch.__file__).parent / "backends" / "arm" / "test"
+    package = importlib.util.find_spec("executorch").submodule_search_locations[0]  # a namespace package
+    test_dir = Path(package) / "backends" / "arm" / "test"
     files = [str(test_dir / "ops" / f"test_{op}.py") for op in ops if (test_dir / "ops" / f"test_{op}.py").exists()]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "--durations=0", "-k", "tosa or u55 or u85"],
