@@ -144,6 +144,8 @@ class _Merger:
         self.records: list[dict[str, Any]] = []
 
     def merge(self, force: bool = False) -> None:
+        if not any((results_dir(self.config) / ".parts").glob("records-*.jsonl")):
+            return  # a session without conformance tests (the self-tests) leaves an earlier run's records alone
         if force or time.monotonic() - self.last >= _MERGE_EVERY_S:
             self.last = time.monotonic()
             self.records = merge_parts(results_dir(self.config))

@@ -68,3 +68,14 @@ def test_a_crashed_worker_leaves_a_record_naming_the_case():
     assert (record["case"], record["target"], record["outcome"], record["stage"]) == ("conv2d-3x3_stride2", "ethos_u55_128", "fail", "run")
     assert "crashed" in record["message"] and "SIGSEGV" in record["message"]
     assert crash_record("tests/test_x.py::test_y", "x") is None
+
+
+def test_a_session_without_conformance_tests_leaves_earlier_records_alone(tmp_path):
+    (tmp_path / RECORDS).write_text('{"case": "kept"}\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "tests/test_compare.py",
+         "--results-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTEST_ADDOPTS": ""},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / RECORDS).read_text() == '{"case": "kept"}\n'
