@@ -104,6 +104,37 @@ def compare_float(actual: Any, reference: Any, tolerance: Tolerance, what: str =
     return Verdict(ok, m, bounds_dict, message)
 
 
+def _compare_unquantized_outputs(
+    a: list[torch.Tensor], quantized_ref: Any | None, e: list[torch.Tensor], tolerance: Tolerance,
+    eager_on_rounded_inputs: Any | None, quantized_inside: bool,
+) -> Verdict:
+    """Outputs the quantizer left in float: there is no output step to count errors in.
+
+    Against eager on the same rounded inputs first, at the float tolerance (a bool from a
+    comparison, an index, a graph left all float). A float output computed from quantized
+    intermediates (softsign's division, lp_pool's power) carries their rounding with no
+    step to measure it in: it is then held to SQNR instead, against eager and (a lowered
+    program) against quantized eager, which shares its intermediate rounding.
+    """
+    reference = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
+    verdict = compare_float(a, reference, tolerance, "eager on rounded inputs" if reference is not e else "eager")
+    if verdict.ok or not quantized_inside or not all(t.is_floating_point() for t in a):
+        verdict.notes.append("output not quantized: float tolerance used")
+        return verdict
+    limits = {"float_output_min_sqnr_db": tolerance.float_output_min_sqnr_db}
+    m, failures = verdict.metrics, []
+    if m["sqnr_db"] < tolerance.float_output_min_sqnr_db:
+        failures.append(f"vs eager on rounded inputs: SQNR {m['sqnr_db']:.1f} dB < {tolerance.float_output_min_sqnr_db:g}")
+    if quantized_ref is not None:
+        vs_q = metrics(a, flatten(quantized_ref))
+        m["sqnr_db_vs_quantized"], m["max_abs_err_vs_quantized"] = vs_q["sqnr_db"], vs_q["max_abs_err"]
+        limits["float_output_min_sqnr_db_vs_quantized"] = tolerance.float_output_min_sqnr_db_vs_quantized
+        if vs_q["sqnr_db"] < tolerance.float_output_min_sqnr_db_vs_quantized:
+            failures.append(f"vs quantized eager: SQNR {vs_q['sqnr_db']:.1f} dB < {tolerance.float_output_min_sqnr_db_vs_quantized:g}")
+    note = "float output of quantized intermediates: held to SQNR (no output step)"
+    return Verdict(not failures, m, limits, "; ".join(failures), [note])
+
+
 def compare_quantized(
     actual: Any,
     quantized_ref: Any | None,
@@ -111,6 +142,7 @@ def compare_quantized(
     scales: list[float | None],
     tolerance: Tolerance,
     eager_on_rounded_inputs: Any | None = None,
+    quantized_inside: bool = False,
 ) -> Verdict:
     """Against quantized eager in output steps, then against float eager with the looser bound.
 
@@ -126,12 +158,7 @@ def compare_quantized(
     if problem:
         return Verdict(False, {}, tol, f"vs eager: {problem}")
     if len(scales) != len(a) or any(s is None for s in scales):
-        # The quantizer left an output in float (a bool, say): hold it to the float tolerance
-        # against eager on the same rounded inputs the quantized program saw.
-        reference = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
-        verdict = compare_float(a, reference, tolerance, "eager on rounded inputs" if reference is not e else "eager")
-        verdict.notes.append("output not quantized: float tolerance used")
-        return verdict
+        return _compare_unquantized_outputs(a, quantized_ref, e, tolerance, eager_on_rounded_inputs, quantized_inside)
     steps = [torch.tensor(float(s), dtype=torch.float64) for s in scales]
     rounding = [torch.zeros((), dtype=torch.float64)] * len(a)
     if eager_on_rounded_inputs is not None:

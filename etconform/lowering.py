@@ -54,6 +54,12 @@ class Lowered:
         return total_estimate([d.vela for d in self.delegates if d.vela])
 
     @property
+    def quantized_inside(self) -> bool:
+        """Whether the quantizer put any tensor of the program on an integer grid."""
+        graph = self.quantized_module.graph if self.quantized_module is not None else None
+        return graph is not None and any("quantize_per" in str(n.target) for n in graph.nodes)
+
+    @property
     def fully_delegated(self) -> bool:
         return self.delegation["partitions"] > 0 and not self.delegation["undelegated_ops"]
 

@@ -88,7 +88,7 @@ def _verdict(
     if not target.quantized:
         return compare_float(outputs, refs.golden, tolerance)
     scales = lowered.output_scales * len(outputs)
-    return compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs)
+    return compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs, lowered.quantized_inside)
 
 
 def run_case(

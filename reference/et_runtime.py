@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -13,9 +15,14 @@ from reference.base import Availability, ExecResult, measure
 
 @contextlib.contextmanager
 def native_stderr() -> Iterator[list[str]]:
-    """Collect what native code writes to fd 2 (the runtime logs why a load failed there)."""
+    """Collect what the runtime logs on stderr (why a load failed is only said there).
+
+    Both fd 2 and sys.stderr: the pybindings may log through Python's stderr, which pytest's
+    capture (or a caller) has pointed elsewhere.
+    """
     lines: list[str] = []
-    with tempfile.TemporaryFile(mode="w+b") as sink:
+    with tempfile.TemporaryFile(mode="w+b") as sink, contextlib.redirect_stderr(io.StringIO()) as text:
+        sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         try:
@@ -25,12 +32,13 @@ def native_stderr() -> Iterator[list[str]]:
             os.close(saved)
             sink.seek(0)
             lines.extend(sink.read().decode(errors="replace").splitlines())
+            lines.extend(text.getvalue().splitlines())
 
 
 def _explain(err: StageError, log: list[str]) -> StageError:
-    useful = [line.split("] ", 1)[-1] for line in log if "Missing operator" in line or "rror" in line]
+    useful = [line.split("] ", 1)[-1] for line in log if any(w in line for w in ("Missing operator", "rror", "ailed"))]
     if useful:
-        err.message = f"{err.message} | runtime log: {' | '.join(useful[-3:])}"[:1000]
+        err.message = f"{err.message} | runtime log: {' | '.join(useful[:3])}"[:1000]
         err.args = (f"[{err.stage.value}] {err.message}",)
     return err
 

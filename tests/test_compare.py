@@ -105,3 +105,31 @@ def test_an_unquantized_output_is_compared_with_eager_on_the_same_rounded_inputs
     verdict = compare_quantized(actual, None, eager, [None], tolerances.resolve(), rounded)
     assert verdict.ok and verdict.notes == ["output not quantized: float tolerance used"]
     assert not compare_quantized(torch.tensor([1.0]), None, eager, [None], tolerances.resolve(), rounded).ok
+
+
+def test_a_float_output_of_quantized_intermediates_is_held_to_sqnr():
+    # softsign on int8 intermediates: every element a little off, no output step to count in.
+    eager = torch.linspace(-1, 1, 100)
+    actual = eager + 0.004 * torch.sin(torch.arange(100.0))  # about 46 dB
+    verdict = compare_quantized(actual, actual.clone(), eager, [None], tolerances.resolve(), eager, quantized_inside=True)
+    assert verdict.ok and "held to SQNR" in verdict.notes[0]
+    assert 40 < verdict.metrics["sqnr_db"] < 50 and verdict.metrics["sqnr_db_vs_quantized"] == 300.0
+    # The same error with no quantized intermediates is a plain float mismatch.
+    assert not compare_quantized(actual, None, eager, [None], tolerances.resolve(), eager).ok
+
+
+def test_a_float_output_of_quantized_intermediates_still_fails_when_noisy_or_off_quantized_eager():
+    eager = torch.linspace(-1, 1, 100)
+    noisy = eager + 0.2 * torch.sin(torch.arange(100.0))  # about 10 dB
+    verdict = compare_quantized(noisy, None, eager, [None], tolerances.resolve(), eager, quantized_inside=True)
+    assert not verdict.ok and "SQNR" in verdict.message
+    close = eager + 0.004 * torch.sin(torch.arange(100.0))
+    verdict = compare_quantized(close, eager + 0.02, eager, [None], tolerances.resolve(), eager, quantized_inside=True)
+    assert not verdict.ok and verdict.message.startswith("vs quantized eager: SQNR")
+
+
+def test_a_bool_output_of_a_quantized_graph_stays_exact():
+    eager = torch.zeros(1000, dtype=torch.bool)
+    actual = eager.clone()
+    actual[0] = True
+    assert not compare_quantized(actual, None, eager, [None], tolerances.resolve(), eager, quantized_inside=True).ok

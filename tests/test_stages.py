@@ -58,3 +58,11 @@ def test_a_vela_failure_is_attributed_to_vela(run_one):
     records = by_executor(run_one(_case(lambda x: x + x, (1, 4)), target))
     assert (records["tosa_ref"]["outcome"], records["tosa_ref"]["stage"]) == ("fail", "vela")
     assert records["fvp"]["outcome"] == "skip"
+
+
+def test_a_program_the_runtime_cannot_load_fails_at_load_quoting_the_runtime_log(run_one):
+    # The host runtime has no avg_pool3d kernel; the runtime says so on fd 2, not in the exception.
+    case = _case(lambda x: torch.nn.functional.avg_pool3d(x, 2), (1, 2, 4, 4, 4))
+    record = by_executor(run_one(case, "xnnpack_fp32"))["et_runtime"]
+    assert (record["outcome"], record["stage"]) == ("fail", "load")
+    assert "runtime log: Missing operator" in record["message"] and "avg_pool3d" in record["message"]
