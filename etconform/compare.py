@@ -237,3 +237,30 @@ def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str,
         if vs_q["cosine"] < limits["min_cosine_vs_quantized"]:
             failures.append(f"vs quantized eager: cosine {vs_q['cosine']:.5f} < {limits['min_cosine_vs_quantized']}")
     return Verdict(not failures, m, limits, "; ".join(failures))
+
+
+def cross_check(verdict: Verdict, actual: Any, peer: Any, scales: list[float | None], tolerance: Tolerance, peer_name: str) -> Verdict:
+    """Two executors of the same integer program (FVP and TOSA reference model): within qtol_steps.
+
+    Adds max_err_qsteps_vs_<peer> to the verdict's metrics; a shape difference or an error
+    beyond the bound fails it. An output with no step is held to the float tolerance.
+    """
+    a, p = flatten(actual), flatten(peer)
+    problem = _shape_problem(a, p)
+    if problem:
+        verdict.ok, verdict.message = False, "; ".join(filter(None, [verdict.message, f"vs {peer_name}: {problem}"]))
+        return verdict
+    if len(scales) == len(a) and all(s is not None for s in scales):
+        steps = [float(s) for s in scales]  # type: ignore[arg-type]
+        worst = max(float((_finite_error(x.double(), y.double()) / s).max()) if x.numel() else 0.0 for x, y, s in zip(a, p, steps))
+        verdict.metrics[f"max_err_qsteps_vs_{peer_name}"] = round(worst, 4)
+        if worst > tolerance.qtol_steps:
+            bounds = [torch.tensor(tolerance.qtol_steps * s, dtype=torch.float64) for s in steps]
+            failure = f"vs {peer_name}: {worst:.3g} steps > {tolerance.qtol_steps:g} at {_worst(a, p, bounds)}"
+            verdict.ok, verdict.message = False, "; ".join(filter(None, [verdict.message, failure]))
+        return verdict
+    against = compare_float(a, p, tolerance, peer_name)
+    verdict.metrics[f"max_abs_err_vs_{peer_name}"] = against.metrics.get("max_abs_err", 0.0)
+    if not against.ok:
+        verdict.ok, verdict.message = False, "; ".join(filter(None, [verdict.message, against.message]))
+    return verdict

@@ -37,6 +37,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--weights", choices=("random", "pretrained"), default=os.environ.get("ETCONFORM_WEIGHTS", "random"),
         help="model weights: seeded random (default), or pretrained from disk (torch hub / Hugging Face cache)",
     )
+    # Executors read their configuration from the environment, so tools besides pytest can set it too.
+    for option, env, text in _EXECUTOR_OPTIONS:
+        group.addoption(option, default=None, help=f"{text} (or ${env})")
+
+
+_EXECUTOR_OPTIONS = (
+    ("--fvp-path", "ETCONFORM_FVP_PATH", "folders with the Corstone FVP binaries, separated by ':'"),
+    ("--arm-runner", "ETCONFORM_ARM_RUNNER", "an arm_executor_runner ELF, or ExecuTorch's arm_test/ build folder"),
+    ("--fvp-timeout", "ETCONFORM_FVP_TIMEOUT", "seconds an FVP run may take (default 120)"),
+)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -49,6 +59,9 @@ def results_dir(config: pytest.Config) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["ETCONFORM_WEIGHTS"] = config.getoption("--weights")  # read by models/_weights.py
+    for option, env, _ in _EXECUTOR_OPTIONS:
+        if config.getoption(option) is not None:
+            os.environ[env] = str(config.getoption(option))
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     if not _is_worker(config):

@@ -11,13 +11,13 @@ import torch
 
 from etconform import tolerances
 from etconform.cases import Case
-from etconform.compare import Verdict, compare_float, compare_model, compare_quantized
+from etconform.compare import Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
 from etconform.lowering import Lowered, fake_quantize, lower
 from etconform.records import RecordWriter, versions
 from etconform.stages import Stage, StageError
 from etconform.targets import Target
-from reference import EXECUTORS
+from reference import EXECUTORS, files
 from reference.base import measure
 
 FAILING = ("mismatch", "fail", "error")
@@ -68,6 +68,7 @@ class References:
     golden: Any  # eager PyTorch on each sample
     on_rounded_inputs: Any = None  # eager PyTorch on the inputs rounded to their quantization grid
     quantized: Any = None  # the quantized eager program's outputs
+    by_executor: dict[str, Any] = field(default_factory=dict)  # every executor's outputs, for cross-checks
 
 
 def _fallback_reason(delegation: dict[str, Any]) -> str:
@@ -85,10 +86,22 @@ def _verdict(
     quantized_ref = None if executor in REFERENCE_EXECUTORS else refs.quantized
     if case.kind == "model":
         return compare_model(outputs, refs.golden, quantized_ref, case.metrics, target.quantized, tolerance)
-    if not target.quantized:
-        return compare_float(outputs, refs.golden, tolerance)
     scales = lowered.output_scales * len(outputs)
-    return compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs, lowered.quantized_inside)
+    if not target.quantized:
+        verdict = compare_float(outputs, refs.golden, tolerance)
+    else:
+        verdict = compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs, lowered.quantized_inside)
+    peer = getattr(EXECUTORS[executor], "cross_check", None) if executor in EXECUTORS else None
+    if peer and peer in refs.by_executor:
+        verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)
+    return verdict
+
+
+def _tensors(outputs: Any) -> list[torch.Tensor]:
+    try:
+        return flatten(outputs)
+    except TypeError:
+        return []
 
 
 def run_case(
@@ -165,6 +178,10 @@ def run_case(
             continue
         if name == "quantized_eager":
             refs.quantized = outputs
+        if executor.compares:
+            refs.by_executor[name] = outputs
+            for sample, out in zip(samples, outputs):
+                files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
         if not executor.compares:
             emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **common)
             continue
@@ -184,6 +201,7 @@ def run_case(
         if outcome == "fallback":
             message = "; ".join(filter(None, [_fallback_reason(lowered.delegation), message]))
         latency = {**result.latency, "eager_median_ms": eager_latency["median_ms"]} if result.latency.get("runs", 0) > 1 else result.latency
+        extra = {"estimate": result.estimate} if result.estimate else {}
         emit(name, outcome, stage=Stage.COMPARE.value if outcome == "mismatch" else None, message=message,
-             metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **common)
+             metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **common)
     return run

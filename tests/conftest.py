@@ -17,6 +17,7 @@ def run_one(tmp_path: Path):
         target = TARGETS[target] if isinstance(target, str) else target
         return run_case(case, target, tmp_path, writer, 0, "selftest")
 
+    run.results_dir = tmp_path
     return run
 
 
