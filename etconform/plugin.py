@@ -46,6 +46,8 @@ _EXECUTOR_OPTIONS = (
     ("--fvp-path", "ETCONFORM_FVP_PATH", "folders with the Corstone FVP binaries, separated by ':'"),
     ("--arm-runner", "ETCONFORM_ARM_RUNNER", "an arm_executor_runner ELF, or ExecuTorch's arm_test/ build folder"),
     ("--fvp-timeout", "ETCONFORM_FVP_TIMEOUT", "seconds an FVP run may take (default 120)"),
+    ("--device", "ETCONFORM_DEVICE", "a Linux board: ssh://user@host[:port][?python=PATH]"),
+    ("--devices", "ETCONFORM_DEVICES", "a TOML file of devices and the targets each serves"),
 )
 
 

@@ -73,13 +73,13 @@ def ethos_u(npu: str, system_config: str, memory_mode: str, extra_flags: tuple[s
     return make
 
 
-_ETHOS_U_EXECUTORS = ("quantized_eager", "tosa_ref", "vela", "fvp")
+_ETHOS_U_EXECUTORS = ("quantized_eager", "tosa_ref", "vela", "fvp", "device")
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("xnnpack_fp32", "xnnpack", False, _xnnpack(False), ("et_runtime",)),
-        Target("xnnpack_int8", "xnnpack", True, _xnnpack(True), ("quantized_eager", "et_runtime")),
+        Target("xnnpack_fp32", "xnnpack", False, _xnnpack(False), ("et_runtime", "device")),
+        Target("xnnpack_int8", "xnnpack", True, _xnnpack(True), ("quantized_eager", "et_runtime", "device")),
         Target("tosa_fp", "tosa", False, _tosa("TOSA-1.0+FP", False), ("tosa_ref",)),
         Target("tosa_int", "tosa", True, _tosa("TOSA-1.0+INT", True), ("quantized_eager", "tosa_ref")),
         Target(

@@ -1,13 +1,15 @@
 """Executors: each runs a lowered case on one execution target.
 
 Adding an executor: a module here with a class that has `name`, `compares`,
-`probe(target)` and `run(lowered, inputs)`, and one line in EXECUTORS. Targets list
+`probe(target)` and `run(lowered, inputs)`, and one line in EXECUTORS. An executor
+with `cross_check = "other"` is also held to within one output step of that executor. Targets list
 the executors that apply to them (etconform/targets.py).
 """
 
 from __future__ import annotations
 
 from reference.base import Availability, ExecResult, Executor
+from reference.device import SSHDevice
 from reference.et_runtime import ExecuTorchRuntime
 from reference.fvp import CorstoneFVP
 from reference.quantized_eager import QuantizedEager
@@ -15,7 +17,7 @@ from reference.tosa_ref import TosaReferenceModel
 from reference.vela_estimate import VelaEstimate
 
 EXECUTORS: dict[str, Executor] = {
-    e.name: e for e in (QuantizedEager(), ExecuTorchRuntime(), TosaReferenceModel(), VelaEstimate(), CorstoneFVP())
+    e.name: e for e in (QuantizedEager(), ExecuTorchRuntime(), TosaReferenceModel(), VelaEstimate(), CorstoneFVP(), SSHDevice())
 }
 
 __all__ = ["EXECUTORS", "Availability", "Executor", "ExecResult"]

@@ -64,7 +64,9 @@ class ExecuTorchRuntime:
         try:
             with native_stderr() as log:  # filled when the block exits
                 with stage(Stage.LOAD):
-                    method = Runtime.get().load_program(lowered.pte).load_method("forward")
+                    # A Method does not keep its Program alive: hold it while the method runs.
+                    program = Runtime.get().load_program(lowered.pte)
+                    method = program.load_method("forward")
                 with stage(Stage.RUN):
                     outputs, latency = measure(lambda: method.execute(list(inputs)), *timing)
         except StageError as err:
