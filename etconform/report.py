@@ -54,6 +54,10 @@ def _latency_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                          "median_ms": est.get("inference_time_ms"), "cycles": est.get("cycles_total"),
                          "macs": est.get("nn_macs"), "sram_kib": est.get("sram_memory_used"),
                          "flash_kib": est.get("off_chip_flash_memory_used")})
+        if r["executor"] == "fvp" and (r.get("estimate") or {}).get("npu_cycles") is not None:
+            est = r["estimate"]
+            rows.append({"case": r["case"], "kind": r["kind"], "target": r["target"], "executor": "fvp",
+                         "cycles": est["npu_cycles"], "cpu_cycles": est.get("cpu_cycles")})
     return rows
 
 
@@ -102,13 +106,15 @@ def model_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             **{k: m.get(k) for k in ("cosine", "sqnr_db", "top1_agreement", "next_token_agreement", "kl_div")},
             "host_ms": lat.get("median_ms"), "eager_ms": lat.get("eager_median_ms"),
             "vela_ms": est.get("inference_time_ms"), "npu_operators": est.get("npu_operators"),
+            "fvp_npu_cycles": ((mine.get("fvp") or {}).get("estimate") or {}).get("npu_cycles"),
+            "device_ms": ((mine.get("device") or {}).get("latency") or {}).get("median_ms"),
             "weights": lowered.get("weights", ""),
         })
     return rows
 
 
 MODEL_COLUMNS = ("case", "target", "outcome", "partitions", "delegated_nodes", "total_nodes", "cpu_ops", "cosine",
-                 "sqnr_db", "top1_agreement", "next_token_agreement", "host_ms", "eager_ms", "vela_ms", "weights")
+                 "sqnr_db", "top1_agreement", "next_token_agreement", "host_ms", "eager_ms", "device_ms", "vela_ms", "fvp_npu_cycles", "weights")
 
 
 def _fmt(value: Any) -> str:
@@ -290,7 +296,8 @@ td.na{{color:#aaa}}</style></head><body>
 <h2>Plots</h2>{imgs}
 <h2>Models: delegation, accuracy, latency</h2>
 <p>partitions = delegated subgraphs (fragmentation); host_ms / eager_ms = median latency of the ExecuTorch runtime and of
-eager PyTorch here; vela_ms = Vela's NPU estimate. Hover a row for its failure.</p>
+eager PyTorch here; device_ms = median on the --device board; vela_ms = Vela's NPU estimate;
+fvp_npu_cycles = the Ethos-U PMU cycle counter on the Corstone FVP. Hover a row for its failure.</p>
 <table><tr>{model_head}</tr>{model_body}</table>
 <h2>Support matrix</h2><p>{legend}</p><p>Cells count cases by outcome; hover for the cases that did not pass.</p>
 <table><tr><th>operator</th>{''.join(f'<th>{t}</th>' for t in ops['targets'])}</tr>{rows}</table>

@@ -113,3 +113,17 @@ def test_a_model_off_eager_but_matching_quantized_eager_is_not_blamed_on_the_del
     lowering = {**base, "metrics": {"cosine": 0.97, "cosine_vs_quantized": 0.979}}
     assert matrix.case_outcomes([quantization])[("opt_125m", "opt_125m-32_tokens", "ethos_u85_256")][0] == "mismatch"
     assert matrix.case_outcomes([lowering])[("opt_125m", "opt_125m-32_tokens", "ethos_u85_256")][0] == "wrong_delegated"
+
+
+def test_fvp_cycles_and_device_latency_reach_the_model_table_and_latency_rows():
+    model = {"kind": "model", "metrics": {"cosine": 0.99}}
+    records = [
+        _record("ds_cnn-kws", "ethos_u55_128", **model),
+        _record("ds_cnn-kws", "ethos_u55_128", executor="fvp", estimate={"npu_cycles": 123456, "cpu_cycles": 200000}, **model),
+        _record("ds_cnn-kws", "xnnpack_int8", executor="device", latency={"median_ms": 3.5, "runs": 10}, **model),
+    ]
+    built = report.build(records)
+    rows = {r["target"]: r for r in built["models"]}
+    assert rows["ethos_u55_128"]["fvp_npu_cycles"] == 123456 and rows["xnnpack_int8"]["device_ms"] == 3.5
+    fvp = [r for r in built["latency"] if r["executor"] == "fvp"]
+    assert fvp == [{"case": "ds_cnn-kws", "kind": "model", "target": "ethos_u55_128", "executor": "fvp", "cycles": 123456, "cpu_cycles": 200000}]
