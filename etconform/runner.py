@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import torch
 
-from etconform import tolerances
+from etconform import explorer, tolerances
 from etconform.cases import Case
 from etconform.compare import Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
@@ -20,6 +21,7 @@ from etconform.targets import Target
 from reference import EXECUTORS, files
 from reference.base import measure
 
+log = logging.getLogger(__name__)
 FAILING = ("mismatch", "fail", "error")
 OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
 MODEL_TIMING = (3, 10)
@@ -162,6 +164,8 @@ def run_case(
             refs.on_rounded_inputs = [module(*fake_quantize(s, lowered.input_qparams)) for s in samples]
     if case.weights is not None:
         common["weights"] = case.weights()
+    if case.kind == "model":
+        common["artifacts"]["explorer"] = _explorer(explorer.write_placement, lowered.pte_path, results_dir)
     for name, availability in available.items():
         executor = EXECUTORS[name]
         if not availability.ok:
@@ -204,4 +208,16 @@ def run_case(
         extra = {"estimate": result.estimate} if result.estimate else {}
         emit(name, outcome, stage=Stage.COMPARE.value if outcome == "mismatch" else None, message=message,
              metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **common)
+    if case.kind == "model":
+        _explorer(explorer.write_error, lowered.pte_path, results_dir, run.records)
     return run
+
+
+def _explorer(write: Any, pte_path: Path, results_dir: Path, *args: Any) -> str:
+    """Model Explorer node data is a by-product: failing to write it must not fail the case."""
+    try:
+        path = write(pte_path, *args)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("no Model Explorer node data for %s: %s", pte_path, exc)
+        return ""
+    return str(path.relative_to(results_dir)) if path else ""
