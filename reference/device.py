@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from etconform.stages import Stage, StageError
+from etconform.targets import TARGETS
 from reference import files
 from reference.base import Availability, ExecResult
 
@@ -93,6 +94,9 @@ def load_devices(path: Path) -> list[Device]:
         for key in ("runner", "targets"):
             if key in entry:
                 entry[key] = tuple(entry[key])
+        unknown = set(entry.get("targets", ())) - set(TARGETS)
+        if unknown:
+            raise ValueError(f"{path}: device {name} names unknown targets {sorted(unknown)}; known: {sorted(TARGETS)}")
         devices.append(parse_url(url, name, **entry))
     return devices
 

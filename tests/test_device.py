@@ -53,6 +53,9 @@ def test_urls_and_device_files_are_parsed_and_checked(tmp_path):
     # The remote command is fixed: nothing from a case or a path reaches the remote shell.
     assert board.ssh()[-2:][0] == "imx93" and board.ssh()[-3] == "--"
     assert "StrictHostKeyChecking=yes" in board.ssh() and "BatchMode=yes" in board.ssh()
+    (tmp_path / "typo.toml").write_text('[devices.b]\nurl = "ssh://pi@b"\ntargets = ["xnnpack_int"]\n')
+    with pytest.raises(ValueError, match="unknown targets \\['xnnpack_int'\\]"):
+        load_devices(tmp_path / "typo.toml")
 
 
 def test_without_a_device_the_skip_says_how_to_get_one(monkeypatch):
