@@ -120,6 +120,10 @@ def _compare_unquantized_outputs(
     verdict = compare_float(a, reference, tolerance, "eager on rounded inputs" if reference is not e else "eager")
     if verdict.ok or not quantized_inside or not all(t.is_floating_point() for t in a):
         verdict.notes.append("output not quantized: float tolerance used")
+        if quantized_ref is not None:  # whether the lowering or the quantization is off
+            same = compare_float(a, flatten(quantized_ref), tolerance, "quantized eager")
+            verdict.metrics["max_abs_err_vs_quantized"] = same.metrics.get("max_abs_err", 0.0)
+            verdict.metrics["matches_quantized"] = same.ok
         return verdict
     limits = {"float_output_min_sqnr_db": tolerance.float_output_min_sqnr_db}
     m, failures = verdict.metrics, []
@@ -129,7 +133,8 @@ def _compare_unquantized_outputs(
         vs_q = metrics(a, flatten(quantized_ref))
         m["sqnr_db_vs_quantized"], m["max_abs_err_vs_quantized"] = vs_q["sqnr_db"], vs_q["max_abs_err"]
         limits["float_output_min_sqnr_db_vs_quantized"] = tolerance.float_output_min_sqnr_db_vs_quantized
-        if vs_q["sqnr_db"] < tolerance.float_output_min_sqnr_db_vs_quantized:
+        m["matches_quantized"] = vs_q["sqnr_db"] >= tolerance.float_output_min_sqnr_db_vs_quantized
+        if not m["matches_quantized"]:
             failures.append(f"vs quantized eager: SQNR {vs_q['sqnr_db']:.1f} dB < {tolerance.float_output_min_sqnr_db_vs_quantized:g}")
     note = "float output of quantized intermediates: held to SQNR (no output step)"
     return Verdict(not failures, m, limits, "; ".join(failures), [note])

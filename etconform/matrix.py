@@ -26,6 +26,8 @@ def _record_outcome(record: dict[str, Any]) -> str:
     # A quantized program that matches quantized eager is off by the quantization, not the delegate.
     if "cosine_vs_quantized" in metrics and "min_cosine_vs_quantized" in tolerance:  # models
         lowering_wrong = metrics["cosine_vs_quantized"] < tolerance["min_cosine_vs_quantized"]
+    elif "matches_quantized" in metrics:  # an output left in float: no steps to count
+        lowering_wrong = not metrics["matches_quantized"]
     else:
         steps, bound = metrics.get("max_err_qsteps"), tolerance.get("qtol_steps")
         lowering_wrong = steps is None or bound is None or steps > bound

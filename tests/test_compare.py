@@ -133,3 +133,16 @@ def test_a_bool_output_of_a_quantized_graph_stays_exact():
     actual = eager.clone()
     actual[0] = True
     assert not compare_quantized(actual, None, eager, [None], tolerances.resolve(), eager, quantized_inside=True).ok
+
+
+def test_a_bool_output_off_eager_but_equal_to_quantized_eager_is_the_quantization():
+    from etconform import matrix
+
+    eager, program = torch.tensor([True, False]), torch.tensor([True, True])
+    verdict = compare_quantized(program, program.clone(), eager, [None], tolerances.resolve(), eager, quantized_inside=True)
+    assert not verdict.ok and verdict.metrics["matches_quantized"] is True
+    record = {"outcome": "mismatch", "executor": "tosa_ref", "delegation": {"partitions": 1},
+              "metrics": verdict.metrics, "tolerance": verdict.tolerance}
+    assert matrix._record_outcome(record) == "mismatch"
+    record["metrics"] = {**verdict.metrics, "matches_quantized": False}
+    assert matrix._record_outcome(record) == "wrong_delegated"
