@@ -204,7 +204,8 @@ class SSHDevice:
             raise StageError(Stage.RUN, str(exc)) from exc
         if not reply.get("ok"):
             stage = Stage.LOAD if "load" in reply.get("error", "").lower() else Stage.RUN
-            log = [line for line in reply.get("stderr", "").splitlines() if "rror" in line or "ailed" in line or "Missing" in line]
+            log = [line for line in reply.get("stderr", "").splitlines()
+                   if not re.match(r"W\d{4} ", line) and any(w in line for w in ("rror", "ailed", "Missing operator"))]
             raise StageError(stage, f"on {device.name} ({device.url}): {reply.get('error')}" + (f" | device log: {' | '.join(log[:3])}" if log else ""))
         try:
             outputs = [files.decode(data, dtype, shape, f"{device.name}:{name}") for (name, data), (dtype, shape) in zip(blobs_back, specs, strict=True)]

@@ -63,6 +63,11 @@ def run_runtime(request, folder):
     import torch
     from executorch.runtime import Runtime
 
+    try:
+        import executorch.kernels.quantized  # noqa: F401 - registers the quantized CPU kernels, as on the host
+    except ImportError:
+        pass
+
     inputs = []
     for name, dtype, shape in request["inputs"]:
         data = bytearray(open(os.path.join(folder, name), "rb").read())
