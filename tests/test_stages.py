@@ -16,8 +16,9 @@ def test_data_dependent_control_flow_fails_at_export(run_one):
         return x * 2 if x.sum() > 0 else x - 1  # export cannot trace a data-dependent branch
 
     run = run_one(_case(branchy, (4,)), "xnnpack_fp32")
-    (record,) = run.records
+    record, device = run.records  # the device executor, absent here, is a skip
     assert (record["outcome"], record["stage"], record["executor"]) == ("fail", "export", "et_runtime")
+    assert (device["executor"], device["outcome"]) == ("device", "skip") and "--device" in device["message"]
     assert "data" in record["message"].lower() or "guard" in record["message"].lower()
 
 
