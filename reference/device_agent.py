@@ -45,6 +45,7 @@ def info():
 
 
 def timed(fn, warmup, runs):
+    """reference.base.measure, again: the agent runs alone on the device, with the standard library."""
     out = None
     for _ in range(warmup):
         out = fn()
