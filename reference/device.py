@@ -1,6 +1,6 @@
 """A Linux board over SSH: the program and inputs go over, outputs and timings come back.
 
-    --device ssh://user@host[:port][?python=/path/to/python&identity=KEY&known_hosts=FILE]
+    --device ssh://user@host[:port][?python=/path/to/python&identity=KEY&known_hosts=FILE&folder=DIR]
     --devices devices.toml      several devices, each serving some targets (README)
 
 Each run is one `ssh` call with a fixed remote command (the agent in device_agent.py,
@@ -9,7 +9,7 @@ remote shell. Host keys are checked (StrictHostKeyChecking=yes, BatchMode=yes): 
 unknown host is refused with the command to add it. The device runs the program with
 the ExecuTorch Python runtime, or with a runner command the device's entry gives (a
 board with an Ethos-U driver). Each pytest worker has its own folder on the device,
-~/.cache/etconform/<worker>.
+<folder>/<worker> (folder: ~/.cache/etconform unless the URL or entry gives one).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Device:
     python: str = "python3"  # on the device; needs executorch unless a runner is given
     identity: str = ""
     known_hosts: str = ""  # default: ssh's own
+    folder: str = "~/.cache/etconform"  # on the device; each worker gets a subfolder
     runner: tuple[str, ...] = ()  # argv; {program} {inputs} {outputs} {folder} are filled in
     targets: tuple[str, ...] = _XNNPACK
     timeout: float = 300.0  # one run, copying included
@@ -76,9 +77,9 @@ def parse_url(url: str, name: str = "device", **extra) -> Device:  # noqa: ANN00
     if parts.scheme != "ssh" or not parts.username or not parts.hostname:
         raise ValueError(f"{url!r}: expected ssh://user@host[:port]")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - {"python", "identity", "known_hosts"}
+    unknown = set(query) - {"python", "identity", "known_hosts", "folder"}
     if unknown:
-        raise ValueError(f"{url!r}: unknown parameters {sorted(unknown)} (python, identity, known_hosts)")
+        raise ValueError(f"{url!r}: unknown parameters {sorted(unknown)} (python, identity, known_hosts, folder)")
     return _check(Device(name, parts.username, parts.hostname, parts.port or 22, **query, **extra))
 
 
@@ -191,6 +192,7 @@ class SSHDevice:
         request = {
             "mode": "runner" if device.runner else "runtime",
             "worker": _worker(),
+            "folder": device.folder,
             "inputs": [[f"i{k}.bin", str(x.dtype).removeprefix("torch."), list(x.shape)] for k, x in enumerate(inputs)],
             "outputs": len(specs),
             "timing": list(timing),
@@ -212,5 +214,6 @@ class SSHDevice:
         except ValueError as exc:
             raise StageError(Stage.RUN, f"on {device.name}: {exc}") from exc
         info = self._probes.get(device, _Probe(0, Availability(True))).info
-        note = f"on {device.name} ({device.url}, {info.get('machine', '?')}, executorch {info.get('executorch', '?')})"
+        note = (f"on {device.name} ({device.url}, {info.get('machine', '?')}, executorch {info.get('executorch', '?')}), "
+                f"files in {reply.get('folder', '?')}")
         return ExecResult(outputs[0] if len(outputs) == 1 else tuple(outputs), reply.get("latency", {}), {}, [note])

@@ -1,7 +1,7 @@
 """Runs on the device (sent over SSH as `python -c`): standard library only until it needs executorch.
 
 Protocol, both ways: one JSON line, then the raw bytes its "files" entries announce, in order.
-Request: {"mode": "probe"|"runtime"|"runner", "folder", "files": [[name, size]...],
+Request: {"mode": "probe"|"runtime"|"runner", "worker", "folder", "files": [[name, size]...],
           "inputs": [[name, dtype, shape]...], "outputs": n, "timing": [warmup, runs],
           "runner": [argv with {program} {inputs} {folder} {outputs}], "timeout": s}
 Reply: {"ok", "error", "latency", "info", "log", "files": [[name, size]...]} and the output bytes.
@@ -108,7 +108,7 @@ def main():
         reply({"ok": True, "info": info()})
         return
     worker = re.sub(r"[^A-Za-z0-9_-]", "_", request["worker"])[:40]
-    folder = os.path.join(os.path.expanduser("~"), ".cache", "etconform", worker)
+    folder = os.path.join(os.path.expanduser(request.get("folder") or "~/.cache/etconform"), worker)
     os.makedirs(folder, exist_ok=True)
     for name, data in blobs:
         with open(os.path.join(folder, os.path.basename(name)), "wb") as f:

@@ -40,7 +40,9 @@ class LoopbackServer:
         return self.folder / "known_hosts"
 
     def url(self, python: str) -> str:
-        return f"ssh://{self.user}@127.0.0.1:{self.port}?python={python}&identity={self.key}&known_hosts={self.known_hosts}"
+        # The device's files go to the server's folder, not the user's home: nothing outside tmp.
+        return (f"ssh://{self.user}@127.0.0.1:{self.port}?python={python}&identity={self.key}"
+                f"&known_hosts={self.known_hosts}&folder={self.folder / 'device'}")
 
     def start(self) -> None:
         if os.geteuid() == 0:

@@ -34,6 +34,11 @@ def device(server, monkeypatch):
     return server
 
 
+def _worker_folder() -> str:
+    """The agent's folder name for this worker: gw0, gw1 under xdist, main without."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", os.environ.get("PYTEST_XDIST_WORKER", "main"))[:40]
+
+
 def _case(variant="relu"):
     return Case("selftest", variant, lambda: Lambda(lambda x: torch.relu(x) * 2), lambda g: (randn(g, 1, 8),))
 
@@ -70,7 +75,8 @@ def test_a_case_runs_on_the_device_with_metrics_and_latency(device, run_one):
     assert rec["outcome"] == "pass", rec["message"]
     assert rec["metrics"]["max_err_qsteps"] == 0.0 and rec["latency"]["runs"] == 5 and rec["latency"]["median_ms"] > 0
     assert f"127.0.0.1:{device.port}" in rec["message"] and "executorch 1.5.1" in rec["message"]
-    assert (Path.home() / ".cache" / "etconform" / "main" / "program.pte").exists()
+    folder = Path(re.search(r"files in ([^;]+)", rec["message"]).group(1))
+    assert folder == device.folder / "device" / _worker_folder() and (folder / "program.pte").exists()
 
 
 def test_nothing_from_a_case_reaches_a_shell(device, run_one, monkeypatch, tmp_path):
@@ -79,8 +85,7 @@ def test_nothing_from_a_case_reaches_a_shell(device, run_one, monkeypatch, tmp_p
     rec = by_executor(run_one(_case(f"'; touch {marker} #"), "xnnpack_fp32"))["device"]
     assert rec["outcome"] == "pass", rec["message"]
     assert not marker.exists()
-    worker = re.sub(r"[^A-Za-z0-9_-]", "_", os.environ["PYTEST_XDIST_WORKER"])[:40]
-    assert (Path.home() / ".cache" / "etconform" / worker / "program.pte").exists()
+    assert (device.folder / "device" / _worker_folder() / "program.pte").exists()
 
 
 def test_a_runner_command_runs_the_program_on_the_device(server, run_one, monkeypatch, tmp_path):
