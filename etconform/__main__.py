@@ -60,7 +60,9 @@ def _diff(args: argparse.Namespace) -> int:
     from etconform.records import RECORDS, read_jsonl
 
     old, new = (read_jsonl(Path(d) / RECORDS) for d in (args.old, args.new))
-    result = diff(old, new, Thresholds(sqnr_db=args.sqnr_db, qsteps=args.qsteps, gate_latency=args.gate_latency))
+    thresholds = Thresholds(sqnr_db=args.sqnr_db, qsteps=args.qsteps, gate_latency=args.gate_latency,
+                            estimate_margin=args.estimate_margin)
+    result = diff(old, new, thresholds)
     print(result.render())
     return 1 if result.regressions else 0
 
@@ -86,7 +88,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _draft(args: argparse.Namespace) -> int:
-    from etconform.expectations import draft
+    from etconform.draft import draft
     from etconform.records import RECORDS, read_jsonl
 
     print(draft(read_jsonl(Path(args.results_dir) / RECORDS), args.target))
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     dif.add_argument("--sqnr-db", type=float, default=3.0, help="SQNR drop that counts (dB)")
     dif.add_argument("--qsteps", type=float, default=1.0, help="error growth that counts (output steps)")
     dif.add_argument("--gate-latency", action="store_true", help="a slower median beyond noise is a regression")
+    dif.add_argument("--estimate-margin", type=float, default=0.05,
+                     help="rise of a Vela or FVP estimate that counts (fraction; 0.05 = 5%%)")
     dif.set_defaults(func=_diff)
     mrg = sub.add_parser("merge", help="merge the records of several runs and report on them")
     mrg.add_argument("dirs", nargs="+")

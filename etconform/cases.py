@@ -14,6 +14,12 @@ import torch
 
 Inputs = tuple[torch.Tensor, ...]
 
+# Operators without a calibration factory calibrate on this many samples drawn apart from
+# the checked ones: the checked sample then reaches past the calibrated range at its
+# extremes, so saturation and clamping are exercised rather than calibrated away.
+CALIBRATION_SAMPLES = 4
+SATURATING_GAIN = 1.5  # a saturating case's checked inputs, times this, exceed the calibrated range
+
 
 @dataclass(frozen=True)
 class Case:
@@ -31,6 +37,7 @@ class Case:
     calibration: Callable[[torch.Generator], list[Inputs]] | None = field(default=None, repr=False)
     metrics: str = ""  # "" (elementwise), "classifier" or "language_model"
     weights: Callable[[], str] | None = field(default=None, repr=False)  # says which weights were used
+    saturating: bool = False  # checked floating inputs scaled by SATURATING_GAIN after drawing
 
     @property
     def id(self) -> str:
@@ -51,8 +58,14 @@ class Case:
         module = self.module().eval()
         generator = torch.Generator().manual_seed(seed)
         samples = [tuple(self.inputs(generator)) for _ in range(self.samples)]
-        # Operators calibrate on their own inputs; models on a separate, seeded set.
-        calibration = [tuple(s) for s in self.calibration(generator)] if self.calibration else samples
+        if self.calibration:
+            calibration = [tuple(s) for s in self.calibration(generator)]
+        else:
+            # Same factory, another seed: a wider sample that never contains the checked one.
+            apart = torch.Generator().manual_seed(seed + 1)
+            calibration = [tuple(self.inputs(apart)) for _ in range(CALIBRATION_SAMPLES)]
+        if self.saturating:
+            samples = [saturate(s) for s in samples]
         return Built(module, samples, calibration)
 
 
@@ -74,6 +87,11 @@ def op_cases(subject: str, module: Callable[[], torch.nn.Module] | None, variant
         fields_ = {"module": module, **common, **options}
         cases.append(Case(subject, variant, inputs=factory, **fields_))
     return cases
+
+
+def saturate(inputs: Inputs, gain: float = SATURATING_GAIN) -> Inputs:
+    """Floating inputs scaled past the calibrated range; integer and bool inputs unchanged."""
+    return tuple(x * gain if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in inputs)
 
 
 class Lambda(torch.nn.Module):

@@ -1,4 +1,10 @@
-"""Error metrics and the verdict of one comparison."""
+"""Error metrics and the verdict of one comparison.
+
+Every check fails closed: a NaN or infinity the reference does not have, a NaN bound
+(a NaN scale or tolerance) and an output of another dtype all fail, so a green verdict
+means the numbers were compared and were close. Comparisons are written
+`not (value <= bound)` because `nan > bound` is False.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,26 @@ SQNR_CAP_DB = 300.0  # an exact match reports the cap, so records stay plain JSO
 
 
 @dataclass
+class Finding:
+    check: str  # "vs_eager", "vs_quantized" or "vs_peer"
+    message: str  # one line, with the numbers and where
+
+
+@dataclass
 class Verdict:
-    ok: bool
     metrics: dict[str, Any]
     tolerance: dict[str, float]
-    message: str = ""
+    findings: list[Finding] = field(default_factory=list)  # the checks that failed
+    checks: list[str] = field(default_factory=list)  # every check that ran
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def message(self) -> str:
+        return "; ".join(f.message for f in self.findings)
 
 
 def flatten(outputs: Any) -> list[torch.Tensor]:
@@ -32,39 +52,85 @@ def flatten(outputs: Any) -> list[torch.Tensor]:
     raise TypeError(f"cannot compare an output of type {type(outputs).__name__}")
 
 
-def _both_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.isnan(a) & torch.isnan(b)
+# -- elementwise errors ---------------------------------------------------------------
+
+
+def _agree(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Where a and b are equal, both NaN included (the same infinity is equal)."""
+    return (torch.isnan(a) & torch.isnan(b)) | (a == b)
+
+
+def _nonfinite_mask(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Where a NaN or infinity on one side is not matched on the other (NaN vs inf, +inf vs -inf)."""
+    return (~torch.isfinite(a) | ~torch.isfinite(b)) & ~_agree(a, b)
 
 
 def _finite_error(actual: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """|actual - ref|, 0 where both agree on NaN or on the same infinity, inf where they disagree."""
     err = (actual - ref).abs()
-    same = _both_nan(actual, ref) | (actual == ref)
-    err = torch.where(same, torch.zeros_like(err), err)
+    err = torch.where(_agree(actual, ref), torch.zeros_like(err), err)
     return torch.nan_to_num(err, nan=math.inf)
 
 
-def metrics(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> dict[str, float]:
-    a = torch.cat([t.detach().double().flatten() for t in actual])
-    r = torch.cat([t.detach().double().flatten() for t in reference])
-    err = _finite_error(a, r)
+def _signed_error(actual: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """actual - ref, 0 where both agree on NaN or on the same infinity (NaN or inf otherwise)."""
+    err = actual - ref
+    return torch.where(_agree(actual, ref), torch.zeros_like(err), err)
+
+
+def _doubles(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if not tensors:
+        return torch.zeros(0, dtype=torch.float64)
+    return torch.cat([t.detach().double().flatten() for t in tensors])
+
+
+def _numel(tensors: list[torch.Tensor]) -> int:
+    return sum(t.numel() for t in tensors)
+
+
+def _at(a: torch.Tensor, r: torch.Tensor, i: int, j: int) -> str:
+    """Element j (flat) of output i, as a readable place and the two values."""
+    index = [int(k) for k in torch.unravel_index(torch.tensor(j), a.shape)] if a.dim() else []
+    got, want = float(a.flatten()[j]), float(r.flatten()[j])
+    return f"output {i}{index}: got {got:.6g}, expected {want:.6g}"
+
+
+# -- metrics --------------------------------------------------------------------------
+
+
+def _sqnr_and_cosine(a: torch.Tensor, r: torch.Tensor) -> tuple[float, float]:
+    """Over the finite elements (only called when the non-finite ones agree)."""
     finite = torch.isfinite(a) & torch.isfinite(r)
-    noise = float(((a - r)[finite] ** 2).sum())
-    signal = float((r[finite] ** 2).sum())
+    a, r = a[finite], r[finite]
+    noise, signal = float(((a - r) ** 2).sum()), float((r**2).sum())
     if noise == 0.0:
         sqnr = SQNR_CAP_DB
     elif signal == 0.0:
         sqnr = -SQNR_CAP_DB
     else:
         sqnr = max(-SQNR_CAP_DB, min(SQNR_CAP_DB, 10 * math.log10(signal / noise)))
-    na, nr = float(a[finite].norm()), float(r[finite].norm())
-    cosine = 1.0 if na == nr == 0.0 else (float(a[finite] @ r[finite]) / (na * nr) if na and nr else 0.0)
+    na, nr = float(a.norm()), float(r.norm())
+    cosine = 1.0 if na == nr == 0.0 else (float(a @ r) / (na * nr) if na and nr else 0.0)
+    return sqnr, cosine
+
+
+def metrics(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> dict[str, float]:
+    """Errors over every element; a NaN or infinity the reference lacks sinks SQNR and cosine."""
+    a, r = _doubles(actual), _doubles(reference)
+    err = _finite_error(a, r)
+    mismatches = int(_nonfinite_mask(a, r).sum())
+    # Aggregates over the finite elements only would let 10% NaN pass at 300 dB.
+    sqnr, cosine = (-SQNR_CAP_DB, 0.0) if mismatches else _sqnr_and_cosine(a, r)
     return {
         "max_abs_err": float(err.max()) if err.numel() else 0.0,
         "mean_abs_err": float(err.mean()) if err.numel() else 0.0,
         "sqnr_db": round(sqnr, 3),
         "cosine": round(cosine, 9),
+        "nonfinite_mismatches": mismatches,
     }
+
+
+# -- problems that stop or fail a comparison ------------------------------------------
 
 
 def _shape_problem(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> str:
@@ -76,68 +142,187 @@ def _shape_problem(actual: list[torch.Tensor], reference: list[torch.Tensor]) ->
     return ""
 
 
-def _worst(actual: list[torch.Tensor], reference: list[torch.Tensor], bounds: list[torch.Tensor]) -> str:
-    """Where the error exceeds its bound the most, as a readable sentence."""
-    worst = (-math.inf, "")
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _dtype_problem(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> str:
+    """A bool returned as 0.0/1.0 compares equal in value but is not the operator's output."""
+    for i, (a, r) in enumerate(zip(actual, reference)):
+        if a.dtype != r.dtype:
+            return f"output {i} is {_dtype_name(a.dtype)}, expected {_dtype_name(r.dtype)}"
+    return ""
+
+
+def _nonfinite_finding(actual: list[torch.Tensor], reference: list[torch.Tensor], what: str, check: str) -> Finding | None:
+    count, first = 0, ""
+    for i, (a, r) in enumerate(zip(actual, reference)):
+        mask = _nonfinite_mask(a.double(), r.double()).flatten()
+        n = int(mask.sum())
+        if n and not first:
+            first = _at(a, r, i, int(mask.nonzero()[0]))
+        count += n
+    if not count:
+        return None
+    return Finding(check, f"vs {what}: {count} of {_numel(actual)} elements NaN/inf where the reference is not (or the reverse), first at {first}")
+
+
+def _bad_step(steps: list[float]) -> str:
+    """A step that is NaN, infinite, zero or negative would make any error look small."""
+    for i, s in enumerate(steps):
+        if not (0.0 < s < math.inf):
+            return f"output {i} has step {s:g}, not a positive finite scale"
+    return ""
+
+
+def _worst(actual: list[torch.Tensor], reference: list[torch.Tensor], bounds: list[torch.Tensor]) -> tuple[int, str]:
+    """Where the error exceeds its bound the most: (output, readable sentence)."""
+    worst = (-math.inf, -1, "")
     for i, (a, r, b) in enumerate(zip(actual, reference, bounds)):
-        excess = _finite_error(a.double(), r.double()) - b
+        excess = torch.nan_to_num(_finite_error(a.double(), r.double()) - b, nan=math.inf).flatten()
         if excess.numel() == 0:
             continue
-        j = int(excess.flatten().argmax())
-        if float(excess.flatten()[j]) > worst[0]:
-            index = tuple(int(k) for k in torch.unravel_index(torch.tensor(j), a.shape))
-            got, want = float(a.flatten()[j]), float(r.flatten()[j])
-            worst = (float(excess.flatten()[j]), f"output {i}{list(index)}: got {got:.6g}, expected {want:.6g}")
-    return worst[1]
+        j = int(excess.argmax())
+        if float(excess[j]) > worst[0]:
+            worst = (float(excess[j]), i, _at(a, r, i, j))
+    return worst[1], worst[2]
 
 
-def compare_float(actual: Any, reference: Any, tolerance: Tolerance, what: str = "eager") -> Verdict:
+# -- float tolerance ------------------------------------------------------------------
+
+
+def _float_bound(reference: torch.Tensor, tolerance: Tolerance) -> torch.Tensor:
+    """max(atol * min(max|ref|, 1), atol_floor) + rtol * |ref|; 0 (exact) for integer and bool outputs.
+
+    The absolute term shrinks with a small output (a softmax over 1000 classes) and never
+    grows past atol: a large output must not loosen the bound (XNNPACK's erf GELU for
+    approximate='tanh' is 4.7e-4 off on outputs of magnitude 5).
+    """
+    r = reference.detach().double()
+    if not reference.is_floating_point():
+        return torch.zeros_like(r)
+    finite = r[torch.isfinite(r)].abs()
+    magnitude = min(float(finite.max()), 1.0) if finite.numel() else 0.0
+    # torch.maximum keeps a NaN tolerance NaN (Python's max would drop it): it must fail.
+    absolute = torch.maximum(torch.tensor(tolerance.atol * magnitude, dtype=torch.float64),
+                             torch.tensor(tolerance.atol_floor, dtype=torch.float64))
+    return absolute + tolerance.rtol * r.abs().nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _float_findings(a: list[torch.Tensor], r: list[torch.Tensor], tolerance: Tolerance, what: str, check: str) -> list[Finding]:
+    """Elementwise against the float bound; shapes already match."""
+    nonfinite = _nonfinite_finding(a, r, what, check)
+    if nonfinite:
+        return [nonfinite]
+    bounds = [_float_bound(t, tolerance) for t in r]
+    within = [bool((_finite_error(x.double(), y.double()) <= b).all()) for x, y, b in zip(a, r, bounds)]
+    if all(within):
+        return []
+    i, where = _worst(a, r, bounds)
+    err = max(float(_finite_error(x.double(), y.double()).max()) for x, y in zip(a, r) if x.numel())
+    rule = "exact (not a float output)" if not r[i].is_floating_point() else (
+        f"atol {tolerance.atol:g}*min(max|ref|, 1) + rtol {tolerance.rtol:g}*|ref|")
+    return [Finding(check, f"vs {what}: max abs err {err:.3g} beyond {rule} at {where}")]
+
+
+def compare_float(actual: Any, reference: Any, tolerance: Tolerance, what: str = "eager", check: str = "vs_eager") -> Verdict:
     a, r = flatten(actual), flatten(reference)
-    bounds_dict = tolerance.as_dict(quantized=False)
+    verdict = Verdict({}, tolerance.as_dict(quantized=False), checks=[check])
     problem = _shape_problem(a, r)
     if problem:
-        return Verdict(False, {}, bounds_dict, f"vs {what}: {problem}")
-    bounds = [tolerance.atol + tolerance.rtol * t.double().abs().nan_to_num(posinf=0, neginf=0) for t in r]
-    ok = all(bool((_finite_error(x.double(), y.double()) <= b).all()) for x, y, b in zip(a, r, bounds))
-    m = metrics(a, r)
-    message = "" if ok else f"vs {what}: max abs err {m['max_abs_err']:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}*|ref| at {_worst(a, r, bounds)}"
-    return Verdict(ok, m, bounds_dict, message)
+        verdict.findings.append(Finding(check, f"vs {what}: {problem}"))
+        return verdict
+    problem = _dtype_problem(a, r)
+    if problem:
+        verdict.findings.append(Finding(check, f"vs {what}: {problem}"))
+    verdict.metrics = metrics(a, r)
+    verdict.findings += _float_findings(a, r, tolerance, what, check)
+    return verdict
+
+
+# -- quantized targets ----------------------------------------------------------------
+
+
+def _steps(eager: list[torch.Tensor], scales: list[float | None]) -> list[float] | None:
+    """Each output's step, or None when some output has none (left in float, or integer: exact)."""
+    if len(scales) != len(eager) or any(s is None for s in scales) or not all(t.is_floating_point() for t in eager):
+        return None
+    return [float(s) for s in scales]  # type: ignore[arg-type]
+
+
+def _step_findings(
+    a: list[torch.Tensor], ref: list[torch.Tensor], steps: list[float], limit: float, tolerance: Tolerance,
+    what: str, check: str, m: dict[str, Any], suffix: str,
+) -> list[Finding]:
+    """|a - ref| <= limit steps elementwise and |mean signed error| <= max_bias_qsteps.
+
+    Records max_err_qsteps<suffix> and mean_err_qsteps<suffix> in m.
+    """
+    errors = [(_finite_error(x.double(), y.double()) / s).flatten() for x, y, s in zip(a, ref, steps)]
+    signed = torch.cat([(_signed_error(x.double(), y.double()) / s).flatten() for x, y, s in zip(a, ref, steps)])
+    # Gate on the recorded values, rounded to 1e-4 steps: two float32 dequantizations of
+    # grid values one step apart differ by 1 +- 1e-5 steps, and "1 steps > 1" says nothing.
+    worst = round(float(torch.cat(errors).max()), 4) if signed.numel() else 0.0
+    bias = round(float(signed.mean()), 4) if signed.numel() else 0.0
+    m[f"max_err_qsteps{suffix}"], m[f"mean_err_qsteps{suffix}"] = worst, bias
+    nonfinite = _nonfinite_finding(a, ref, what, check)
+    if nonfinite:
+        return [nonfinite]
+    findings = []
+    if not worst <= limit:
+        bounds = [torch.tensor(limit * s, dtype=torch.float64) for s in steps]
+        findings.append(Finding(check, f"vs {what}: {worst:.3g} steps > {limit:g} at {_worst(a, ref, bounds)[1]}"))
+    # A mean over a few elements is one element's error: gate bias on enough of them.
+    if signed.numel() >= tolerance.bias_min_elements and not abs(bias) <= tolerance.max_bias_qsteps:
+        findings.append(Finding(check, f"vs {what}: mean error {bias:+.2f} steps (bias) > {tolerance.max_bias_qsteps:g}"))
+    return findings
 
 
 def _compare_unquantized_outputs(
-    a: list[torch.Tensor], quantized_ref: Any | None, e: list[torch.Tensor], tolerance: Tolerance,
-    eager_on_rounded_inputs: Any | None, quantized_inside: bool,
+    a: list[torch.Tensor], q: list[torch.Tensor] | None, e: list[torch.Tensor], rounded: list[torch.Tensor],
+    tolerance: Tolerance, quantized_inside: bool, findings: list[Finding],
 ) -> Verdict:
     """Outputs the quantizer left in float: there is no output step to count errors in.
 
     Against eager on the same rounded inputs first, at the float tolerance (a bool from a
-    comparison, an index, a graph left all float). A float output computed from quantized
-    intermediates (softsign's division, lp_pool's power) carries their rounding with no
-    step to measure it in: it is then held to SQNR instead, against eager and (a lowered
-    program) against quantized eager, which shares its intermediate rounding.
+    comparison, an index, a graph left all float; integer and bool outputs exact). A float
+    output computed from quantized intermediates (softsign's division, lp_pool's power)
+    carries their rounding with no step to measure it in: it is then held to SQNR instead,
+    against eager and (a lowered program) against quantized eager, which shares its
+    intermediate rounding. `findings` are those already found (a dtype).
     """
-    reference = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
-    verdict = compare_float(a, reference, tolerance, "eager on rounded inputs" if reference is not e else "eager")
-    if verdict.ok or not quantized_inside or not all(t.is_floating_point() for t in a):
+    what = "eager" if rounded is e else "eager on rounded inputs"
+    float_failures = _float_findings(a, rounded, tolerance, what, "vs_eager")
+    m = metrics(a, rounded)
+    if not float_failures or not quantized_inside or not all(t.is_floating_point() for t in rounded):
+        verdict = Verdict(m, tolerance.as_dict(quantized=False), findings + float_failures, ["vs_eager"])
         verdict.notes.append("output not quantized: float tolerance used")
-        if quantized_ref is not None:  # whether the lowering or the quantization is off
-            same = compare_float(a, flatten(quantized_ref), tolerance, "quantized eager")
-            verdict.metrics["max_abs_err_vs_quantized"] = same.metrics.get("max_abs_err", 0.0)
-            verdict.metrics["matches_quantized"] = same.ok
+        if q is not None:  # information: whether the lowering or the quantization is off
+            m["max_abs_err_vs_quantized"] = metrics(a, q)["max_abs_err"]
+            m["matches_quantized"] = not _float_findings(a, q, tolerance, "quantized eager", "vs_quantized")
         return verdict
     limits = {"float_output_min_sqnr_db": tolerance.float_output_min_sqnr_db}
-    m, failures = verdict.metrics, []
-    if m["sqnr_db"] < tolerance.float_output_min_sqnr_db:
-        failures.append(f"vs eager on rounded inputs: SQNR {m['sqnr_db']:.1f} dB < {tolerance.float_output_min_sqnr_db:g}")
-    if quantized_ref is not None:
-        vs_q = metrics(a, flatten(quantized_ref))
+    note = "float output of quantized intermediates: held to SQNR (no output step)"
+    verdict = Verdict(m, limits, findings, ["vs_eager"], [note])
+    verdict.findings += _sqnr_findings(a, rounded, m, tolerance.float_output_min_sqnr_db, what, "vs_eager")
+    if q is not None:
+        verdict.checks.append("vs_quantized")
+        vs_q = metrics(a, q)
         m["sqnr_db_vs_quantized"], m["max_abs_err_vs_quantized"] = vs_q["sqnr_db"], vs_q["max_abs_err"]
         limits["float_output_min_sqnr_db_vs_quantized"] = tolerance.float_output_min_sqnr_db_vs_quantized
-        m["matches_quantized"] = vs_q["sqnr_db"] >= tolerance.float_output_min_sqnr_db_vs_quantized
-        if not m["matches_quantized"]:
-            failures.append(f"vs quantized eager: SQNR {vs_q['sqnr_db']:.1f} dB < {tolerance.float_output_min_sqnr_db_vs_quantized:g}")
-    note = "float output of quantized intermediates: held to SQNR (no output step)"
-    return Verdict(not failures, m, limits, "; ".join(failures), [note])
+        failures = _sqnr_findings(a, q, vs_q, tolerance.float_output_min_sqnr_db_vs_quantized, "quantized eager", "vs_quantized")
+        m["matches_quantized"] = not failures
+        verdict.findings += failures
+    return verdict
+
+
+def _sqnr_findings(a: list[torch.Tensor], ref: list[torch.Tensor], m: dict[str, Any], limit: float, what: str, check: str) -> list[Finding]:
+    nonfinite = _nonfinite_finding(a, ref, what, check)
+    if nonfinite:
+        return [nonfinite]
+    if not m["sqnr_db"] >= limit:
+        return [Finding(check, f"vs {what}: SQNR {m['sqnr_db']:.1f} dB < {limit:g}")]
+    return []
 
 
 def compare_quantized(
@@ -149,46 +334,52 @@ def compare_quantized(
     eager_on_rounded_inputs: Any | None = None,
     quantized_inside: bool = False,
 ) -> Verdict:
-    """Against quantized eager in output steps, then against float eager with the looser bound.
+    """Against quantized eager within qtol_steps, against eager on rounded inputs within float_qtol_steps.
 
-    The bound against eager is elementwise float_qtol_steps * scale plus what rounding
-    the inputs to their quantization grid changes in eager's own output
-    (|eager(rounded inputs) - eager(inputs)|), so an operator with a steep slope is not
-    blamed for the precision of its inputs. With `quantized_ref` None (the quantized
-    eager program itself), only the second check.
+    Both elementwise in output steps, plus a bound on the mean signed error (bias). Eager
+    on rounded inputs (eager itself when not given) is what eager computes on the inputs
+    the program sees; plain eager is kept for information (max_err_qsteps_vs_eager).
+    With `quantized_ref` None (the quantized eager program itself), only the second check.
     """
     a, e = flatten(actual), flatten(eager)
+    rounded = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
+    q = None if quantized_ref is None else flatten(quantized_ref)
     tol = tolerance.as_dict(quantized=True)
-    problem = _shape_problem(a, e)
+    problem = _shape_problem(a, e) or _shape_problem(a, rounded)
     if problem:
-        return Verdict(False, {}, tol, f"vs eager: {problem}")
-    if len(scales) != len(a) or any(s is None for s in scales):
-        return _compare_unquantized_outputs(a, quantized_ref, e, tolerance, eager_on_rounded_inputs, quantized_inside)
-    steps = [torch.tensor(float(s), dtype=torch.float64) for s in scales]
-    rounding = [torch.zeros((), dtype=torch.float64)] * len(a)
-    if eager_on_rounded_inputs is not None:
-        rounding = [_finite_error(r.double(), x.double()) for r, x in zip(flatten(eager_on_rounded_inputs), e)]
-    m = metrics(a, e)
-    errors = [_finite_error(x.double(), y.double()) for x, y in zip(a, e)]
-    m["max_err_qsteps_vs_eager"] = round(max(float((err / s).max()) for err, s in zip(errors, steps)), 4)
-    m["input_rounding_qsteps"] = round(max(float((r / s).max()) for r, s in zip(rounding, steps)), 4)
-    unexplained = max(float(((err - r) / s).max()) for err, r, s in zip(errors, rounding, steps))
-    m["unexplained_qsteps_vs_eager"] = round(max(unexplained, 0.0), 4)
-    tol["output_scale"] = float(min(scales))  # type: ignore[type-var]
-    failures = []
-    if quantized_ref is not None:
-        q = flatten(quantized_ref)
-        m["max_err_qsteps"] = round(max(float((_finite_error(x.double(), y.double()) / s).max()) for x, y, s in zip(a, q, steps)), 4)
-        if m["max_err_qsteps"] > tolerance.qtol_steps:
-            bounds = [tolerance.qtol_steps * s for s in steps]
-            failures.append(f"vs quantized eager: {m['max_err_qsteps']:.3g} steps > {tolerance.qtol_steps:g} at {_worst(a, q, bounds)}")
-    if m["unexplained_qsteps_vs_eager"] > tolerance.float_qtol_steps:
-        bounds = [tolerance.float_qtol_steps * s + r for s, r in zip(steps, rounding)]
-        failures.append(
-            f"vs eager: {m['unexplained_qsteps_vs_eager']:.3g} steps beyond input rounding "
-            f"> {tolerance.float_qtol_steps:g} at {_worst(a, e, bounds)}"
-        )
-    return Verdict(not failures, m, tol, "; ".join(failures))
+        return Verdict({}, tol, [Finding("vs_eager", f"vs eager: {problem}")], ["vs_eager"])
+    findings = []
+    problem = _dtype_problem(a, e)
+    if problem:
+        findings.append(Finding("vs_eager", f"vs eager: {problem}"))
+    if q is not None and _shape_problem(a, q):
+        findings.append(Finding("vs_quantized", f"vs quantized eager: {_shape_problem(a, q)}"))
+        q = None
+    steps = _steps(e, scales)
+    if steps is None:
+        verdict = _compare_unquantized_outputs(a, q, e, rounded, tolerance, quantized_inside, findings)
+        verdict.checks += [c for c in dict.fromkeys(f.check for f in findings) if c not in verdict.checks]
+        return verdict
+    verdict = Verdict(metrics(a, e), tol, findings, ["vs_eager"] + (["vs_quantized"] if quantized_ref is not None else []))
+    m = verdict.metrics
+    tol["output_scale"] = min(steps)
+    m["max_err_qsteps_vs_eager"] = round(max((float((_finite_error(x.double(), y.double()) / s).max())
+                                              for x, y, s in zip(a, e, steps) if x.numel()), default=0.0), 4)
+    m["input_rounding_qsteps"] = round(max((float((_finite_error(x.double(), y.double()) / s).max())
+                                            for x, y, s in zip(rounded, e, steps) if x.numel()), default=0.0), 4)
+    bad = _bad_step(steps)
+    if bad:
+        verdict.findings += [Finding(check, f"vs {name}: {bad}") for check, name in
+                             (("vs_quantized", "quantized eager"), ("vs_eager", "eager")) if check in verdict.checks]
+        return verdict
+    if q is not None:
+        verdict.findings += _step_findings(a, q, steps, tolerance.qtol_steps, tolerance, "quantized eager", "vs_quantized", m, "")
+    what = "eager" if rounded is e else "eager on rounded inputs"
+    verdict.findings += _step_findings(a, rounded, steps, tolerance.float_qtol_steps, tolerance, what, "vs_eager", m, "_vs_rounded")
+    return verdict
+
+
+# -- models ---------------------------------------------------------------------------
 
 
 def _agreement(actual: list[torch.Tensor], reference: list[torch.Tensor], k: int) -> float:
@@ -212,60 +403,107 @@ def _kl(actual: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
     return float(torch.stack(values).mean()) if values else 0.0
 
 
+def _below(m: dict[str, Any], key: str, limit: float, label: str, what: str, check: str) -> list[Finding]:
+    """A Finding when m[key] is not >= limit (NaN included)."""
+    if m[key] >= limit:
+        return []
+    value = f"{m[key]:.1f} dB" if key.startswith("sqnr") else (f"{m[key]:.5f}" if key.startswith("cosine") else f"{m[key]:.2f}")
+    return [Finding(check, f"vs {what}: {label} {value} < {limit}")]
+
+
 def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str, quantized: bool, tolerance: Tolerance) -> Verdict:
     """Aggregate metrics over every evaluation sample, against the model's thresholds."""
     a, e = flatten(actual), flatten(eager)
     limits = tolerance.model_dict(quantized)
+    checks = ["vs_eager"] + (["vs_quantized"] if quantized_ref is not None else [])
     problem = _shape_problem(a, e)
     if problem:
-        return Verdict(False, {}, limits, f"vs eager: {problem}")
-    m = metrics(a, e)
-    failures = []
-    if m["cosine"] < limits["min_cosine"]:
-        failures.append(f"cosine {m['cosine']:.5f} < {limits['min_cosine']}")
-    if m["sqnr_db"] < limits["min_sqnr_db"]:
-        failures.append(f"SQNR {m['sqnr_db']:.1f} dB < {limits['min_sqnr_db']}")
+        return Verdict({}, limits, [Finding("vs_eager", f"vs eager: {problem}")], checks)
+    verdict = Verdict(metrics(a, e), limits, checks=checks)
+    m = verdict.metrics
+    problem = _dtype_problem(a, e)
+    if problem:
+        verdict.findings.append(Finding("vs_eager", f"vs eager: {problem}"))
+    gates = [("cosine", limits["min_cosine"], "cosine"), ("sqnr_db", limits["min_sqnr_db"], "SQNR")]
     if kind == "classifier":
         m["top1_agreement"] = round(_agreement(a, e, 1), 4)
         m["top5_agreement"] = round(_agreement(a, e, 5), 4)
-        if m["top1_agreement"] < limits["min_top1_agreement"]:
-            failures.append(f"top-1 agreement {m['top1_agreement']:.2f} < {limits['min_top1_agreement']}")
+        gates.append(("top1_agreement", limits["min_top1_agreement"], "top-1 agreement"))
     if kind == "language_model":
         m["next_token_agreement"] = round(_agreement(a, e, 1), 4)
         m["kl_div"] = round(_kl(a, e), 6)
-        if m["next_token_agreement"] < limits["min_next_token_agreement"]:
-            failures.append(f"next-token agreement {m['next_token_agreement']:.2f} < {limits['min_next_token_agreement']}")
+        gates.append(("next_token_agreement", limits["min_next_token_agreement"], "next-token agreement"))
+        if "max_kl_div" in limits:
+            verdict.findings += _above(m, "kl_div", limits["max_kl_div"], "KL", "eager", "vs_eager")
+    nonfinite = _nonfinite_finding(a, e, "eager", "vs_eager")
+    if nonfinite:  # SQNR and cosine fail too; one finding says why
+        verdict.findings.append(nonfinite)
+    else:
+        for key, limit, label in gates:
+            verdict.findings += _below(m, key, limit, label, "eager", "vs_eager")
     if quantized_ref is not None:
-        q = flatten(quantized_ref)
-        vs_q = metrics(a, q)
-        m["cosine_vs_quantized"], m["sqnr_db_vs_quantized"] = vs_q["cosine"], vs_q["sqnr_db"]
-        if vs_q["cosine"] < limits["min_cosine_vs_quantized"]:
-            failures.append(f"vs quantized eager: cosine {vs_q['cosine']:.5f} < {limits['min_cosine_vs_quantized']}")
-    return Verdict(not failures, m, limits, "; ".join(failures))
+        verdict.findings += _model_vs_quantized(a, flatten(quantized_ref), m, kind, limits)
+    return verdict
+
+
+def _above(m: dict[str, Any], key: str, limit: float, label: str, what: str, check: str) -> list[Finding]:
+    """A Finding when m[key] is not <= limit (NaN included)."""
+    if m[key] <= limit:
+        return []
+    return [Finding(check, f"vs {what}: {label} {m[key]:.4g} > {limit}")]
+
+
+def _model_vs_quantized(a: list[torch.Tensor], q: list[torch.Tensor], m: dict[str, Any], kind: str,
+                        limits: dict[str, float]) -> list[Finding]:
+    """Where a lowering bug shows: the program against quantized eager, on every gate."""
+    problem = _shape_problem(a, q)
+    if problem:
+        return [Finding("vs_quantized", f"vs quantized eager: {problem}")]
+    vs_q = metrics(a, q)
+    m["cosine_vs_quantized"], m["sqnr_db_vs_quantized"] = vs_q["cosine"], vs_q["sqnr_db"]
+    nonfinite = _nonfinite_finding(a, q, "quantized eager", "vs_quantized")
+    if nonfinite:
+        return [nonfinite]
+    found = _below(vs_q, "cosine", limits["min_cosine_vs_quantized"], "cosine", "quantized eager", "vs_quantized")
+    found += _below(vs_q, "sqnr_db", limits["min_sqnr_db_vs_quantized"], "SQNR", "quantized eager", "vs_quantized")
+    if kind in ("classifier", "language_model"):
+        m["agreement_vs_quantized"] = round(_agreement(a, q, 1), 4)
+        found += _below(m, "agreement_vs_quantized", limits["min_agreement_vs_quantized"], "top-1 agreement",
+                        "quantized eager", "vs_quantized")
+    if kind == "language_model":
+        m["kl_div_vs_quantized"] = round(_kl(a, q), 6)
+        if "max_kl_div_vs_quantized" in limits:
+            found += _above(m, "kl_div_vs_quantized", limits["max_kl_div_vs_quantized"], "KL", "quantized eager", "vs_quantized")
+    return found
+
+
+# -- cross-check between executors ----------------------------------------------------
 
 
 def cross_check(verdict: Verdict, actual: Any, peer: Any, scales: list[float | None], tolerance: Tolerance, peer_name: str) -> Verdict:
     """Two executors of the same integer program (FVP and TOSA reference model): within qtol_steps.
 
-    Adds max_err_qsteps_vs_<peer> to the verdict's metrics; a shape difference or an error
-    beyond the bound fails it. An output with no step is held to the float tolerance.
+    Adds check "vs_peer", max_err_qsteps_vs_<peer> and mean_err_qsteps_vs_<peer> (or
+    max_abs_err_vs_<peer> for outputs with no step, held to the float tolerance) to the
+    verdict; a shape or dtype difference, a NaN/inf the peer lacks, an error beyond the
+    bound or a bias fails it.
     """
     a, p = flatten(actual), flatten(peer)
-    problem = _shape_problem(a, p)
+    verdict.checks.append("vs_peer")
+    problem = _shape_problem(a, p) or _dtype_problem(a, p)
     if problem:
-        verdict.ok, verdict.message = False, "; ".join(filter(None, [verdict.message, f"vs {peer_name}: {problem}"]))
+        verdict.findings.append(Finding("vs_peer", f"vs {peer_name}: {problem}"))
+        if _shape_problem(a, p):
+            return verdict
+    steps = _steps(p, scales)
+    if steps is None:
+        verdict.metrics[f"max_abs_err_vs_{peer_name}"] = metrics(a, p)["max_abs_err"]
+        verdict.findings += _float_findings(a, p, tolerance, peer_name, "vs_peer")
         return verdict
-    if len(scales) == len(a) and all(s is not None for s in scales):
-        steps = [float(s) for s in scales]  # type: ignore[arg-type]
-        worst = max(float((_finite_error(x.double(), y.double()) / s).max()) if x.numel() else 0.0 for x, y, s in zip(a, p, steps))
-        verdict.metrics[f"max_err_qsteps_vs_{peer_name}"] = round(worst, 4)
-        if worst > tolerance.qtol_steps:
-            bounds = [torch.tensor(tolerance.qtol_steps * s, dtype=torch.float64) for s in steps]
-            failure = f"vs {peer_name}: {worst:.3g} steps > {tolerance.qtol_steps:g} at {_worst(a, p, bounds)}"
-            verdict.ok, verdict.message = False, "; ".join(filter(None, [verdict.message, failure]))
+    bad = _bad_step(steps)
+    if bad:
+        verdict.findings.append(Finding("vs_peer", f"vs {peer_name}: {bad}"))
         return verdict
-    against = compare_float(a, p, tolerance, peer_name)
-    verdict.metrics[f"max_abs_err_vs_{peer_name}"] = against.metrics.get("max_abs_err", 0.0)
-    if not against.ok:
-        verdict.ok, verdict.message = False, "; ".join(filter(None, [verdict.message, against.message]))
+    verdict.findings += _step_findings(a, p, steps, tolerance.qtol_steps, tolerance, peer_name, "vs_peer",
+                                       verdict.metrics, f"_vs_{peer_name}")
     return verdict

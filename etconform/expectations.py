@@ -1,21 +1,33 @@
 """What is known per target, as data: suites/expectations/<target>.toml.
 
-    [unsupported]                      # fallback to the CPU expected, and checked
-    "reshape-flatten" = "why"
-    [xfail."gelu-tanh_approx"]         # a known bug: strict, with the stage(s) it fails at
-    stage = "compare"                  # or a list: ["compare", "run"]
+    [unsupported]          # the compute ops that may run on the CPU, and why; anything else fails at `partition`
+    "reshape-flatten" = {cpu = ["aten_view_copy_default"], reason = "why"}
+    "argmax" = {cpu = ["aten_argmax_default"], reason = "..."}   # no partition is fine when every op is listed
+
+    [xfail."mean-all_dims"]            # a known failure of a stage before execution: every executor
+    stage = "lower"
+    message = "StopIteration"          # a regular expression the failure's message must match
     reason = "why"
+
+    [xfail."log_softmax-large_logits"] # a known failure of a check: named executors and checks, with a ceiling
+    executors = ["quantized_eager", "tosa_ref"]
+    checks = ["vs_eager"]              # vs_eager, vs_quantized, vs_peer
+    max = {max_err_qsteps_vs_rounded = 240}   # metrics that may not grow beyond (min = {...} for floors)
+    reason = "why"
+
     [tolerance.sigmoid]                # overrides of etconform.tolerances.Tolerance
     qtol_steps = 2
 
-A key is a case id (`conv2d-3x3`) or an operator name (`conv2d`: all its cases). A key
-that matches no case is an error at collection.
+A key is a case id (`conv2d-3x3`) or an operator name (`conv2d`: all its cases); an
+[xfail] key may hold a list of entries ([[xfail."key"]]). A key that matches no case, an
+unknown field or a malformed value is an error at collection, naming the file and key.
+Whether a record is covered is decided in etconform.policy.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -23,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from etconform.cases import Case
-from etconform.stages import Stage
 from etconform.tolerances import resolve
 
 # ETCONFORM_EXPECTATIONS points at another folder, e.g. one kept for a candidate release.
@@ -31,6 +42,12 @@ EXPECTATIONS_DIR = Path(
     os.environ.get("ETCONFORM_EXPECTATIONS", Path(__file__).resolve().parent.parent / "suites" / "expectations")
 )
 _SECTIONS = {"unsupported", "xfail", "tolerance"}
+# Stages that fail before any executor runs: an entry for them covers every executor.
+BEFORE_EXECUTION = ("case", "export", "quantize", "partition", "lower", "vela", "serialize")
+STAGES = (*BEFORE_EXECUTION, "load", "run", "compare")
+CHECKS = ("vs_eager", "vs_quantized", "vs_peer")
+_XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "reason"}
+_UNSUPPORTED_KEYS = {"cpu", "reason"}
 
 
 class ExpectationError(ValueError):
@@ -38,19 +55,45 @@ class ExpectationError(ValueError):
 
 
 @dataclass(frozen=True)
+class KnownFailure:
+    """One [xfail] entry: what it covers and how bad it may be."""
+
+    reason: str
+    stage: str = ""  # a stage failure (lower, run, ...); "" for a check failure
+    executors: tuple[str, ...] = ()  # () = every executor (stage failures only)
+    checks: tuple[str, ...] = ()
+    message: str = ""  # regular expression
+    max: dict[str, float] = field(default_factory=dict)
+    min: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        what = f"at {self.stage}" if self.stage else f"on {'/'.join(self.checks)}"
+        who = f" by {'/'.join(self.executors)}" if self.executors else ""
+        return f"{what}{who} ({self.reason})"
+
+
+@dataclass(frozen=True)
 class Expectation:
-    unsupported: str = ""  # the reason, when a fallback is expected
-    xfail_stages: tuple[str, ...] = ()  # the stages its executors fail at (a mismatch is "compare")
-    xfail_reason: str = ""
+    cpu: tuple[str, ...] | None = None  # None: everything must be delegated
+    unsupported: str = ""  # the reason CPU ops are expected
+    xfail: tuple[KnownFailure, ...] = ()
     tolerance: dict[str, float] = field(default_factory=dict)
+
+
+def op_key(op: str) -> str:
+    """One spelling for an operator: "aten.view_copy" and "aten_view_copy_default" match."""
+    return op.replace(".", "_").removesuffix("_default")
 
 
 @cache
 def _load(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    with path.open("rb") as f:
-        data = tomllib.load(f)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationError(f"{path}: not valid TOML: {exc}") from exc
     unknown = set(data) - _SECTIONS
     if unknown:
         raise ExpectationError(f"{path}: unknown sections {sorted(unknown)}; known: {sorted(_SECTIONS)}")
@@ -61,61 +104,79 @@ def _lookup(section: dict[str, Any], case: Case) -> Any:
     return section.get(case.id, section.get(case.subject))
 
 
+def _known_failure(where: str, value: Any) -> KnownFailure:
+    if not isinstance(value, dict):
+        raise ExpectationError(f"{where} must be a table")
+    unknown = set(value) - _XFAIL_KEYS
+    if unknown:
+        raise ExpectationError(f"{where}: unknown fields {sorted(unknown)}; known: {sorted(_XFAIL_KEYS)}")
+    stage, checks = value.get("stage", ""), tuple(value.get("checks", ()))
+    executors = tuple(value.get("executors", ()))
+    if not value.get("reason"):
+        raise ExpectationError(f"{where} needs a reason")
+    if bool(stage) == bool(checks):
+        raise ExpectationError(f"{where} needs either stage (one of {list(STAGES)}) or checks ({list(CHECKS)}), not both")
+    if stage and stage not in STAGES:
+        raise ExpectationError(f"{where}: stage {stage!r} is not one of {list(STAGES)}")
+    if any(c not in CHECKS for c in checks):
+        raise ExpectationError(f"{where}: checks {list(checks)} must be among {list(CHECKS)}")
+    if not executors and (checks or stage not in BEFORE_EXECUTION):
+        raise ExpectationError(f"{where} must name its executors: a {stage or 'check'} failure is one executor's")
+    for bound in ("max", "min"):
+        if not all(isinstance(v, (int, float)) for v in value.get(bound, {}).values()):
+            raise ExpectationError(f"{where}: {bound} must map metric names to numbers")
+    if value.get("message"):
+        try:
+            re.compile(value["message"])
+        except re.error as exc:
+            raise ExpectationError(f"{where}: message is not a regular expression: {exc}") from exc
+    return KnownFailure(value["reason"], stage, executors, checks, value.get("message", ""),
+                        dict(value.get("max", {})), dict(value.get("min", {})))
+
+
+def _known_failures(where: str, value: Any) -> tuple[KnownFailure, ...]:
+    entries = value if isinstance(value, list) else [value]
+    return tuple(_known_failure(f"{where}[{i}]" if isinstance(value, list) else where, v) for i, v in enumerate(entries))
+
+
+def _cpu(where: str, value: Any) -> tuple[tuple[str, ...], str]:
+    if not isinstance(value, dict) or set(value) - _UNSUPPORTED_KEYS or not value.get("reason"):
+        raise ExpectationError(f'{where} needs {{cpu = ["op", ...], reason = "..."}}')
+    if not isinstance(value.get("cpu", []), list):
+        raise ExpectationError(f"{where}: cpu must be a list of operator names")
+    return tuple(op_key(op) for op in value.get("cpu", [])), value["reason"]
+
+
 def validate(target: str, cases: tuple[Case, ...] | list[Case], directory: Path = EXPECTATIONS_DIR) -> None:
     """Every key must name a case or an operator; every entry must be well formed."""
     path = directory / f"{target}.toml"
     data = _load(path)
     names = {c.id for c in cases} | {c.subject for c in cases}
-    stages = {s.value for s in Stage}
     for section, entries in data.items():
         for key, value in entries.items():
+            where = f"{path}: [{section}.{key!r}]"
             if key not in names:
                 raise ExpectationError(f"{path}: [{section}] key {key!r} matches no case or operator")
             if section == "xfail":
-                given = value.get("stage") if isinstance(value, dict) else None
-                listed = given if isinstance(given, list) else [given]
-                if not listed or any(s not in stages for s in listed) or not value.get("reason"):
-                    raise ExpectationError(f"{path}: [xfail.{key!r}] needs stage (one of {sorted(stages)}, or a list) and reason")
-            if section == "tolerance":
-                resolve(value)  # raises on unknown keys
-            if section == "unsupported" and not (isinstance(value, str) and value):
-                raise ExpectationError(f"{path}: [unsupported] {key!r} needs a reason")
+                _known_failures(where, value)
+            elif section == "tolerance":
+                try:
+                    resolve(value)
+                except ValueError as exc:
+                    raise ExpectationError(f"{where}: {exc}") from exc
+            else:
+                _cpu(where, value)
 
 
 def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Expectation:
-    data = _load(directory / f"{target}.toml")
-    xfail = _lookup(data.get("xfail", {}), case) or {}
-    stages = xfail.get("stage", [])
+    path = directory / f"{target}.toml"
+    data = _load(path)
+    unsupported = _lookup(data.get("unsupported", {}), case)
+    xfail = _lookup(data.get("xfail", {}), case)
+    cpu, reason = _cpu(f"{path}: [unsupported]", unsupported) if unsupported is not None else (None, "")
     return Expectation(
-        unsupported=_lookup(data.get("unsupported", {}), case) or "",
-        xfail_stages=tuple(stages if isinstance(stages, list) else [stages]),
-        xfail_reason=xfail.get("reason", ""),
+        cpu=cpu,
+        unsupported=reason,
+        xfail=_known_failures(f"{path}: [xfail]", xfail) if xfail is not None else (),
         tolerance=_lookup(data.get("tolerance", {}), case) or {},
     )
-
-
-def draft(records: list[dict[str, Any]], target: str) -> str:
-    """A TOML draft of what a run found on `target`: failures as xfail, fallbacks as unsupported.
-
-    A starting point to review, not to commit blindly: each entry says what was seen.
-    """
-    failing: dict[str, dict[str, Any]] = {}
-    fallback: dict[str, str] = {}
-    for r in records:
-        if r["target"] != target:
-            continue
-        if r["outcome"] in ("mismatch", "fail") and r.get("stage"):
-            entry = failing.setdefault(r["case"], {"stages": set(), "reason": r["message"]})
-            entry["stages"].add(r["stage"])
-        elif r["outcome"] == "fallback":
-            fallback[r["case"]] = r["message"]
-    lines = [f"# Drafted from a run's records for {target}: review each entry before committing.", ""]
-    if fallback:
-        lines.append("[unsupported]")
-        lines += [f"{json.dumps(case)} = {json.dumps(why[:200])}" for case, why in sorted(fallback.items())]
-        lines.append("")
-    for case, entry in sorted(failing.items()):
-        stages = sorted(entry["stages"])
-        lines += [f"[xfail.{json.dumps(case)}]", f"stage = {json.dumps(stages[0] if len(stages) == 1 else stages)}",
-                  f"reason = {json.dumps(entry['reason'][:300])}", ""]
-    return "\n".join(lines)

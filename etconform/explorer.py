@@ -84,7 +84,7 @@ def write_placement(pte_path: Path) -> Path:
 
 def write_error(pte_path: Path, records: list[dict[str, Any]]) -> Path | None:
     """program.error.json from the worst lowered executor's SQNR, when one compared the outputs."""
-    compared = [r for r in records if "sqnr_db" in (r.get("metrics") or {}) and r["executor"] != "quantized_eager"]
+    compared = [r for r in records if "sqnr_db" in (r.get("metrics") or {}) and r.get("role") == "lowered"]
     if not compared:
         return None
     worst = min(compared, key=lambda r: r["metrics"]["sqnr_db"])

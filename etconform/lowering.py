@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils import _pytree as pytree
 
 from etconform.cases import Inputs
 from etconform.rejections import capture_rejections
+from etconform.scales import ScaleReport, check_scales, constant_arg
 from etconform.stages import Stage, StageError, stage
 from etconform.targets import Target
 from etconform.vela import capture_vela_calls, digest, total_estimate
@@ -25,6 +27,8 @@ from etconform.vela import capture_vela_calls, digest, total_estimate
 # Non-delegated nodes that are glue, not compute: a case whose only CPU nodes are
 # these is fully delegated.
 _GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops_")
+
+QParams = tuple[float, int, int, int]  # scale, zero point, qmin, qmax
 
 
 @dataclass
@@ -40,14 +44,19 @@ class Delegate:
 class Lowered:
     target: Target
     quantized_module: torch.fx.GraphModule | None
-    output_scales: list[float | None]
-    input_qparams: list[tuple[float, int, int, int] | None]
+    output_qparams: list[QParams | None]
+    input_qparams: list[QParams | None]
     edge_program: Any  # torch.export.ExportedProgram in the edge dialect, delegates inside
     pte: bytes
     pte_path: Path
     delegates: list[Delegate]
     delegation: dict[str, Any]
     seconds: dict[str, float]
+    scales: ScaleReport | None = None  # the quantizer's steps checked against calibration (None: float target)
+
+    @property
+    def output_scales(self) -> list[float | None]:
+        return [q[0] if q is not None else None for q in self.output_qparams]
 
     @property
     def vela_estimate(self) -> dict[str, Any]:
@@ -74,41 +83,44 @@ def _timed(seconds: dict[str, float], name: Stage) -> Iterator[None]:
         seconds[name.value] = round(seconds.get(name.value, 0.0) + time.perf_counter() - t0, 4)
 
 
-def _constant(graph_module: torch.fx.GraphModule, value: Any) -> Any:
-    if isinstance(value, torch.fx.Node) and value.op == "get_attr":
-        value = getattr(graph_module, str(value.target))
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    return value
+def _qparams(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> QParams | None:
+    """(scale, zero point, qmin, qmax) of a per-tensor (de)quantize node; None if per channel."""
+    scale, zero_point, qmin, qmax = (constant_arg(graph_module, a) for a in node.args[1:5])
+    if not all(isinstance(v, (int, float)) for v in (scale, zero_point, qmin, qmax)):
+        return None
+    return float(scale), int(zero_point), int(qmin), int(qmax)
 
 
-def output_scales(graph_module: torch.fx.GraphModule) -> list[float | None]:
-    """The output quantization step of each output of a PT2E-converted module (None: float)."""
+def output_qparams(graph_module: torch.fx.GraphModule) -> list[QParams | None]:
+    """The grid of each output of a PT2E-converted module, from its dequantize (None: float)."""
     outs = graph_module.graph.output_node().args[0]
-    scales: list[float | None] = []
+    found: list[QParams | None] = []
     for arg in outs if isinstance(outs, (list, tuple)) else [outs]:
-        scale = None
-        if isinstance(arg, torch.fx.Node) and "dequantize" in str(arg.target):
-            raw = _constant(graph_module, arg.args[1])
-            scale = float(raw) if isinstance(raw, (int, float)) else None
-        scales.append(scale)
-    return scales
-
-
-def input_qparams(graph_module: torch.fx.GraphModule) -> list[tuple[float, int, int, int] | None]:
-    """(scale, zero point, qmin, qmax) with which each input is quantized, None if it is not."""
-    found: list[tuple[float, int, int, int] | None] = []
-    for node in graph_module.graph.find_nodes(op="placeholder"):
         qparams = None
-        for user in node.users:
-            if "quantize_per_tensor" in str(user.target) and "dequantize" not in str(user.target):
-                scale, zero_point, qmin, qmax = (_constant(graph_module, a) for a in user.args[1:5])
-                qparams = (float(scale), int(zero_point), int(qmin), int(qmax))
+        if isinstance(arg, torch.fx.Node) and "dequantize_per_tensor" in str(arg.target):
+            qparams = _qparams(graph_module, arg)
         found.append(qparams)
     return found
 
 
-def fake_quantize(inputs: Inputs, qparams: list[tuple[float, int, int, int] | None]) -> Inputs:
+def output_scales(graph_module: torch.fx.GraphModule) -> list[float | None]:
+    """The output quantization step of each output of a PT2E-converted module (None: float)."""
+    return [q[0] if q is not None else None for q in output_qparams(graph_module)]
+
+
+def input_qparams(graph_module: torch.fx.GraphModule) -> list[QParams | None]:
+    """(scale, zero point, qmin, qmax) with which each input is quantized, None if it is not."""
+    found: list[QParams | None] = []
+    for node in graph_module.graph.find_nodes(op="placeholder"):
+        qparams = None
+        for user in node.users:
+            if "quantize_per_tensor" in str(user.target) and "dequantize" not in str(user.target):
+                qparams = _qparams(graph_module, user)
+        found.append(qparams)
+    return found
+
+
+def fake_quantize(inputs: Inputs, qparams: list[QParams | None]) -> Inputs:
     """Inputs rounded to the grid they are quantized on: what the quantized program sees."""
     rounded = []
     for x, q in zip(inputs, qparams):
@@ -118,6 +130,40 @@ def fake_quantize(inputs: Inputs, qparams: list[tuple[float, int, int, int] | No
         scale, zero_point, qmin, qmax = q
         rounded.append((torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax) - zero_point) * scale)
     return tuple(rounded)
+
+
+def clamp_to_output_grid(outputs: Any, qparams: list[QParams | None]) -> Any:
+    """Eager outputs clamped to the range each quantized output can represent.
+
+    An input beyond the calibrated range saturates the quantized output; that is the
+    quantization's doing, not the backend's. Float (None), integer and bool outputs are
+    left alone. `outputs` is a tensor or any pytree of them, flattened as export does.
+    """
+    leaves, spec = pytree.tree_flatten(outputs)
+    if len(leaves) != len(qparams):
+        raise ValueError(f"{len(leaves)} outputs but {len(qparams)} output grids")
+    return pytree.tree_unflatten([_clamp(x, q) for x, q in zip(leaves, qparams)], spec)
+
+
+def _clamp(x: Any, q: QParams | None) -> Any:
+    if q is None or not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        return x
+    scale, zero_point, qmin, qmax = q
+    return torch.clamp(x, scale * (qmin - zero_point), scale * (qmax - zero_point))
+
+
+def prepare_pt2e(module: torch.fx.GraphModule, quantizer: Any) -> torch.fx.GraphModule:
+    # Imported on use: torchao takes seconds to import, which collection should not pay.
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e as prepare
+
+    return prepare(module, quantizer)
+
+
+def convert_pt2e(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """torchao's convert_pt2e; a name of this module, so a test can corrupt what it returns."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e as convert
+
+    return convert(prepared)
 
 
 def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
@@ -171,18 +217,18 @@ def lower(
     with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
         program = torch.export.export(module, inputs)
 
-    quantized, scales, in_qparams = None, [], []
+    quantized, out_qparams, in_qparams, scale_report = None, [], [], None
     if quantizer is not None:
         with stage(Stage.QUANTIZE), _timed(seconds, Stage.QUANTIZE):
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
             # check_guards=False: torch 2.14 leaves a _guards_fn call_module the Arm passes reject.
             prepared = prepare_pt2e(program.module(check_guards=False), quantizer)
             for sample in calibration or [inputs]:
                 prepared(*sample)
             quantized = convert_pt2e(prepared)
-            scales = output_scales(quantized)
+            out_qparams = output_qparams(quantized)
             in_qparams = input_qparams(quantized)
+            # Findings are not raised: the runner turns them into a verdict and the executors still run.
+            scale_report = check_scales(quantized, calibration or [inputs])
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
             program = torch.export.export(quantized, inputs)
 
@@ -206,7 +252,7 @@ def lower(
     return Lowered(
         target=target,
         quantized_module=quantized,
-        output_scales=scales,
+        output_qparams=out_qparams,
         input_qparams=in_qparams,
         edge_program=edge_program,
         pte=pte,
@@ -214,4 +260,5 @@ def lower(
         delegates=delegates,
         delegation=delegation,
         seconds=seconds,
+        scales=scale_report,
     )

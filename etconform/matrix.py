@@ -13,38 +13,29 @@ import json
 from pathlib import Path
 from typing import Any
 
+from etconform import policy
 from etconform.records import write_atomic
 
-# Worst first. `wrong_delegated` is a mismatch inside a delegate.
-SEVERITY = ("wrong_delegated", "mismatch", "fail", "error", "xfail", "fallback", "pass", "skip", "info")
-
-
-def _record_outcome(record: dict[str, Any]) -> str:
-    outcome = record["outcome"]
-    delegated = (record.get("delegation") or {}).get("partitions", 0) > 0
-    metrics, tolerance = record.get("metrics") or {}, record.get("tolerance") or {}
-    # A quantized program that matches quantized eager is off by the quantization, not the delegate.
-    if "cosine_vs_quantized" in metrics and "min_cosine_vs_quantized" in tolerance:  # models
-        lowering_wrong = metrics["cosine_vs_quantized"] < tolerance["min_cosine_vs_quantized"]
-    elif "matches_quantized" in metrics:  # an output left in float: no steps to count
-        lowering_wrong = not metrics["matches_quantized"]
-    else:
-        steps, bound = metrics.get("max_err_qsteps"), tolerance.get("qtol_steps")
-        lowering_wrong = steps is None or bound is None or steps > bound
-    if outcome == "mismatch" and delegated and lowering_wrong and record["executor"] != "quantized_eager":
-        return "wrong_delegated"
-    return outcome
+SEVERITY = policy.SEVERITY
 
 
 def case_outcomes(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], tuple[str, str]]:
     """{(subject, case, target): (outcome, stage)} with the worst outcome over executors."""
-    worst: dict[tuple[str, str, str], tuple[str, str]] = {}
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     for r in records:
-        key = (r["subject"], r["case"], r["target"])
-        candidate = (_record_outcome(r), r.get("stage") or "")
-        if key not in worst or SEVERITY.index(candidate[0]) < SEVERITY.index(worst[key][0]):
-            worst[key] = candidate
-    return worst
+        grouped[(r["subject"], r["case"], r["target"])].append(r)
+    return {key: policy.case_outcome(group) for key, group in grouped.items()}
+
+
+def levels(records: list[dict[str, Any]]) -> dict[str, collections.Counter]:
+    """{target: Counter(highest level verified -> cases)}: what a green cell rests on."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in records:
+        grouped[(r["case"], r["target"])].append(r)
+    found: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for (_, target), group in grouped.items():
+        found[target][policy.verified_level(group) or "nothing"] += 1
+    return dict(found)
 
 
 def build(records: list[dict[str, Any]], kind: str = "operator") -> dict[str, Any]:
@@ -63,7 +54,8 @@ def build(records: list[dict[str, Any]], kind: str = "operator") -> dict[str, An
             cell["worst"] = min(cell["counts"], key=SEVERITY.index)
             cell["counts"] = dict(cell["counts"])
             cell["stages"] = dict(cell["stages"])
-    return {"kind": kind, "targets": targets, "subjects": {s: cells[s] for s in sorted(cells)}}
+    return {"kind": kind, "targets": targets, "subjects": {s: cells[s] for s in sorted(cells)},
+            "levels": {t: dict(c) for t, c in levels(records).items()}}
 
 
 def _label(cell: dict[str, Any]) -> str:
@@ -90,10 +82,18 @@ def to_markdown(matrix: dict[str, Any]) -> str:
         "",
         "| " + " | ".join([matrix["kind"], *targets]) + " |",
         "|" + "---|" * (len(targets) + 1),
+        "| " + " | ".join(["*verified at*", *(level_label(matrix["levels"].get(t, {})) for t in targets)]) + " |",
     ]
     for subject, row in matrix["subjects"].items():
         lines.append("| " + " | ".join([subject, *(_label(row.get(t, {})) for t in targets)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def level_label(counts: dict[str, int]) -> str:
+    """'TOSA graph verified (TOSA reference model) 620 · nothing ran the program 3'."""
+    names = {**policy.LEVELS, "nothing": "the lowered program ran nowhere"}
+    order = ["nothing", *policy.LEVELS]
+    return " · ".join(f"{names[lvl]} {n}" for lvl, n in sorted(counts.items(), key=lambda kv: -order.index(kv[0])))
 
 
 def write(results_dir: Path, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,10 +15,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from etconform import matrix
+from etconform import matrix, policy
 from etconform.records import write_atomic
 
-FAILING = ("mismatch", "fail", "error")
+FAILING = policy.FAILING
 COLOURS = {
     "wrong_delegated": "#7f0000", "mismatch": "#d7301f", "fail": "#fc8d59", "error": "#b30000",
     "xfail": "#fdd49e", "fallback": "#9ecae1", "pass": "#41ab5d", "skip": "#d9d9d9", "info": "#f0f0f0",
@@ -44,7 +44,7 @@ def _latency_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         lat = r.get("latency") or {}
-        if "median_ms" in lat and r["executor"] != "quantized_eager":
+        if "median_ms" in lat and policy.role_of(r) == policy.LOWERED:
             rows.append({"case": r["case"], "kind": r["kind"], "target": r["target"], "executor": r["executor"],
                          "median_ms": lat["median_ms"], "p90_ms": lat.get("p90_ms"), "cv": lat.get("cv"),
                          "threads": lat.get("threads"), "eager_median_ms": lat.get("eager_median_ms")})
@@ -93,7 +93,7 @@ def model_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (_, case, target), (outcome, stage) in sorted(outcomes.items()):
         mine = {r["executor"]: r for r in records if r["case"] == case and r["target"] == target}
-        lowered = next((r for e, r in mine.items() if e in ("et_runtime", "tosa_ref")), None) or next(iter(mine.values()))
+        lowered = next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED), None) or next(iter(mine.values()))
         d = lowered.get("delegation") or {}
         m = lowered.get("metrics") or {}
         lat = (mine.get("et_runtime") or {}).get("latency") or {}
@@ -204,7 +204,7 @@ def _sqnr_plot(records: list[dict[str, Any]]) -> str | None:
     by_target = collections.defaultdict(list)
     for r in records:
         sqnr = (r.get("metrics") or {}).get("sqnr_db")
-        if sqnr is not None and r["executor"] not in ("quantized_eager",) and r["outcome"] != "skip":
+        if sqnr is not None and policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip":
             by_target[r["target"]].append(min(sqnr, 150.0))
     if not by_target:
         return None
@@ -269,6 +269,8 @@ def to_html(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"<tr><th>{html.escape(s)}</th>" + "".join(_cell_html(row.get(t, {})) for t in ops["targets"]) + "</tr>"
         for s, row in ops["subjects"].items()
     )
+    verified = "<tr><th>verified at</th>" + "".join(
+        f"<td>{html.escape(matrix.level_label(ops['levels'].get(t, {})))}</td>" for t in ops["targets"]) + "</tr>"
     legend = "".join(f'<span class=key style="background:{c};color:{_ink(o)}">{o}</span>' for o, c in COLOURS.items())
     imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>' for k, v in plots.items())
     problems = "".join(
@@ -300,7 +302,7 @@ eager PyTorch here; device_ms = median on the --device board; vela_ms = Vela's N
 fvp_npu_cycles = the Ethos-U PMU cycle counter on the Corstone FVP. Hover a row for its failure.</p>
 <table><tr>{model_head}</tr>{model_body}</table>
 <h2>Support matrix</h2><p>{legend}</p><p>Cells count cases by outcome; hover for the cases that did not pass.</p>
-<table><tr><th>operator</th>{''.join(f'<th>{t}</th>' for t in ops['targets'])}</tr>{rows}</table>
+<table><tr><th>operator</th>{''.join(f'<th>{t}</th>' for t in ops['targets'])}</tr>{verified}{rows}</table>
 <h2>Failures and mismatches ({len(report['problems'])})</h2>
 <table><tr><th>case</th><th>target</th><th>executor</th><th>outcome</th><th>message</th></tr>{problems}</table>
 <h2>Fallbacks to the CPU ({len(report['fallbacks'])})</h2>

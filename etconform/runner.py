@@ -1,4 +1,8 @@
-"""Runs one case on one target: eager golden, one lowering, every executor, one record each."""
+"""Runs one case on one target: case -> eager -> lower -> execute -> compare -> record.
+
+One lowering serves every executor; each executor gives one record. What a record's
+outcome is, and what the test's is, etconform.policy decides.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,24 @@ from typing import Any
 
 import torch
 
-from etconform import explorer, tolerances
-from etconform.cases import Case
+from etconform import explorer, policy, tolerances
+from etconform.cases import Built, Case
 from etconform.compare import Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
-from etconform.lowering import Lowered, fake_quantize, lower
+from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
 from etconform.records import RecordWriter, versions
 from etconform.stages import Stage, StageError
 from etconform.targets import Target
+from models._thresholds import thresholds as model_thresholds
 from reference import EXECUTORS, files
-from reference.base import measure
+from reference.base import ExecResult, measure
 
 log = logging.getLogger(__name__)
-FAILING = ("mismatch", "fail", "error")
 OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
 MODEL_TIMING = (3, 10)
-REFERENCE_EXECUTORS = ("quantized_eager",)  # run PyTorch, not the lowered program
+_ROLE_ORDER = {policy.REFERENCE: 0, policy.LOWERED: 1, policy.ESTIMATE: 2}
+_SHOWN = ("max_abs_err", "max_err_qsteps", "max_err_qsteps_vs_rounded", "mean_err_qsteps", "sqnr_db", "cosine",
+          "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div")
 
 
 @dataclass
@@ -34,58 +40,182 @@ class CaseRun:
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["outcome"] in FAILING]
-
-    @property
-    def compared(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["outcome"] in ("pass", "fallback", "mismatch")]
+        return [r for r in self.records if r["outcome"] in policy.FAILING]
 
     def summary(self) -> str:
         lines = []
         for r in self.records:
-            what = f"{r['executor']}: {r['outcome']}"
-            if r.get("stage"):
-                what += f"@{r['stage']}"
+            what = f"{r['executor']}: {r['outcome']}" + (f"@{r['stage']}" if r.get("stage") else "")
             if r.get("message"):
                 what += f" - {r['message']}"
-            m = r.get("metrics") or {}
-            shown = {k: m[k] for k in ("max_abs_err", "max_err_qsteps", "unexplained_qsteps_vs_eager", "sqnr_db", "cosine", "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div") if k in m}
+            shown = {k: v for k, v in (r.get("metrics") or {}).items() if k in _SHOWN}
             if shown:
                 what += f" {shown} tol={r.get('tolerance')}"
             lines.append(what)
         return "\n".join(lines)
 
 
-def _base_record(case: Case, target: Target, executor: str, seed: int, test_id: str) -> dict[str, Any]:
-    return {
-        "case": case.id, "kind": case.kind, "subject": case.subject, "variant": case.variant,
-        "target": target.name, "backend": target.backend, "executor": executor,
-        "seed": case.seed(seed), "test_id": test_id, "versions": versions(),
-        "stage": None, "message": "", "metrics": {}, "tolerance": {}, "delegation": {}, "latency": {},
-    }
-
-
 @dataclass
 class References:
-    golden: Any  # eager PyTorch on each sample
-    on_rounded_inputs: Any = None  # eager PyTorch on the inputs rounded to their quantization grid
-    quantized: Any = None  # the quantized eager program's outputs
-    by_executor: dict[str, Any] = field(default_factory=dict)  # every executor's outputs, for cross-checks
+    golden: list[Any]  # eager PyTorch on each sample
+    on_rounded_inputs: list[Any] | None = None  # eager on the inputs the program sees, clamped to the output grid
+    by_executor: dict[str, list[Any]] = field(default_factory=dict)  # every executor's outputs, for cross-checks
 
 
-def _fallback_reason(delegation: dict[str, Any]) -> str:
+class _Recorder:
+    """Builds, judges against the expectations, writes and keeps one record per executor."""
+
+    def __init__(self, case: Case, target: Target, seed: int, test_id: str, writer: RecordWriter, expect: Expectation):
+        self.case, self.target, self.seed, self.test_id = case, target, seed, test_id
+        self.writer, self.expect = writer, expect
+        self.run = CaseRun()
+        self.started = time.perf_counter()
+
+    def emit(self, executor: str, outcome: str, **fields: Any) -> None:
+        role = getattr(EXECUTORS.get(executor), "role", "other")
+        record = {
+            "case": self.case.id, "kind": self.case.kind, "subject": self.case.subject, "variant": self.case.variant,
+            "target": self.target.name, "backend": self.target.backend, "executor": executor,
+            "role": role, "level": getattr(EXECUTORS.get(executor), "level", ""),
+            "seed": self.case.seed(self.seed), "test_id": self.test_id, "versions": versions(),
+            "stage": None, "message": "", "checks": [], "findings": [], "metrics": {}, "tolerance": {},
+            "delegation": {}, "latency": {}, "outcome": outcome, **fields,
+        }
+        policy.apply_expectation(record, self.expect)
+        record["seconds"] = round(time.perf_counter() - self.started, 3)
+        self.writer.write(record)
+        self.run.records.append(record)
+
+    def failed(self, executor: str, err: StageError, **fields: Any) -> None:
+        self.emit(executor, "fail", stage=err.stage.value, message=err.message, detail=err.detail,
+                  findings=[policy.finding(err.stage.value, "", err.message)], **fields)
+
+
+def _ordered(target: Target) -> list[str]:
+    """References first, then the executors that run the lowered program (cross-checkers after their peers)."""
+    return sorted(target.executors, key=lambda n: (_ROLE_ORDER[EXECUTORS[n].role], bool(getattr(EXECUTORS[n], "cross_check", None))))
+
+
+def run_case(
+    case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str,
+    expect: Expectation | None = None,
+) -> CaseRun:
+    expect = expect or Expectation()
+    recorder = _Recorder(case, target, seed, test_id, writer, expect)
+    workdir = results_dir / "artifacts" / target.name / case.id
+    timing = MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING
+    try:
+        built = case.build_all(seed)
+        with torch.no_grad():
+            golden = [built.module(*sample) for sample in built.samples]
+            _, eager_latency = measure(lambda: built.module(*built.samples[0]), *timing)
+    except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
+        message = f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000]
+        recorder.emit("eager", "error", stage=Stage.CASE.value, message=message, findings=[policy.finding("case", "", message)])
+        return recorder.run
+
+    names = _ordered(target)
+    available = {name: EXECUTORS[name].probe(target) for name in names}
+    try:
+        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration)
+    except StageError as err:
+        for name in names:
+            if available[name].ok:
+                recorder.failed(name, err)
+            else:
+                recorder.emit(name, "skip", message=available[name].reason)
+        return recorder.run
+
+    refs = _references(case, target, built, golden, lowered)
+    shared = _shared_fields(case, lowered, results_dir)
+    lowering_findings = [policy.finding("quantize", "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
+    partition_findings = policy.delegation_findings(lowered.delegation, expect)
+    for name in names:
+        executor = EXECUTORS[name]
+        if not available[name].ok:
+            recorder.emit(name, "skip", message=available[name].reason, **shared)
+            continue
+        try:
+            result, outputs = _execute(executor, lowered, built.samples, timing)
+        except StageError as err:
+            recorder.failed(name, err, **shared)
+            continue
+        if executor.role == policy.ESTIMATE:
+            recorder.emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **shared)
+            continue
+        refs.by_executor[name] = outputs
+        for sample, out in zip(built.samples, outputs):
+            files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
+        try:
+            verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
+        except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
+            recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), **shared)
+            continue
+        lowered_program = executor.role == policy.LOWERED
+        findings = [policy.finding("compare", f.check, f.message) for f in verdict.findings] + lowering_findings
+        findings += partition_findings if lowered_program else []
+        on_cpu = lowered_program and bool(lowered.delegation["undelegated_ops"])
+        outcome, stage = policy.outcome_of(findings, on_cpu)
+        message = "; ".join(filter(None, [*(f["message"] for f in findings), *result.notes, *verdict.notes]))
+        if outcome == "fallback":
+            message = "; ".join(filter(None, [_fallback_reason(lowered.delegation, expect), message]))
+        latency = {**result.latency, "eager_median_ms": eager_latency["median_ms"]} if result.latency.get("runs", 0) > 1 else result.latency
+        extra = {"estimate": result.estimate} if result.estimate else {}
+        recorder.emit(name, outcome, stage=stage, message=message, findings=findings, checks=verdict.checks,
+                      metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **shared)
+    if case.kind == "model":
+        _explorer(explorer.write_error, lowered.pte_path, results_dir, recorder.run.records)
+    return recorder.run
+
+
+def _references(case: Case, target: Target, built: Built, golden: list[Any], lowered: Lowered) -> References:
+    refs = References(golden)
+    if target.quantized and case.kind != "model":
+        with torch.no_grad():  # what the program sees: inputs on their grid, outputs within theirs
+            refs.on_rounded_inputs = [
+                clamp_to_output_grid(built.module(*fake_quantize(s, lowered.input_qparams)), lowered.output_qparams)
+                for s in built.samples
+            ]
+    return refs
+
+
+def _shared_fields(case: Case, lowered: Lowered, results_dir: Path) -> dict[str, Any]:
+    """What every record of one lowering carries."""
+    shared: dict[str, Any] = {
+        "delegation": lowered.delegation,
+        "artifacts": {"pte": str(lowered.pte_path.relative_to(results_dir)), "pte_bytes": len(lowered.pte)},
+        "lowering_seconds": lowered.seconds,
+        "scales": {"worst_ratio": lowered.scales.worst, "deliberate": lowered.scales.deliberate} if lowered.scales else {},
+    }
+    if case.weights is not None:
+        shared["weights"] = case.weights()
+    if case.kind == "model":
+        shared["artifacts"]["explorer"] = _explorer(explorer.write_placement, lowered.pte_path, results_dir)
+    return shared
+
+
+def _execute(executor: Any, lowered: Lowered, samples: list[Any], timing: tuple[int, int]) -> tuple[ExecResult, list[Any]]:
+    """The first sample is timed; the others only run. Estimators run once."""
+    result = executor.run(lowered, samples[0], timing)
+    outputs = [result.outputs]
+    if executor.role != policy.ESTIMATE:
+        outputs += [executor.run(lowered, s, (0, 1)).outputs for s in samples[1:]]
+    return result, outputs
+
+
+def _fallback_reason(delegation: dict[str, Any], expect: Expectation) -> str:
     ops = delegation["undelegated_ops"] or "no partition"
-    rejected = {op: why for op, why in delegation.get("rejected", {}).items() if "quantize_per" not in op}
-    reasons = "; ".join(f"{op}: {why}" for op, why in list(rejected.items())[:3])
-    return f"on the CPU: {ops}" + (f" (partitioner: {reasons})" if reasons else "")
+    return f"on the CPU as expected: {ops} ({expect.unsupported})"
 
 
 def _verdict(
-    case: Case, target: Target, lowered: Lowered, executor: str, outputs: Any, refs: References, expect: Expectation
+    case: Case, target: Target, lowered: Lowered, executor: str, outputs: list[Any], refs: References, expect: Expectation
 ) -> Verdict:
     """Outputs and references are lists with one entry per evaluation sample."""
-    tolerance = tolerances.resolve(case.tolerance, expect.tolerance)
-    quantized_ref = None if executor in REFERENCE_EXECUTORS else refs.quantized
+    measured = model_thresholds(case.id, target.name) if case.kind == "model" else {}
+    tolerance = tolerances.resolve(case.tolerance, measured, expect.tolerance)
+    role = EXECUTORS[executor].role
+    quantized_ref = refs.by_executor.get("quantized_eager") if role == policy.LOWERED else None
     if case.kind == "model":
         return compare_model(outputs, refs.golden, quantized_ref, case.metrics, target.quantized, tolerance)
     scales = lowered.output_scales * len(outputs)
@@ -93,7 +223,7 @@ def _verdict(
         verdict = compare_float(outputs, refs.golden, tolerance)
     else:
         verdict = compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs, lowered.quantized_inside)
-    peer = getattr(EXECUTORS[executor], "cross_check", None) if executor in EXECUTORS else None
+    peer = getattr(EXECUTORS[executor], "cross_check", None)
     if peer and peer in refs.by_executor:
         verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)
     return verdict
@@ -104,113 +234,6 @@ def _tensors(outputs: Any) -> list[torch.Tensor]:
         return flatten(outputs)
     except TypeError:
         return []
-
-
-def run_case(
-    case: Case,
-    target: Target,
-    results_dir: Path,
-    writer: RecordWriter,
-    seed: int,
-    test_id: str,
-    expect: Expectation | None = None,
-) -> CaseRun:
-    expect = expect or Expectation()
-    run = CaseRun()
-    workdir = results_dir / "artifacts" / target.name / case.id
-    started = time.perf_counter()
-
-    def emit(executor: str, outcome: str, **fields: Any) -> None:
-        record = _base_record(case, target, executor, seed, test_id)
-        record.update(outcome=outcome, **fields)
-        if outcome in ("mismatch", "fail") and record["stage"] in expect.xfail_stages:
-            record.update(outcome="xfail", expected=expect.xfail_reason)
-        if expect.unsupported and outcome == "pass" and executor not in REFERENCE_EXECUTORS:
-            record["unexpected_pass"] = f"fully delegated, but listed unsupported ({expect.unsupported})"
-        record["seconds"] = round(time.perf_counter() - started, 3)
-        writer.write(record)
-        run.records.append(record)
-
-    timing = MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING
-    try:
-        built = case.build_all(seed)
-        module, samples = built.module, built.samples
-        with torch.no_grad():
-            golden = [module(*sample) for sample in samples]
-            _, eager_latency = measure(lambda: module(*samples[0]), *timing)
-    except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
-        emit("eager", "error", stage=Stage.CASE.value, message=f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000])
-        return run
-
-    available = {name: EXECUTORS[name].probe(target) for name in target.executors}
-    try:
-        lowered = lower(module, samples[0], target, workdir, built.calibration)
-    except StageError as err:
-        for name, availability in available.items():
-            if availability.ok:
-                emit(name, "fail", stage=err.stage.value, message=err.message, detail=err.detail)
-            else:
-                emit(name, "skip", message=availability.reason)
-        return run
-
-    common = {
-        "delegation": lowered.delegation,
-        "artifacts": {"pte": str(lowered.pte_path.relative_to(results_dir)), "pte_bytes": len(lowered.pte)},
-        "lowering_seconds": lowered.seconds,
-    }
-    refs = References(golden)
-    if target.quantized and case.kind != "model":
-        with torch.no_grad():
-            refs.on_rounded_inputs = [module(*fake_quantize(s, lowered.input_qparams)) for s in samples]
-    if case.weights is not None:
-        common["weights"] = case.weights()
-    if case.kind == "model":
-        common["artifacts"]["explorer"] = _explorer(explorer.write_placement, lowered.pte_path, results_dir)
-    for name, availability in available.items():
-        executor = EXECUTORS[name]
-        if not availability.ok:
-            emit(name, "skip", message=availability.reason, **common)
-            continue
-        try:
-            # The first sample is timed; the others only run. Estimators run once.
-            result = executor.run(lowered, samples[0], timing)
-            outputs = [result.outputs]
-            if executor.compares:
-                outputs += [executor.run(lowered, s, (0, 1)).outputs for s in samples[1:]]
-        except StageError as err:
-            emit(name, "fail", stage=err.stage.value, message=err.message, detail=err.detail, **common)
-            continue
-        if name == "quantized_eager":
-            refs.quantized = outputs
-        if executor.compares:
-            refs.by_executor[name] = outputs
-            for sample, out in zip(samples, outputs):
-                files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
-        if not executor.compares:
-            emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **common)
-            continue
-        try:
-            verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
-        except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
-            emit(name, "fail", stage=Stage.COMPARE.value, message=f"{type(exc).__name__}: {exc}", **common)
-            continue
-        ran_lowered = name not in REFERENCE_EXECUTORS
-        if not verdict.ok:
-            outcome = "mismatch"
-        elif ran_lowered and not lowered.fully_delegated:
-            outcome = "fallback"
-        else:
-            outcome = "pass"
-        message = "; ".join(filter(None, [verdict.message, *result.notes, *verdict.notes]))
-        if outcome == "fallback":
-            message = "; ".join(filter(None, [_fallback_reason(lowered.delegation), message]))
-        latency = {**result.latency, "eager_median_ms": eager_latency["median_ms"]} if result.latency.get("runs", 0) > 1 else result.latency
-        extra = {"estimate": result.estimate} if result.estimate else {}
-        emit(name, outcome, stage=Stage.COMPARE.value if outcome == "mismatch" else None, message=message,
-             metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **common)
-    if case.kind == "model":
-        _explorer(explorer.write_error, lowered.pte_path, results_dir, run.records)
-    return run
 
 
 def _explorer(write: Any, pte_path: Path, results_dir: Path, *args: Any) -> str:

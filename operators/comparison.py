@@ -84,9 +84,11 @@ def comparison(name: str, fn: Callable[..., torch.Tensor], with_int32: bool = Fa
 
 
 def logical(name: str, fn: Callable[..., torch.Tensor]) -> list:
-    return op_cases(name, lambda: Lambda(lambda x, y: fn(x > 0, y < 0.5)), {
-        "from_comparisons": (lambda g: (randn(g, 1, 3, 8, 8), randn(g, 1, 3, 8, 8)), {"smoke": True}),
-        "broadcast_comparisons": lambda g: (randn(g, 2, 6, 8), randn(g, 1, 1, 8)),
+    # Operands on a coarse grid, scalars between its points: a quantized program rounds a
+    # scalar too, so random operands near it would have no well-defined quantized answer.
+    return op_cases(name, lambda: Lambda(lambda x, y: fn(x > 0.25, y < -0.25)), {
+        "from_comparisons": (lambda g: (grid(g, 1, 3, 8, 8), grid(g, 1, 3, 8, 8)), {"smoke": True}),
+        "broadcast_comparisons": lambda g: (grid(g, 2, 6, 8), grid(g, 1, 1, 8)),
         "float_operands": (lambda g: (grid(g, 3, 31, low=-1.0, high=1.0, step=1.0), grid(g, 3, 31, low=-1.0, high=1.0, step=1.0)),
                            {"module": lambda: Lambda(fn)}),
         "bool": (lambda g: (coin(g, 4, 17), coin(g, 4, 17)), {"module": lambda: Lambda(fn), "float_only": True}),

@@ -1,6 +1,6 @@
 """Executors: each runs a lowered case on one execution target.
 
-Adding an executor: a module here with a class that has `name`, `compares`,
+Adding an executor: a module here with a class that has `name`, `role`, `level`,
 `probe(target)` and `run(lowered, inputs)`, and one line in EXECUTORS. An executor
 with `cross_check = "other"` is also held to within one output step of that executor. Targets list
 the executors that apply to them (etconform/targets.py).

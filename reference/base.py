@@ -31,7 +31,8 @@ class ExecResult:
 
 class Executor(Protocol):
     name: str
-    compares: bool  # False: the executor measures (an estimate) but has no outputs to compare
+    role: str  # "lowered" (runs the lowered program), "reference" (runs PyTorch), "estimate" (measures only)
+    level: str  # what a comparison of its outputs verifies: etconform.policy.LEVELS
 
     def probe(self, target: Target) -> Availability: ...
 

@@ -152,7 +152,8 @@ class _Probe:
 
 class SSHDevice:
     name = "device"
-    compares = True
+    role = "lowered"
+    level = "board"
     RECHECK_S = 30.0  # an unreachable device is tried again after this long, not on every case
 
     def __init__(self) -> None:

@@ -45,7 +45,8 @@ def _explain(err: StageError, log: list[str]) -> StageError:
 
 class ExecuTorchRuntime:
     name = "et_runtime"
-    compares = True
+    role = "lowered"
+    level = "runtime"
 
     def probe(self, target) -> Availability:  # noqa: ANN001
         if target.backend == "ethos_u":

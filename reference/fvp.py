@@ -128,7 +128,8 @@ def counters(log: str) -> dict[str, int]:
 
 class CorstoneFVP:
     name = "fvp"
-    compares = True
+    role = "lowered"
+    level = "npu"
     cross_check = "tosa_ref"  # integer on both sides: within one output step of it
 
     def probe(self, target) -> Availability:  # noqa: ANN001

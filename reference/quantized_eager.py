@@ -10,7 +10,8 @@ from reference.base import Availability, ExecResult, measure
 
 class QuantizedEager:
     name = "quantized_eager"
-    compares = True
+    role = "reference"  # PyTorch, not the system under test
+    level = "quantization"
 
     def probe(self, target) -> Availability:  # noqa: ANN001
         return Availability(target.quantized, "" if target.quantized else "float target: no quantized reference")

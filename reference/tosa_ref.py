@@ -106,7 +106,8 @@ class _DelegatesOnTosa(TorchFunctionMode):
 
 class TosaReferenceModel:
     name = "tosa_ref"
-    compares = True
+    role = "lowered"
+    level = "tosa"
 
     def probe(self, target) -> Availability:  # noqa: ANN001
         if target.backend not in ("tosa", "ethos_u"):

@@ -7,7 +7,8 @@ from reference.base import Availability, ExecResult
 
 class VelaEstimate:
     name = "vela"
-    compares = False
+    role = "estimate"  # measures, compares nothing
+    level = ""
 
     def probe(self, target) -> Availability:  # noqa: ANN001
         if target.backend != "ethos_u":

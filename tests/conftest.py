@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from etconform.cases import Case
+from etconform.expectations import Expectation
 from etconform.records import RecordWriter
 from etconform.runner import CaseRun, run_case
 from etconform.targets import TARGETS, Target
@@ -13,9 +14,9 @@ def run_one(tmp_path: Path):
     """Run a case on a target through the real pipeline, records into tmp_path."""
     writer = RecordWriter(tmp_path, "selftest")
 
-    def run(case: Case, target: str | Target) -> CaseRun:
+    def run(case: Case, target: str | Target, expect: Expectation | None = None) -> CaseRun:
         target = TARGETS[target] if isinstance(target, str) else target
-        return run_case(case, target, tmp_path, writer, 0, "selftest")
+        return run_case(case, target, tmp_path, writer, 0, "selftest", expect)
 
     run.results_dir = tmp_path
     return run

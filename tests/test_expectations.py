@@ -22,23 +22,39 @@ def _pytest(args, expectations_dir, timeout=600):
 
 
 def test_a_broken_key_stops_collection_naming_it(tmp_path):
-    (tmp_path / "ethos_u55_128.toml").write_text('[unsupported]\n"conv2d-no_such_case" = "typo"\n')
+    (tmp_path / "ethos_u55_128.toml").write_text('[unsupported]\n"conv2d-no_such_case" = {cpu = [], reason = "typo"}\n')
     proc = _pytest(["--collect-only", "-q", "suites/ethos_u"], tmp_path)
     assert proc.returncode != 0
     assert "'conv2d-no_such_case' matches no case or operator" in proc.stdout + proc.stderr
 
 
+def test_a_toml_syntax_error_names_the_file(tmp_path):
+    (tmp_path / "tosa_int.toml").write_text('[xfail."relu"\nstage = "lower"\n')
+    with pytest.raises(ExpectationError, match=r"tosa_int.toml: not valid TOML"):
+        validate("tosa_int", CASES, tmp_path)
+
+
 @pytest.mark.parametrize(("text", "complaint"), [
     ('[skip]\n"relu" = "x"\n', "unknown sections"),
-    ('[xfail.relu]\nreason = "no stage"\n', "needs stage"),
-    ('[xfail.relu]\nstage = "lowering"\nreason = "bad stage name"\n', "needs stage"),
+    ('[xfail.relu]\nstage = "lower"\n', "needs a reason"),
+    ('[xfail.relu]\nstage = "lowering"\nreason = "bad stage name"\n', "is not one of"),
+    ('[xfail.relu]\nreason = "neither"\n', "needs either stage"),
+    ('[xfail.relu]\nstage = "lower"\nchecks = ["vs_eager"]\nexecutors = ["tosa_ref"]\nreason = "both"\n', "not both"),
+    ('[xfail.relu]\nchecks = ["vs_eager"]\nreason = "whose?"\n', "must name its executors"),
+    ('[xfail.relu]\nstage = "run"\nreason = "whose?"\n', "must name its executors"),
+    ('[xfail.relu]\nchecks = ["vs_everything"]\nexecutors = ["tosa_ref"]\nreason = "x"\n', "must be among"),
+    ('[xfail.relu]\nstage = "lower"\nceiling = 3\nreason = "x"\n', "unknown fields"),
+    ('[xfail.relu]\nstage = "lower"\nmessage = "(unclosed"\nreason = "x"\n', "not a regular expression"),
+    ('[xfail.relu]\nchecks = ["vs_eager"]\nexecutors = ["tosa_ref"]\nmax = {max_err_qsteps = "a lot"}\nreason = "x"\n', "map metric names to numbers"),
     ('[tolerance.relu]\nqtol = 2\n', "unknown tolerance keys"),
-    ('[unsupported]\n"relu" = ""\n', "needs a reason"),
+    ('[unsupported]\n"relu" = "a bare reason"\n', "needs {cpu"),
+    ('[unsupported]\n"relu" = {cpu = ["aten_relu_default"]}\n', "needs {cpu"),
 ])
-def test_malformed_entries_are_refused(tmp_path, text, complaint):
+def test_malformed_entries_are_refused_naming_file_and_key(tmp_path, text, complaint):
     (tmp_path / "tosa_int.toml").write_text(text)
-    with pytest.raises((ExpectationError, ValueError), match=complaint):
+    with pytest.raises(ExpectationError, match=complaint) as raised:
         validate("tosa_int", CASES, tmp_path)
+    assert "tosa_int.toml" in str(raised.value)
 
 
 def test_a_key_names_a_case_or_all_cases_of_an_operator(tmp_path):
@@ -50,41 +66,62 @@ def test_a_key_names_a_case_or_all_cases_of_an_operator(tmp_path):
     assert for_case("tosa_int", by_id["relu-4d"], tmp_path).tolerance == {}
 
 
-def test_strict_xfail_and_checked_unsupported_on_a_real_run(tmp_path):
+def test_scoped_xfail_and_the_partition_contract_on_a_real_run(tmp_path):
     (tmp_path / "xnnpack_fp32.toml").write_text(
-        '[xfail."gelu-tanh_approx"]\nstage = "compare"\nreason = "erf GELU for tanh"\n'
+        '[xfail."gelu-tanh_approx"]\nexecutors = ["et_runtime"]\nchecks = ["vs_eager"]\nmax = {max_abs_err = 0.001}\n'
+        'reason = "erf GELU for tanh"\n'
         '[xfail."relu-4d"]\nstage = "lower"\nreason = "a stale entry: relu works"\n'
-        '[unsupported]\n"add-4d_same" = "stale: add delegates"\n"softmax-dim1_4d" = "last dim only"\n'
+        '[unsupported]\n"add-4d_same" = {cpu = ["aten_add_tensor"], reason = "stale: add delegates"}\n'
+        '"softmax-dim1_4d" = {cpu = ["aten__softmax_default"], reason = "last dim only"}\n'
+        '"sub-2d_same" = {cpu = ["aten_mul_tensor"], reason = "lists the wrong op"}\n'
     )
     results = tmp_path / "results"
     node = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
-    nodes = [node.format(c) for c in ("gelu-tanh_approx", "relu-4d", "add-4d_same", "softmax-dim1_4d")]
-    proc = _pytest(["-q", *nodes, "--results-dir", str(results)], tmp_path)
+    cases = ("gelu-tanh_approx", "relu-4d", "add-4d_same", "softmax-dim1_4d", "sub-2d_same")
+    proc = _pytest(["-q", *(node.format(c) for c in cases), "--results-dir", str(results)], tmp_path)
     out = proc.stdout
     summary = out.strip().splitlines()[-1]
-    assert all(part in summary for part in ("1 failed", "2 passed", "1 xfailed")), out[-3000:]
-    assert "XPASS(strict): expected to fail at lower (a stale entry: relu works)" in out
-    assert "unexpected pass, tighten suites/expectations/xnnpack_fp32.toml: add-4d_same" in out
-    records = {r["case"]: r for r in map(json.loads, (results / "records.jsonl").read_text().splitlines())}
-    assert records["gelu-tanh_approx"]["outcome"] == "xfail" and records["gelu-tanh_approx"]["stage"] == "compare"
+    assert all(part in summary for part in ("3 failed", "1 passed", "1 xfailed")), out[-3000:]
+    assert "XPASS(strict): expected to fail at lower (a stale entry: relu works), but it got past lower" in out
+    records = {r["case"]: r for r in map(json.loads, (results / "records.jsonl").read_text().splitlines())
+               if r["executor"] == "et_runtime"}
+    assert (records["gelu-tanh_approx"]["outcome"], records["gelu-tanh_approx"]["expected"]) == ("xfail", "erf GELU for tanh")
     assert records["softmax-dim1_4d"]["outcome"] == "fallback"
+    assert (records["add-4d_same"]["outcome"], records["add-4d_same"]["stage"]) == ("fail", "partition")
+    assert "now delegated, but listed as CPU ops in the expectations: aten_add_tensor" in records["add-4d_same"]["message"]
+    assert "on the CPU, not in the expectations" not in records["sub-2d_same"]["message"]  # sub is delegated
+    assert "now delegated" in records["sub-2d_same"]["message"]
     matrix = json.loads((results / "support_matrix.json").read_text())
     assert matrix["subjects"]["gelu"]["xnnpack_fp32"]["counts"] == {"xfail": 1}
 
 
 def test_a_draft_from_records_is_a_valid_expectations_file(tmp_path):
-    from etconform.expectations import draft
+    from etconform.draft import draft
 
+    lowering_failed = [{"stage": "lower", "check": "", "message": "StopIteration: StopIteration"}]
     records = [
-        {"case": "relu-4d", "target": "tosa_int", "executor": "quantized_eager", "outcome": "mismatch", "stage": "compare", "message": 'off by "3" steps'},
-        {"case": "relu-4d", "target": "tosa_int", "executor": "tosa_ref", "outcome": "fail", "stage": "run", "message": "TOSA_UNPREDICTABLE"},
-        {"case": "reshape-flatten", "target": "tosa_int", "executor": "tosa_ref", "outcome": "fallback", "stage": None, "message": "on the CPU"},
-        {"case": "add-4d_same", "target": "tosa_fp", "executor": "tosa_ref", "outcome": "fail", "stage": "lower", "message": "other target"},
+        {"case": "relu-4d", "target": "tosa_int", "executor": "quantized_eager", "role": "reference", "outcome": "mismatch",
+         "stage": "compare", "metrics": {"max_err_qsteps_vs_rounded": 40.0},
+         "findings": [{"stage": "compare", "check": "vs_eager", "message": 'vs eager: off by "40" steps'}]},
+        {"case": "relu-4d", "target": "tosa_int", "executor": "tosa_ref", "role": "lowered", "outcome": "mismatch",
+         "stage": "compare", "metrics": {"max_err_qsteps_vs_rounded": 41.0, "max_err_qsteps": 0.0},
+         "findings": [{"stage": "compare", "check": "vs_eager", "message": "vs eager: 41 steps"}]},
+        {"case": "reshape-flatten", "target": "tosa_int", "executor": "tosa_ref", "role": "lowered", "outcome": "fail",
+         "stage": "partition", "delegation": {"partitions": 0, "undelegated_ops": {"aten_view_copy_default": 1},
+                                              "rejected": {"view_copy.default": "empty partition"}},
+         "findings": [{"stage": "partition", "check": "partition", "message": "on the CPU"}]},
+        {"case": "mean-all_dims", "target": "tosa_int", "executor": "tosa_ref", "role": "lowered", "outcome": "fail",
+         "stage": "lower", "findings": lowering_failed},
+        {"case": "add-4d_same", "target": "tosa_fp", "executor": "tosa_ref", "outcome": "fail", "stage": "lower",
+         "findings": lowering_failed},
     ]
-    (tmp_path / "tosa_int.toml").write_text(draft(records, "tosa_int"))
+    (tmp_path / "tosa_int.toml").write_text(draft(records, "tosa_int", {"mean-all_dims": "a reviewed reason"}))
     validate("tosa_int", CASES, tmp_path)
     by_id = {c.id: c for c in CASES}
-    relu = for_case("tosa_int", by_id["relu-4d"], tmp_path)
-    assert relu.xfail_stages == ("compare", "run") and relu.xfail_reason == 'off by "3" steps'
-    assert for_case("tosa_int", by_id["reshape-flatten"], tmp_path).unsupported == "on the CPU"
-    assert for_case("tosa_int", by_id["add-4d_same"], tmp_path) == for_case("tosa_int", by_id["sub-2d_same"], tmp_path)
+    (relu,) = for_case("tosa_int", by_id["relu-4d"], tmp_path).xfail
+    assert (relu.executors, relu.checks, relu.max) == (("quantized_eager", "tosa_ref"), ("vs_eager",), {"max_err_qsteps_vs_rounded": 45.1})
+    flatten = for_case("tosa_int", by_id["reshape-flatten"], tmp_path)
+    assert flatten.cpu == ("aten_view_copy",) and flatten.unsupported == "view_copy.default: empty partition"
+    (mean,) = for_case("tosa_int", by_id["mean-all_dims"], tmp_path).xfail
+    assert (mean.stage, mean.message, mean.reason) == ("lower", "StopIteration:\\ StopIteration", "a reviewed reason")
+    assert for_case("tosa_int", by_id["add-4d_same"], tmp_path).xfail == ()

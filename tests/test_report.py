@@ -1,6 +1,5 @@
 """Reports, diff and merge, from records alone."""
 
-import copy
 import json
 import re
 
@@ -8,7 +7,6 @@ import pytest
 
 from etconform import report
 from etconform.__main__ import main
-from etconform.diff import diff
 from etconform.records import RECORDS
 
 
@@ -16,7 +14,8 @@ def _record(case, target, outcome="pass", executor="tosa_ref", **extra):
     subject = case.rsplit("-", 1)[0] if extra.get("kind") == "model" else case.split("-")[0]
     base = {
         "case": case, "kind": "operator", "subject": subject, "target": target, "executor": executor,
-        "outcome": outcome, "stage": None, "message": "", "versions": {"torch": "2.14.1"},
+        "outcome": outcome, "role": "reference" if executor == "quantized_eager" else "estimate" if executor == "vela" else "lowered",
+        "checks": ["vs_eager", "vs_quantized"], "findings": [], "stage": None, "message": "", "versions": {"torch": "2.14.1"},
         "metrics": {"sqnr_db": 40.0, "max_err_qsteps": 0.0}, "tolerance": {"qtol_steps": 1.0},
         "delegation": {"delegated_nodes": 5, "total_nodes": 8, "partitions": 1, "undelegated_ops": {}},
         "latency": {},
@@ -32,6 +31,7 @@ def run_records():
         _record("conv2d-3x3", "ethos_u55_128", "info", "vela", estimate={"inference_time_ms": 0.02, "nn_macs": 100}),
         _record("conv2d-1x1", "ethos_u55_128"),
         _record("relu-4d", "ethos_u55_128", "mismatch", stage="compare", message="vs quantized eager: 3 steps > 1",
+                findings=[{"stage": "compare", "check": "vs_quantized", "message": "vs quantized eager: 3 steps > 1"}],
                 metrics={"sqnr_db": 10.0, "max_err_qsteps": 3.0}),
         _record("relu-4d", "xnnpack_fp32", executor="et_runtime",
                 latency={"median_ms": 1.0, "cv": 0.01, "runs": 5, "eager_median_ms": 2.0}),
@@ -69,31 +69,6 @@ def test_html_is_self_contained_with_matrix_and_plots(tmp_path, run_records):
     assert "**WRONG (delegated) 1**" in md and "relu-4d" in md
 
 
-def test_identical_runs_diff_empty_and_exit_zero(tmp_path, run_records, capsys):
-    old, new = _write(tmp_path / "old", run_records), _write(tmp_path / "new", run_records)
-    assert main(["diff", str(old), str(new)]) == 0
-    assert capsys.readouterr().out.strip() == "no differences"
-
-
-def test_a_planted_loss_of_delegation_is_named_and_fails(tmp_path, run_records, capsys):
-    planted = copy.deepcopy(run_records)
-    planted[0].update(outcome="fallback", delegation={"delegated_nodes": 0, "total_nodes": 8, "partitions": 0,
-                                                       "undelegated_ops": {"aten_convolution_default": 1}})
-    old, new = _write(tmp_path / "old", run_records), _write(tmp_path / "new", planted)
-    assert main(["diff", str(old), str(new)]) == 1
-    out = capsys.readouterr().out
-    assert "REGRESSIONS" in out and "conv2d-3x3 on ethos_u55_128 [tosa_ref]: pass -> fallback" in out
-    assert "now on the CPU: ['aten_convolution_default']" in out
-
-
-def test_diff_sees_accuracy_and_ignores_latency_within_noise(run_records):
-    worse = copy.deepcopy(run_records)
-    worse[0]["metrics"] = {"sqnr_db": 30.0, "max_err_qsteps": 0.0}  # 10 dB lost
-    worse[4]["latency"] = {**worse[4]["latency"], "median_ms": 1.05}  # +5%: noise
-    result = diff(run_records, worse)
-    assert [(c.kind, c.key[0]) for c in result.regressions] == [("accuracy", "conv2d-3x3")]
-
-
 def test_merge_of_two_shards_equals_the_whole(tmp_path, run_records):
     a, b = _write(tmp_path / "a", run_records[:2]), _write(tmp_path / "b", run_records[2:])
     out = tmp_path / "merged"
@@ -109,8 +84,10 @@ def test_a_model_off_eager_but_matching_quantized_eager_is_not_blamed_on_the_del
 
     base = _record("opt_125m-32_tokens", "ethos_u85_256", "mismatch", kind="model", stage="compare",
                    tolerance={"min_cosine_vs_quantized": 0.995})
-    quantization = {**base, "metrics": {"cosine": 0.986, "cosine_vs_quantized": 0.9994}}
-    lowering = {**base, "metrics": {"cosine": 0.97, "cosine_vs_quantized": 0.979}}
+    off_eager = [{"stage": "compare", "check": "vs_eager", "message": "cosine 0.986 < 0.99"}]
+    quantization = {**base, "metrics": {"cosine": 0.986, "cosine_vs_quantized": 0.9994}, "findings": off_eager}
+    lowering = {**base, "metrics": {"cosine": 0.97, "cosine_vs_quantized": 0.979},
+                "findings": [*off_eager, {"stage": "compare", "check": "vs_quantized", "message": "cosine 0.979 < 0.995"}]}
     assert matrix.case_outcomes([quantization])[("opt_125m", "opt_125m-32_tokens", "ethos_u85_256")][0] == "mismatch"
     assert matrix.case_outcomes([lowering])[("opt_125m", "opt_125m-32_tokens", "ethos_u85_256")][0] == "wrong_delegated"
 
