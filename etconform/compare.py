@@ -254,7 +254,7 @@ def _step_findings(
     a: list[torch.Tensor], ref: list[torch.Tensor], steps: list[float], limit: float, tolerance: Tolerance,
     what: str, check: str, m: dict[str, Any], suffix: str,
 ) -> list[Finding]:
-    """|a - ref| <= limit steps elementwise and |mean signed error| <= max_bias_qsteps.
+    """|a - ref| <= limit steps elementwise and |mean signed error| within the bias bound.
 
     Records max_err_qsteps<suffix> and mean_err_qsteps<suffix> in m.
     """
@@ -273,8 +273,10 @@ def _step_findings(
         bounds = [torch.tensor(limit * s, dtype=torch.float64) for s in steps]
         findings.append(Finding(check, f"vs {what}: {worst:.3g} steps > {limit:g} at {_worst(a, ref, bounds)[1]}"))
     # A mean over a few elements is one element's error: gate bias on enough of them.
-    if signed.numel() >= tolerance.bias_min_elements and not abs(bias) <= tolerance.max_bias_qsteps:
-        findings.append(Finding(check, f"vs {what}: mean error {bias:+.2f} steps (bias) > {tolerance.max_bias_qsteps:g}"))
+    # Against eager the output's own rounding may bias by up to half a step (values on few levels).
+    bias_limit = tolerance.max_bias_qsteps if check in ("vs_quantized", "vs_peer") else tolerance.max_bias_qsteps_vs_rounded
+    if signed.numel() >= tolerance.bias_min_elements and not abs(bias) <= bias_limit:
+        findings.append(Finding(check, f"vs {what}: mean error {bias:+.2f} steps (bias) > {bias_limit:g}"))
     return findings
 
 
@@ -465,11 +467,13 @@ def _model_vs_quantized(a: list[torch.Tensor], q: list[torch.Tensor], m: dict[st
     if nonfinite:
         return [nonfinite]
     found = _below(vs_q, "cosine", limits["min_cosine_vs_quantized"], "cosine", "quantized eager", "vs_quantized")
-    found += _below(vs_q, "sqnr_db", limits["min_sqnr_db_vs_quantized"], "SQNR", "quantized eager", "vs_quantized")
+    if "min_sqnr_db_vs_quantized" in limits:
+        found += _below(vs_q, "sqnr_db", limits["min_sqnr_db_vs_quantized"], "SQNR", "quantized eager", "vs_quantized")
     if kind in ("classifier", "language_model"):
         m["agreement_vs_quantized"] = round(_agreement(a, q, 1), 4)
-        found += _below(m, "agreement_vs_quantized", limits["min_agreement_vs_quantized"], "top-1 agreement",
-                        "quantized eager", "vs_quantized")
+        if "min_agreement_vs_quantized" in limits:
+            found += _below(m, "agreement_vs_quantized", limits["min_agreement_vs_quantized"], "top-1 agreement",
+                            "quantized eager", "vs_quantized")
     if kind == "language_model":
         m["kl_div_vs_quantized"] = round(_kl(a, q), 6)
         if "max_kl_div_vs_quantized" in limits:

@@ -14,20 +14,24 @@ import re
 from typing import Any
 
 from etconform.expectations import BEFORE_EXECUTION
+from etconform.policy import role_of
 
 CEILING_MARGIN = 1.1  # a known error may grow by 10 % before it fails again
 # The metric each check is held to, and whether it is an upper (max) or lower (min) bound.
 _GATED = {
     "vs_quantized": (("max_err_qsteps", "max"), ("sqnr_db_vs_quantized", "min"), ("cosine_vs_quantized", "min")),
-    "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("max_abs_err", "max"), ("cosine", "min")),
+    "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("max_abs_err", "max"), ("sqnr_db", "min"), ("cosine", "min")),
     "vs_peer": (("max_err_qsteps_vs_tosa_ref", "max"),),
 }
 
 
-def _ceiling(value: float, bound: str) -> float:
+def _ceiling(name: str, value: float, bound: str) -> float:
+    """A little worse than seen: 10 % more error; for cosine 10 % more distance from 1; 1 dB less SQNR."""
     if bound == "max":
         return math.ceil(value * CEILING_MARGIN * 1000) / 1000
-    return math.floor((value - abs(value) * (CEILING_MARGIN - 1)) * 1000) / 1000
+    if name.startswith("sqnr"):
+        return math.floor((value - 1.0) * 1000) / 1000
+    return math.floor((1 - (1 - value) * CEILING_MARGIN) * 1e6) / 1e6
 
 
 def _pattern(message: str) -> str:
@@ -47,11 +51,55 @@ def _unsupported(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict
     found = {}
     for r in records:
         d = r.get("delegation") or {}
-        if r.get("role") != "lowered" or not d or (d.get("partitions", 0) and not d.get("undelegated_ops")):
+        if role_of(r) != "lowered" or not d.get("undelegated_ops"):
             continue
         why = reasons.get(r["case"]) or "; ".join(f"{op}: {w}" for op, w in list((d.get("rejected") or {}).items())[:2])
         found[r["case"]] = {"cpu": sorted(d.get("undelegated_ops") or {}), "reason": (why or "left on the CPU")[:200]}
     return found
+
+
+def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
+    """One entry per set of executors that failed the same checks, ceilings from their own records."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in failing:
+        checks = tuple(sorted({f["check"] for f in r["findings"] if f["stage"] == "compare" and f["check"]}))
+        if checks:
+            groups[checks].append(r)
+    entries = []
+    for checks, group in sorted(groups.items()):
+        entry: dict[str, Any] = {"executors": sorted({r["executor"] for r in group}), "checks": list(checks)}
+        for bound in ("max", "min"):
+            picked = {}
+            for check in checks:
+                for name, b in _GATED.get(check, ()):
+                    values = [(r.get("metrics") or {}).get(name) for r in group]
+                    if b == bound and all(v is not None and math.isfinite(v) for v in values):
+                        picked[name] = _ceiling(name, max(values) if b == "max" else min(values), b)
+            if picked:
+                entry[bound] = picked
+        message = next(f["message"] for r in group for f in r["findings"] if f["check"] in checks)
+        if "max" not in entry and "min" not in entry:
+            entry["message"] = _pattern(message)  # no finite metric to bound: the failure's own words
+        entries.append({**entry, "reason": reason or message[:200]})
+    return entries
+
+
+def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
+    """One entry per stage that raised (a comparison that raised is the stage `compare`)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for r in failing:
+        for f in r["findings"]:
+            if f["stage"] == "partition" or (f["stage"] == "compare" and f["check"]):
+                continue  # CPU ops go to [unsupported]; failed checks to check entries
+            entry = entries.setdefault(f["stage"], {"stage": f["stage"], "message": _pattern(f["message"])})
+            if f["stage"] not in BEFORE_EXECUTION:
+                entry.setdefault("executors", set()).add(r["executor"])
+            entry.setdefault("reason", reason or f["message"][:200])
+    for entry in entries.values():
+        if "executors" in entry:
+            entry["executors"] = sorted(entry["executors"])
+            entry["reason"] = entry.pop("reason")
+    return list(entries.values())
 
 
 def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
@@ -61,43 +109,20 @@ def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str,
             by_case[r["case"]].append(r)
     drafted = {}
     for case, failing in by_case.items():
-        entries, checks, executors, metrics = [], set(), set(), {}
-        for r in failing:
-            for f in r["findings"]:
-                if f["stage"] == "partition":
-                    continue  # the CPU ops go to [unsupported]
-                if f["stage"] == "compare":
-                    checks.add(f["check"])
-                    executors.add(r["executor"])
-                    for name, bound in _GATED.get(f["check"], ()):
-                        value = (r.get("metrics") or {}).get(name)
-                        if value is not None:
-                            worse = max if bound == "max" else min
-                            metrics[(name, bound)] = worse(metrics.get((name, bound), value), value)
-                elif not any(e.get("stage") == f["stage"] for e in entries):
-                    entry = {"stage": f["stage"], "message": _pattern(f["message"])}
-                    if f["stage"] not in BEFORE_EXECUTION:
-                        entry["executors"] = sorted({x["executor"] for x in failing})
-                    entries.append({**entry, "reason": reasons.get(case) or f["message"][:200]})
-        if checks:
-            entry: dict[str, Any] = {"executors": sorted(executors), "checks": sorted(checks)}
-            for bound in ("max", "min"):
-                picked = {n: _ceiling(v, b) for (n, b), v in sorted(metrics.items()) if b == bound}
-                if picked:
-                    entry[bound] = picked
-            message = next(f["message"] for r in failing for f in r["findings"] if f["stage"] == "compare")
-            entries.append({**entry, "reason": reasons.get(case) or message[:200]})
+        entries = _stage_entries(failing, reasons.get(case, "")) + _check_entries(failing, reasons.get(case, ""))
         if entries:
             drafted[case] = entries
     return drafted
 
 
-def draft(records: list[dict[str, Any]], target: str, reasons: dict[str, str] | None = None) -> str:
-    """The TOML text; `reasons` keeps reviewed reasons by case id (from the file being redrafted)."""
+def draft(records: list[dict[str, Any]], target: str, reasons: dict[str, str] | None = None,
+          cpu_reasons: dict[str, str] | None = None) -> str:
+    """The TOML text; `reasons` and `cpu_reasons` keep reviewed reasons by case id, for
+    [xfail] and [unsupported] (from the file being redrafted)."""
     reasons = reasons or {}
     mine = [r for r in records if r["target"] == target]
     lines = [f"# Drafted from a run's records for {target}: review each entry before committing.", ""]
-    unsupported = _unsupported(mine, reasons)
+    unsupported = _unsupported(mine, cpu_reasons or {})
     if unsupported:
         lines.append("[unsupported]")
         lines += [f"{json.dumps(case)} = {_toml(entry)}" for case, entry in sorted(unsupported.items())]

@@ -122,6 +122,8 @@ def _known_failure(where: str, value: Any) -> KnownFailure:
         raise ExpectationError(f"{where}: checks {list(checks)} must be among {list(CHECKS)}")
     if not executors and (checks or stage not in BEFORE_EXECUTION):
         raise ExpectationError(f"{where} must name its executors: a {stage or 'check'} failure is one executor's")
+    if checks and not (value.get("max") or value.get("min") or value.get("message")):
+        raise ExpectationError(f"{where} needs a ceiling (max = {{...}} or min = {{...}}) or a message: how bad may it be?")
     for bound in ("max", "min"):
         if not all(isinstance(v, (int, float)) for v in value.get(bound, {}).values()):
             raise ExpectationError(f"{where}: {bound} must map metric names to numbers")

@@ -57,7 +57,7 @@ def finding(stage: str, check: str, message: str) -> dict[str, str]:
 def delegation_findings(delegation: dict[str, Any], expect: Expectation) -> list[dict[str, str]]:
     """The partition contract: what is on the CPU against what the expectations allow."""
     on_cpu = {op_key(op): op for op in delegation.get("undelegated_ops") or {}}
-    allowed = set(expect.cpu or ())
+    allowed = {op_key(op) for op in expect.cpu or ()}
     found = []
     unexpected = sorted(set(on_cpu) - allowed)
     if unexpected:
@@ -66,7 +66,7 @@ def delegation_findings(delegation: dict[str, Any], expect: Expectation) -> list
         found.append(finding("partition", "partition",
                              f"on the CPU, not in the expectations: {', '.join(on_cpu[o] for o in unexpected)}"
                              + (f" (partitioner: {why})" if why else "")))
-    elif delegation.get("partitions", 0) == 0 and expect.cpu is None:
+    elif delegation.get("partitions", 0) == 0 and not allowed:
         found.append(finding("partition", "partition", "no partition: nothing was delegated"))
     stale = sorted(allowed - set(on_cpu))
     if stale:
@@ -104,8 +104,8 @@ def _covers(entry: KnownFailure, executor: str, f: dict[str, str]) -> bool:
         return False
     if entry.message and not re.search(entry.message, f["message"]):
         return False
-    if entry.stage:
-        return f["stage"] == entry.stage
+    if entry.stage:  # a "compare" stage entry covers a comparison that raised, never a failed check
+        return f["stage"] == entry.stage and not (entry.stage == "compare" and f["check"])
     return f["stage"] == "compare" and f["check"] in entry.checks
 
 
@@ -147,19 +147,25 @@ class Judgement:
 
 
 def _stale_entries(records: list[dict[str, Any]], expect: Expectation) -> list[str]:
-    """Known failures that did not happen: the executors they name passed (strict)."""
+    """Known failures that did not happen (strict): a stage got past, or a named check passed."""
     stale = []
     for entry in expect.xfail:
         if entry.stage in BEFORE_EXECUTION:
-            if not any(r["outcome"] == "xfail" and r.get("stage") == entry.stage for r in records):
-                if any(r["outcome"] in COMPARED for r in records):
-                    stale.append(f"expected to fail {entry.describe()}, but it got past {entry.stage}")
+            hit = any(f["stage"] == entry.stage for r in records for f in r.get("findings") or [])
+            if not hit and any(r["outcome"] in COMPARED for r in records):
+                stale.append(f"expected to fail {entry.describe()}, but it got past {entry.stage}")
             continue
         for r in records:
-            if (not entry.executors or r["executor"] in entry.executors) and r["outcome"] in ("pass", "fallback"):
-                ran = set(entry.checks) & set(r.get("checks") or []) if entry.checks else {entry.stage}
-                if ran:
+            if entry.executors and r["executor"] not in entry.executors:
+                continue
+            if entry.stage:
+                if r["outcome"] in ("pass", "fallback"):
                     stale.append(f"{r['executor']} passed, expected to fail {entry.describe()}")
+                continue
+            failed = {f["check"] for f in r.get("findings") or [] if f["stage"] == "compare"}
+            passed = sorted(set(entry.checks) & set(r.get("checks") or []) - failed)
+            if passed and r["outcome"] in ("pass", "fallback", "xfail"):
+                stale.append(f"{r['executor']} passed {'/'.join(passed)}, expected to fail {entry.describe()}")
     return stale
 
 
@@ -211,8 +217,17 @@ def case_outcome(records: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def verified_level(records: list[dict[str, Any]]) -> str:
-    """The highest level at which an executor of the lowered program compared ("" if none)."""
+    """The highest level at which an executor compared and agreed, or whose only failures are
+    known comparison failures ("" if none)."""
+    from reference import EXECUTORS
+
     order = list(LEVELS)
-    reached = [r.get("level") for r in records if role_of(r) in (LOWERED, REFERENCE) and r["outcome"] in COMPARED + ("xfail",)]
-    reached = [lvl for lvl in reached if lvl in order]
+    reached = []
+    for r in records:
+        findings = r.get("findings") or []
+        agreed = r["outcome"] in ("pass", "fallback") or (
+            r["outcome"] == "xfail" and findings and all(f["stage"] == "compare" for f in findings))
+        level = r.get("level") or getattr(EXECUTORS.get(r.get("executor", "")), "level", "")
+        if agreed and role_of(r) in (LOWERED, REFERENCE) and level in order:
+            reached.append(level)
     return max(reached, key=order.index) if reached else ""

@@ -86,9 +86,11 @@ class _Recorder:
         self.writer.write(record)
         self.run.records.append(record)
 
-    def failed(self, executor: str, err: StageError, **fields: Any) -> None:
-        self.emit(executor, "fail", stage=err.stage.value, message=err.message, detail=err.detail,
-                  findings=[policy.finding(err.stage.value, "", err.message)], **fields)
+    def failed(self, executor: str, err: StageError, also: list[dict[str, str]] | None = None, **fields: Any) -> None:
+        """A stage raised; `also`: the lowering's own findings (partition, scales), which still count."""
+        findings = [policy.finding(err.stage.value, "", err.message), *(also or [])]
+        self.emit(executor, "fail", stage=err.stage.value, message="; ".join(f["message"] for f in findings),
+                  detail=err.detail, findings=findings, **fields)
 
 
 def _ordered(target: Target) -> list[str]:
@@ -135,10 +137,12 @@ def run_case(
         if not available[name].ok:
             recorder.emit(name, "skip", message=available[name].reason, **shared)
             continue
+        lowered_program = executor.role == policy.LOWERED
+        from_lowering = lowering_findings + (partition_findings if lowered_program else [])
         try:
             result, outputs = _execute(executor, lowered, built.samples, timing)
         except StageError as err:
-            recorder.failed(name, err, **shared)
+            recorder.failed(name, err, from_lowering, **shared)
             continue
         if executor.role == policy.ESTIMATE:
             recorder.emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **shared)
@@ -149,11 +153,9 @@ def run_case(
         try:
             verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
-            recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), **shared)
+            recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **shared)
             continue
-        lowered_program = executor.role == policy.LOWERED
-        findings = [policy.finding("compare", f.check, f.message) for f in verdict.findings] + lowering_findings
-        findings += partition_findings if lowered_program else []
+        findings = [policy.finding("compare", f.check, f.message) for f in verdict.findings] + from_lowering
         on_cpu = lowered_program and bool(lowered.delegation["undelegated_ops"])
         outcome, stage = policy.outcome_of(findings, on_cpu)
         message = "; ".join(filter(None, [*(f["message"] for f in findings), *result.notes, *verdict.notes]))

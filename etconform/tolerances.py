@@ -22,9 +22,11 @@ Quantized targets, in steps of the output quantization scale s, elementwise:
       charged to the backend, and nothing beyond it is excused. float_qtol_steps =
       qtol_steps + quant_error_steps, which covers rounding the output (half a step),
       the weights and intermediates.
-  |mean signed error| <= max_bias_qsteps, against both, over every element with a step,
-      once there are at least bias_min_elements of them: a systematic offset (every
-      element one step high) stays within qtol_steps elementwise but is a wrong lowering.
+  |mean signed error| <= max_bias_qsteps (against quantized eager and a peer executor)
+      or max_bias_qsteps_vs_rounded (against eager on the program's inputs), over every
+      element with a step, once there are at least bias_min_elements of them: a
+      systematic offset (every element one step high) stays within qtol_steps
+      elementwise but is a wrong lowering.
 Models are held to aggregate metrics against eager instead (over all evaluation
 samples): cosine similarity, SQNR, and top-1 / next-token agreement; float targets to
 the float_ thresholds. A quantized operator whose output the quantizer left in float
@@ -51,8 +53,13 @@ class Tolerance:
     atol_floor: float = 1e-7
     qtol_steps: float = 1.0
     quant_error_steps: float = 2.0
-    # provisional: to be set from the clean catalog's distribution
+    # Bias, |mean signed error| in steps. Measured on the clean tosa_int catalog (163 cases,
+    # 2026-11-25): against quantized eager at most 0.075 (p99 0.048): 0.3 fails a one-step
+    # offset. Against eager on the program's inputs the output's own rounding biases by up
+    # to half a step when the values sit on a few levels (sign: 0.29, clamp: 0.22 seen):
+    # 0.5, which a one-step offset of continuous outputs (about 1.0) exceeds.
     max_bias_qsteps: float = 0.3
+    max_bias_qsteps_vs_rounded: float = 0.5
     # A mean over a handful of elements is one element's error, not a bias.
     bias_min_elements: int = 64
     # A float output computed from quantized intermediates has no output step: aggregate.
@@ -67,8 +74,11 @@ class Tolerance:
     min_cosine: float = 0.95
     min_sqnr_db: float = 10.0
     min_cosine_vs_quantized: float = 0.995
-    min_sqnr_db_vs_quantized: float = 20.0
-    min_agreement_vs_quantized: float = 0.5
+    # Gated only where measured per model and target (models/thresholds.toml): random-weight
+    # classifiers' logits are close, so argmax agreement with quantized eager can be 0.25 on
+    # a clean lowering (MobileNetV2 on tosa_int here).
+    min_sqnr_db_vs_quantized: float = float("-inf")
+    min_agreement_vs_quantized: float = float("-inf")
     max_kl_div: float = float("inf")  # gated per model and target from measurements (models/thresholds.toml)
     max_kl_div_vs_quantized: float = float("inf")
     min_top1_agreement: float = 0.5
@@ -92,15 +102,16 @@ class Tolerance:
                 "max_kl_div_vs_quantized": self.max_kl_div_vs_quantized}
 
     def model_dict(self, quantized: bool) -> dict[str, float]:
-        """The model gates; a KL bound only where one was measured and set (it is inf by default)."""
+        """The model gates; those left infinite by default apply only where measured and set."""
         limits = self._model_limits(quantized)
-        return {k: v for k, v in limits.items() if v != float("inf")}
+        return {k: v for k, v in limits.items() if abs(v) != float("inf")}
 
     def as_dict(self, quantized: bool) -> dict[str, float]:
         if not quantized:
             return {"atol": self.atol, "rtol": self.rtol, "atol_floor": self.atol_floor}
         return {"qtol_steps": self.qtol_steps, "quant_error_steps": self.quant_error_steps,
                 "float_qtol_steps": self.float_qtol_steps, "max_bias_qsteps": self.max_bias_qsteps,
+                "max_bias_qsteps_vs_rounded": self.max_bias_qsteps_vs_rounded,
                 "bias_min_elements": self.bias_min_elements}
 
 

@@ -143,7 +143,7 @@ def test_an_output_on_raw_eager_but_26_steps_off_eager_of_rounded_inputs_fails()
     assert _checks(verdict) == ["vs_eager", "vs_eager"]  # elementwise and bias
     assert round(verdict.metrics["max_err_qsteps_vs_rounded"]) == 26
     assert verdict.findings[0].message.startswith("vs eager on rounded inputs: 26 steps > 3 at output 0[")
-    assert "vs eager on rounded inputs: mean error -26.00 steps (bias) > 0.3" in verdict.message
+    assert "vs eager on rounded inputs: mean error -26.00 steps (bias) > 0.5" in verdict.message
 
 
 def test_a_bool_returned_as_float_fails():
@@ -167,7 +167,7 @@ def test_bf16_softmax_fails_the_fp32_tolerance():
     x = torch.randn(2, 1000, generator=torch.Generator().manual_seed(3))
     verdict = compare_float(torch.softmax(x.bfloat16(), -1).float(), torch.softmax(x, -1), tolerances.resolve())
     assert _checks(verdict) == ["vs_eager"]
-    assert "beyond atol 0.0001*max|ref| + rtol 0.0001*|ref|" in verdict.message
+    assert "beyond atol 0.0001*min(max|ref|, 1) + rtol 0.0001*|ref|" in verdict.message
 
 
 def test_opposite_infinities_fail():
