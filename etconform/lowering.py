@@ -103,11 +103,6 @@ def output_qparams(graph_module: torch.fx.GraphModule) -> list[QParams | None]:
     return found
 
 
-def output_scales(graph_module: torch.fx.GraphModule) -> list[float | None]:
-    """The output quantization step of each output of a PT2E-converted module (None: float)."""
-    return [q[0] if q is not None else None for q in output_qparams(graph_module)]
-
-
 def input_qparams(graph_module: torch.fx.GraphModule) -> list[QParams | None]:
     """(scale, zero point, qmin, qmax) with which each input is quantized, None if it is not."""
     found: list[QParams | None] = []
