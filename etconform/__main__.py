@@ -5,7 +5,8 @@
     python -m etconform diff OLD_DIR NEW_DIR        what changed; exit 1 on a regression
     python -m etconform merge DIR... -o OUT_DIR     merge runs (shards, machines) into one
     python -m etconform list [OPERATOR]             list the catalog's case ids
-    python -m etconform draft RESULTS_DIR TARGET    a draft expectations file from a run
+    python -m etconform draft RESULTS_DIR TARGET [--update]  a draft expectations file from a run
+    python -m etconform cache stats|clear           the artifact cache ($ETCONFORM_CACHE_DIR)
 """
 
 from __future__ import annotations
@@ -88,10 +89,38 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _draft(args: argparse.Namespace) -> int:
-    from etconform.draft import draft
+    from etconform.draft import draft, update
     from etconform.records import RECORDS, read_jsonl
 
-    print(draft(read_jsonl(Path(args.results_dir) / RECORDS), args.target))
+    records = read_jsonl(Path(args.results_dir) / RECORDS)
+    if not args.update:
+        print(draft(records, args.target))
+        return 0
+    import tomllib
+
+    from etconform.catalog import model_cases, operator_cases
+    from etconform.expectations import EXPECTATIONS_DIR
+
+    path = EXPECTATIONS_DIR / f"{args.target}.toml"
+    text = path.read_text() if path.exists() else ""
+    header = "".join(line for line in text.splitlines(keepends=True)[:10] if line.startswith("#"))
+    catalog = {c.id: c.subject for c in (*operator_cases(), *model_cases())}
+    path.write_text(update(tomllib.loads(text), records, args.target, catalog, header))
+    print(f"rewrote {path}: the cases in {args.results_dir} redrafted, the others kept; review with git diff")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    import os
+
+    from etconform.cache import DEFAULT_DIR, ArtifactCache
+
+    cache = ArtifactCache(Path(args.cache_dir or os.environ.get("ETCONFORM_CACHE_DIR") or DEFAULT_DIR))
+    if args.action == "clear":
+        print(f"removed {cache.clear()} entries from {cache.root}")
+    else:
+        stats = cache.stats()
+        print(f"{stats['entries']} entries, {stats['bytes'] / 1e6:.1f} MB in {stats['root']}")
     return 0
 
 
@@ -132,7 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     drf = sub.add_parser("draft", help="draft an expectations file from a run's records")
     drf.add_argument("results_dir")
     drf.add_argument("target")
+    drf.add_argument("--update", action="store_true",
+                     help="rewrite the target's expectations file: redraft the cases the run covered, keep the rest")
     drf.set_defaults(func=_draft)
+    cch = sub.add_parser("cache", help="size of the artifact cache, or empty it")
+    cch.add_argument("action", choices=("stats", "clear"))
+    cch.add_argument("--cache-dir")
+    cch.set_defaults(func=_cache)
     lst = sub.add_parser("list", help="list case ids")
     lst.add_argument("operator", nargs="?")
     lst.set_defaults(func=_list)

@@ -53,6 +53,10 @@ class Lowered:
     delegation: dict[str, Any]
     seconds: dict[str, float]
     scales: ScaleReport | None = None  # the quantizer's steps checked against calibration (None: float target)
+    quantized_inside: bool = False  # whether the quantizer put any tensor of the program on an integer grid
+    output_specs: list[tuple[torch.dtype, tuple[int, ...]]] = field(default_factory=list)  # of the program's outputs
+    # Restored from the artifact cache: the edge program and quantized module are None then.
+    from_cache: bool = False
 
     @property
     def output_scales(self) -> list[float | None]:
@@ -61,12 +65,6 @@ class Lowered:
     @property
     def vela_estimate(self) -> dict[str, Any]:
         return total_estimate([d.vela for d in self.delegates if d.vela])
-
-    @property
-    def quantized_inside(self) -> bool:
-        """Whether the quantizer put any tensor of the program on an integer grid."""
-        graph = self.quantized_module.graph if self.quantized_module is not None else None
-        return graph is not None and any("quantize_per" in str(n.target) for n in graph.nodes)
 
     @property
     def fully_delegated(self) -> bool:
@@ -178,6 +176,56 @@ def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
     }
 
 
+_GRID_OPS = ("quantize_per", "dequantize_per", "getitem")
+
+
+def float_delegated_ops(graph_module: torch.fx.GraphModule) -> dict[str, int]:
+    """Compute ops that a delegate runs in float: {op: count}.
+
+    On an integer target every delegated op should sit between a dequantize and a
+    quantize: its float inputs come off an integer grid and its output goes back onto
+    one. An op fed by a float activation that no dequantize produced, or whose float
+    output leaves the delegate without a quantize, is computed in float.
+    """
+    from executorch.exir.lowered_backend_module import LoweredBackendModule
+
+    found: dict[str, int] = {}
+    for module in graph_module.children():
+        if not isinstance(module, LoweredBackendModule):
+            continue
+        program = module.original_module
+        graph = program.graph_module.graph
+        user_inputs = set(program.graph_signature.user_inputs)
+
+        def is_float(node: torch.fx.Node) -> bool:
+            val = node.meta.get("val")
+            return isinstance(val, torch.Tensor) and val.is_floating_point()
+
+        def on_grid(node: torch.fx.Node) -> bool:
+            return node.op == "call_function" and any(g in str(node.target) for g in _GRID_OPS)
+
+        fed_float: set[torch.fx.Node] = set()  # float data that came off no grid
+        for node in graph.nodes:
+            if node.op == "placeholder" and node.name in user_inputs and is_float(node):
+                fed_float.add(node)
+            elif node.op == "call_function" and not on_grid(node) and is_float(node):
+                if any(a in fed_float for a in node.all_input_nodes):
+                    fed_float.add(node)
+        leaves_float: set[torch.fx.Node] = set()  # float data that reaches an output on no grid
+        stack = [a for a in graph.output_node().all_input_nodes]
+        while stack:
+            node = stack.pop()
+            if node in leaves_float or node.op != "call_function" or on_grid(node) or not is_float(node):
+                continue
+            leaves_float.add(node)
+            stack += node.all_input_nodes
+        for node in fed_float | leaves_float:
+            if node.op == "call_function":
+                name = getattr(node.target, "__name__", str(node.target))
+                found[name] = found.get(name, 0) + 1
+    return dict(sorted(found.items()))
+
+
 def _delegates(graph_module: torch.fx.GraphModule, vela_calls: dict[str, Any]) -> list[Delegate]:
     from executorch.exir.lowered_backend_module import LoweredBackendModule
 
@@ -233,6 +281,8 @@ def lower(
     delegates = _delegates(graph_module, vela_calls)
     delegation = delegation_summary(graph_module)
     delegation["rejected"] = rejected
+    if target.quantized:
+        delegation["float_ops"] = float_delegated_ops(graph_module)
     # to_executorch rewrites the graph in place (out variants, memory planning); the host
     # executors run the edge program as lowered, so keep a copy of it.
     edge_program = copy.deepcopy(edge.exported_program())
@@ -256,4 +306,13 @@ def lower(
         delegation=delegation,
         seconds=seconds,
         scales=scale_report,
+        quantized_inside=quantized is not None and any("quantize_per" in str(n.target) for n in quantized.graph.nodes),
+        output_specs=_output_specs(edge_program),
     )
+
+
+def _output_specs(program: Any) -> list[tuple[torch.dtype, tuple[int, ...]]]:
+    """(dtype, shape) of each output of the edge program: how a board's raw output bytes decode."""
+    node = program.graph_module.graph.output_node()
+    outs = node.args[0] if isinstance(node.args[0], (list, tuple)) else [node.args[0]]
+    return [(o.meta["val"].dtype, tuple(o.meta["val"].shape)) for o in outs]

@@ -37,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--weights", choices=("random", "pretrained"), default=os.environ.get("ETCONFORM_WEIGHTS", "random"),
         help="model weights: seeded random (default), or pretrained from disk (torch hub / Hugging Face cache)",
     )
+    group.addoption(
+        "--cache-dir", default=os.environ.get("ETCONFORM_CACHE_DIR"),
+        help="artifact cache: lowerings and executor outputs kept between runs "
+        "(default: $ETCONFORM_CACHE_DIR or ~/.cache/etconform/artifacts)",
+    )
+    group.addoption("--no-cache", action="store_true", help="lower and run everything afresh; read and write no cache")
     # Executors read their configuration from the environment, so tools besides pytest can set it too.
     for option, env, text in _EXECUTOR_OPTIONS:
         group.addoption(option, default=None, help=f"{text} (or ${env})")
@@ -66,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ[env] = str(config.getoption(option))
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    _check_configuration()
     if not _is_worker(config):
         results_dir(config).mkdir(parents=True, exist_ok=True)
         clear_parts(results_dir(config))
@@ -78,6 +85,19 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
+def _check_configuration() -> None:
+    """A malformed option or file stops the run at start, naming it, rather than skipping every case."""
+    from reference.device import configured
+
+    try:
+        configured()
+    except (ValueError, OSError) as exc:
+        raise pytest.UsageError(f"etconform: bad device configuration (--device/--devices): {exc}") from exc
+    timeout = os.environ.get("ETCONFORM_FVP_TIMEOUT")
+    if timeout is not None and not (timeout.isdigit() and int(timeout) > 0):
+        raise pytest.UsageError(f"etconform: --fvp-timeout {timeout!r}: expected a whole number of seconds")
+
+
 class Conformance:
     """Runs a case on a target, writes its records, and turns them into a test outcome."""
 
@@ -85,6 +105,20 @@ class Conformance:
         self.results_dir = results_dir(config)
         self.seed = config.getoption("--seed")
         self.writer = RecordWriter(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        self.config = config
+        self.cache, self.cache_salt = None, ""
+        if not config.getoption("--no-cache"):
+            from etconform.cache import DEFAULT_DIR, ArtifactCache
+
+            self.cache = ArtifactCache(Path(config.getoption("--cache-dir") or DEFAULT_DIR))
+
+    def _salt(self) -> str:
+        """Computed on the first case, when every conftest and plugin is loaded."""
+        if not self.cache_salt:
+            from etconform.cache import in_process
+
+            self.cache_salt = in_process(list(self.config.pluginmanager.get_plugins()))
+        return self.cache_salt
 
     def check(self, case: Any, target: Any, test_id: str) -> None:
         from etconform import policy
@@ -92,7 +126,8 @@ class Conformance:
         from etconform.runner import run_case
 
         expect = for_case(target.name, case)
-        run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect)
+        run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect,
+                       self.cache, self._salt() if self.cache else "")
         _attach_to_allure(run)
         judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}\n{run.summary()}")
         if judgement.action == "fail":

@@ -7,6 +7,7 @@ outcome is, and what the test's is, etconform.policy decides.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from etconform import explorer, policy, tolerances
+from etconform.cache import ArtifactCache, Entry, case_key, error_of
 from etconform.cases import Built, Case
 from etconform.compare import Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
 MODEL_TIMING = (3, 10)
 _ROLE_ORDER = {policy.REFERENCE: 0, policy.LOWERED: 1, policy.ESTIMATE: 2}
+# Executor errors that say nothing about the program (a timeout, a killed child): never cached.
+_TRANSIENT = re.compile(r"did not finish|still running|SIGKILL|timed out")
 _SHOWN = ("max_abs_err", "max_err_qsteps", "max_err_qsteps_vs_rounded", "mean_err_qsteps", "sqnr_db", "cosine",
           "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div")
 
@@ -100,8 +104,10 @@ def _ordered(target: Target) -> list[str]:
 
 def run_case(
     case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str,
-    expect: Expectation | None = None,
+    expect: Expectation | None = None, cache: ArtifactCache | None = None, cache_salt: str = "",
 ) -> CaseRun:
+    """`cache`: where lowerings and executor outputs are kept between runs (None: none);
+    `cache_salt`: a digest of code loaded in this process that could patch the system under test."""
     expect = expect or Expectation()
     recorder = _Recorder(case, target, seed, test_id, writer, expect)
     workdir = results_dir / "artifacts" / target.name / case.id
@@ -118,32 +124,33 @@ def run_case(
 
     names = _ordered(target)
     available = {name: EXECUTORS[name].probe(target) for name in names}
-    try:
-        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration)
-    except StageError as err:
+    wanted = [n for n in names if available[n].ok]
+    lowered, entry = _lowering(built, target, workdir, wanted, cache, cache_salt)
+    if isinstance(lowered, StageError):
         for name in names:
             if available[name].ok:
-                recorder.failed(name, err)
+                recorder.failed(name, lowered, cache=_cache_field(entry, None))
             else:
                 recorder.emit(name, "skip", message=available[name].reason)
         return recorder.run
 
     refs = _references(case, target, built, golden, lowered)
-    shared = _shared_fields(case, lowered, results_dir)
+    common = _shared_fields(case, lowered, results_dir)
     lowering_findings = [policy.finding("quantize", "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
     partition_findings = policy.delegation_findings(lowered.delegation, expect)
     for name in names:
         executor = EXECUTORS[name]
         if not available[name].ok:
-            recorder.emit(name, "skip", message=available[name].reason, **shared)
+            recorder.emit(name, "skip", message=available[name].reason, **common)
             continue
         lowered_program = executor.role == policy.LOWERED
         from_lowering = lowering_findings + (partition_findings if lowered_program else [])
         try:
-            result, outputs = _execute(executor, lowered, built.samples, timing)
+            result, outputs = _cached_execute(entry, executor, lowered, built.samples, timing)
         except StageError as err:
-            recorder.failed(name, err, from_lowering, **shared)
+            recorder.failed(name, err, from_lowering, **common, cache=_cache_field(entry, name))
             continue
+        shared = {**common, "cache": _cache_field(entry, name)}
         if executor.role == policy.ESTIMATE:
             recorder.emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **shared)
             continue
@@ -165,9 +172,79 @@ def run_case(
         extra = {"estimate": result.estimate} if result.estimate else {}
         recorder.emit(name, outcome, stage=stage, message=message, findings=findings, checks=verdict.checks,
                       metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **shared)
+    if entry is not None and entry.dirty:
+        cache.store(entry)
     if case.kind == "model":
         _explorer(explorer.write_error, lowered.pte_path, results_dir, recorder.run.records)
     return recorder.run
+
+
+def _lowering(built: Built, target: Target, workdir: Path, wanted: list[str], cache: ArtifactCache | None,
+              salt: str) -> tuple[Lowered | StageError, Entry | None]:
+    """The lowering from the cache when an entry serves every wanted executor, else lowered now."""
+    entry = None
+    if cache is not None:
+        try:
+            program = torch.export.export(built.module, built.samples[0])
+            key = case_key(program, built.samples, built.calibration, target, salt)
+        except Exception:  # noqa: BLE001 - export fails again below, at its stage, uncached
+            key = None
+        if key is not None:
+            entry = cache.load(key)
+            err = error_of(entry)
+            if err is not None:
+                return err, entry
+            if entry.note == "hit":
+                missing = [n for n in wanted if n not in entry.results and getattr(EXECUTORS[n], "needs_graph", False)]
+                if not missing:
+                    return entry.restore(target, workdir), entry
+                entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
+    try:
+        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration)
+    except StageError as err:
+        if entry is not None:
+            entry.error = {"stage": err.stage.value, "message": err.message, "detail": err.detail}
+            entry.dirty = True
+            cache.store(entry)
+        return err, entry
+    if entry is not None:
+        entry.keep(lowered)
+        entry.dirty = True
+    return lowered, entry
+
+
+def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, samples: list[Any],
+                    timing: tuple[int, int]) -> tuple[ExecResult, list[Any]]:
+    """An executor's cached result when there is one; else it runs, and its result is kept if cacheable."""
+    kept = entry.results.get(executor.name) if entry is not None else None
+    if kept is not None:
+        entry.served.add(executor.name)
+        if "error" in kept:
+            raise StageError(Stage(kept["error"]["stage"]), kept["error"]["message"], kept["error"]["detail"])
+        return ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"]), kept["outputs"]
+    cacheable = entry is not None and getattr(executor, "cacheable", True)
+    try:
+        result, outputs = _execute(executor, lowered, samples, timing)
+    except StageError as err:
+        if cacheable and not _TRANSIENT.search(err.message):
+            entry.results[executor.name] = {"error": {"stage": err.stage.value, "message": err.message, "detail": err.detail}}
+            entry.dirty = True
+        raise
+    if cacheable:
+        entry.results[executor.name] = {"outputs": outputs, "latency": result.latency, "estimate": result.estimate,
+                                        "notes": result.notes}
+        entry.dirty = True
+    return result, outputs
+
+
+def _cache_field(entry: Entry | None, executor: str | None) -> dict[str, str]:
+    """What a record says about the cache: the lowering's source, and whether the executor's outputs were cached."""
+    if entry is None:
+        return {"lowering": "off"}
+    found = {"lowering": entry.note, "key": entry.key[:16]}
+    if executor is not None:
+        found["outputs"] = "cached" if executor in entry.served else "run"
+    return found
 
 
 def _references(case: Case, target: Target, built: Built, golden: list[Any], lowered: Lowered) -> References:

@@ -85,7 +85,10 @@ def parse_url(url: str, name: str = "device", **extra) -> Device:  # noqa: ANN00
 
 def load_devices(path: Path) -> list[Device]:
     """[devices.NAME] url = "ssh://...", python, identity, known_hosts, runner = [...], targets = [...], timeout."""
-    table = tomllib.loads(path.read_text()).get("devices", {})
+    try:
+        table = tomllib.loads(path.read_text()).get("devices", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
     devices = []
     for name, entry in table.items():
         entry = dict(entry)
@@ -154,6 +157,7 @@ class SSHDevice:
     name = "device"
     role = "lowered"
     level = "board"
+    cacheable = False  # a board is part of the system under test that no file digest sees
     RECHECK_S = 30.0  # an unreachable device is tried again after this long, not on every case
 
     def __init__(self) -> None:
@@ -188,7 +192,7 @@ class SSHDevice:
 
     def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         device = self.device_for(lowered.target)
-        specs = files.output_specs(lowered)
+        specs = lowered.output_specs
         blobs = [("program.pte", lowered.pte)] + [(f"i{k}.bin", files.raw(x)) for k, x in enumerate(inputs)]
         request = {
             "mode": "runner" if device.runner else "runtime",

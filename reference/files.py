@@ -36,12 +36,6 @@ def input_digest(inputs: tuple[torch.Tensor, ...]) -> str:
     return h.hexdigest()[:16]
 
 
-def output_specs(lowered) -> list[tuple[torch.dtype, tuple[int, ...]]]:  # noqa: ANN001
-    node = lowered.edge_program.graph_module.graph.output_node()
-    outs = node.args[0] if isinstance(node.args[0], (list, tuple)) else [node.args[0]]
-    return [(o.meta["val"].dtype, tuple(o.meta["val"].shape)) for o in outs]
-
-
 def decode(data: bytes, dtype: torch.dtype, shape: tuple[int, ...], what: str) -> torch.Tensor:
     want = torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
     if len(data) != want:

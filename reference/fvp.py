@@ -130,6 +130,7 @@ class CorstoneFVP:
     name = "fvp"
     role = "lowered"
     level = "npu"
+    cacheable = False  # the FVP binary is not hashed into cache keys: it runs every time
     cross_check = "tosa_ref"  # integer on both sides: within one output step of it
 
     def probe(self, target) -> Availability:  # noqa: ANN001
@@ -171,7 +172,7 @@ class CorstoneFVP:
             tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
             raise StageError(Stage.RUN, f"{board.binary} exited with {done.returncode}: {' '.join(tail)} (log: {folder}/fvp.log)")
         try:
-            outputs = files.read_outputs(folder, files.output_specs(lowered))
+            outputs = files.read_outputs(folder, lowered.output_specs)
         except (OSError, ValueError) as exc:
             raise StageError(Stage.RUN, f"{board.binary} ran but left no usable output: {exc}") from exc
         estimate = counters(log)

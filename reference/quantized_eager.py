@@ -12,6 +12,7 @@ class QuantizedEager:
     name = "quantized_eager"
     role = "reference"  # PyTorch, not the system under test
     level = "quantization"
+    needs_graph = True  # runs the quantized module, which the cache does not keep
 
     def probe(self, target) -> Availability:  # noqa: ANN001
         return Availability(target.quantized, "" if target.quantized else "float target: no quantized reference")

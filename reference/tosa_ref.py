@@ -108,6 +108,7 @@ class TosaReferenceModel:
     name = "tosa_ref"
     role = "lowered"
     level = "tosa"
+    needs_graph = True  # runs the edge program: a cached .pte alone cannot serve it
 
     def probe(self, target) -> Availability:  # noqa: ANN001
         if target.backend not in ("tosa", "ethos_u"):

@@ -1,0 +1,65 @@
+"""Ratios from one run: warm rerun vs cold, and -n 2 vs -n 1, on a fixed selection.
+
+    .venv/bin/python bench/reruns.py [-k EXPR] [-m MARKS] [--skip-n1]
+
+Each variant is a whole `pytest` run in a child process (collection, worker start-up and
+all), timed on the wall clock: cold with a new empty cache, warm on the cache the cold run
+filled, and cold again with one worker. Ratios are what to quote: this machine is shared.
+Collection time is measured apart (`--collect-only`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/ethos_u", "suites/xnnpack"]
+
+
+def timed(args: list[str], results: Path) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    done = subprocess.run([*PYTEST, *args, "--results-dir", str(results)], cwd=REPO, capture_output=True, text=True)
+    tail = (done.stdout.strip().splitlines() or [""])[-1]
+    return time.perf_counter() - t0, tail
+
+
+def cache_share(results: Path) -> str:
+    records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
+    hits = sum(1 for r in records if (r.get("cache") or {}).get("lowering") == "hit")
+    return f"{hits}/{len(records)} records from the cache"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-k", default="relu- or sigmoid- or conv2d-")
+    parser.add_argument("-m", default="smoke and operator")
+    parser.add_argument("--skip-n1", action="store_true", help="skip the slow one-worker run")
+    args = parser.parse_args()
+    select = ["-m", args.m, "-k", args.k]
+    with tempfile.TemporaryDirectory(prefix="etconform-bench-") as tmp:
+        tmp = Path(tmp)
+        cache = ["--cache-dir", str(tmp / "cache")]
+        rows = {}
+        rows["collect"] = timed([*select, "--collect-only"], tmp / "collect")
+        rows["cold -n 2"] = timed([*select, "-n", "2", *cache], tmp / "cold")
+        rows["warm -n 2"] = timed([*select, "-n", "2", *cache], tmp / "warm")
+        if not args.skip_n1:
+            rows["cold -n 1"] = timed([*select, "-n", "1", "--no-cache"], tmp / "n1")
+        for name, (seconds, tail) in rows.items():
+            print(f"{name:10s} {seconds:8.1f} s   {tail}")
+        print(f"warm run: {cache_share(tmp / 'warm')}")
+        cold, warm = rows["cold -n 2"][0], rows["warm -n 2"][0]
+        print(f"warm rerun vs cold (-n 2): {cold / warm:.1f}x faster")
+        if "cold -n 1" in rows:
+            print(f"-n 2 vs -n 1 (cold):       {rows['cold -n 1'][0] / cold:.2f}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

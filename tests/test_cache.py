@@ -1,0 +1,170 @@
+"""The artifact cache: warm reruns reuse the lowering, and nothing stale or corrupt is trusted."""
+
+import dataclasses
+import types
+
+import pytest
+import torch
+
+from etconform import cache as cache_mod
+from etconform.cache import ArtifactCache, case_key
+from etconform.cases import Case, Lambda, randn
+from etconform.records import RecordWriter
+from etconform.runner import run_case
+from etconform.targets import TARGETS
+from reference import EXECUTORS
+from reference.base import Availability
+from tests.conftest import by_executor
+
+ADD = Case("selftest", "cache_add", lambda: Lambda(lambda x: x + 1.0), lambda g: (randn(g, 4, 64),))
+
+
+@pytest.fixture
+def cached_run(tmp_path):
+    store = ArtifactCache(tmp_path / "cache")
+    writer = RecordWriter(tmp_path / "results", "selftest")
+
+    def run(case, target, salt="s"):
+        return run_case(case, TARGETS[target] if isinstance(target, str) else target, tmp_path / "results", writer, 0,
+                        "selftest", None, store, salt)
+
+    run.store = store
+    return run
+
+
+def _summary(run):
+    return {r["executor"]: (r["outcome"], r["metrics"].get("max_err_qsteps"), r["metrics"].get("max_abs_err")) for r in run.records}
+
+
+def test_a_warm_rerun_takes_the_lowering_and_outputs_from_the_cache_and_judges_alike(cached_run):
+    cold = cached_run(ADD, "tosa_int")
+    warm = cached_run(ADD, "tosa_int")
+    assert {r["cache"]["lowering"] for r in cold.records} == {"miss"}
+    assert {r["cache"]["lowering"] for r in warm.records} == {"hit"}
+    assert {r["cache"]["outputs"] for r in warm.records} == {"cached"}
+    assert _summary(warm) == _summary(cold)
+    assert by_executor(warm)["tosa_ref"]["outcome"] == "pass"
+    assert cached_run.store.stats()["entries"] == 1
+
+
+def test_a_corrupt_entry_is_rebuilt_never_trusted(cached_run):
+    cold = cached_run(ADD, "xnnpack_int8")
+    folder = next(p for p in cached_run.store.root.glob("??/*") if p.is_dir())
+    data = bytearray((folder / "entry.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "entry.pt").write_bytes(bytes(data))
+    again = cached_run(ADD, "xnnpack_int8")
+    notes = {r["cache"]["lowering"] for r in again.records if r["outcome"] != "skip"}
+    assert len(notes) == 1 and notes.pop().startswith("rebuilt: the cached entry was unreadable (ValueError: entry.pt")
+    assert _summary(again) == _summary(cold)
+    third = cached_run(ADD, "xnnpack_int8")  # the rebuilt entry serves the next run
+    assert by_executor(third)["et_runtime"]["cache"]["lowering"] == "hit"
+
+
+def test_a_truncated_pte_in_the_cache_is_rebuilt(cached_run):
+    cached_run(ADD, "xnnpack_fp32")
+    folder = next(p for p in cached_run.store.root.glob("??/*") if p.is_dir())
+    (folder / "program.pte").write_bytes((folder / "program.pte").read_bytes()[:100])
+    again = by_executor(cached_run(ADD, "xnnpack_fp32"))["et_runtime"]
+    assert again["cache"]["lowering"].startswith("rebuilt") and "program.pte" in again["cache"]["lowering"]
+    assert again["outcome"] == "pass"
+
+
+def test_an_executor_present_only_now_runs_on_the_cached_program(cached_run, monkeypatch):
+    runtime = EXECUTORS["et_runtime"]
+    with monkeypatch.context() as m:
+        m.setattr(type(runtime), "probe", lambda self, target: Availability(False, "not yet"))
+        first = by_executor(cached_run(ADD, "xnnpack_int8"))
+    assert first["et_runtime"]["outcome"] == "skip"
+    later = by_executor(cached_run(ADD, "xnnpack_int8"))["et_runtime"]
+    assert later["cache"] == {"lowering": "hit", "key": later["cache"]["key"], "outputs": "run"}
+    assert later["outcome"] == "pass"
+    assert by_executor(cached_run(ADD, "xnnpack_int8"))["et_runtime"]["cache"]["outputs"] == "cached"
+
+
+def test_a_fault_planted_in_the_target_or_in_the_process_is_not_hidden_by_the_cache(cached_run, monkeypatch):
+    """A warm entry from a clean run must not stand in for a run with a patched partitioner or plugin."""
+    cached_run(ADD, "xnnpack_fp32")
+    real = TARGETS["xnnpack_fp32"]
+
+    def make(workdir):
+        partitioner, quantizer = real.make(workdir)
+        partitioner.partition = lambda program: _claim_nothing(program)
+        return partitioner, quantizer
+
+    broken = by_executor(cached_run(ADD, dataclasses.replace(real, make=make)))["et_runtime"]
+    assert broken["cache"]["lowering"] == "miss" and broken["delegation"]["partitions"] == 0
+    assert broken["outcome"] == "fail" and broken["stage"] == "partition"
+    other_plugin = by_executor(cached_run(ADD, "xnnpack_fp32", salt="another conftest"))["et_runtime"]
+    assert other_plugin["cache"]["lowering"] == "miss"
+
+
+def _claim_nothing(program):
+    from executorch.exir.backend.partitioner import PartitionResult
+
+    return PartitionResult(tagged_exported_program=program, partition_tags={})
+
+
+def test_keys_follow_inputs_targets_and_each_backends_installed_files(monkeypatch):
+    module, sample = ADD.build(0)
+    program = torch.export.export(module, sample)
+    base = {t: case_key(program, [sample], [sample], TARGETS[t]) for t in ("tosa_int", "ethos_u55_128", "xnnpack_int8")}
+    assert len(set(base.values())) == 3
+    assert case_key(program, [(sample[0] + 1e-6,)], [sample], TARGETS["tosa_int"]) != base["tosa_int"]
+    # An edit under executorch/backends/arm changes the Arm targets' keys only.
+    real = cache_mod._installed
+
+    def edited(dist):
+        parts = dict(real(dist))
+        if dist == "executorch":
+            parts["arm"] = "edited"
+        return parts
+
+    monkeypatch.setattr(cache_mod, "_installed", edited)
+    cache_mod.under_test.cache_clear()
+    try:
+        after = {t: case_key(program, [sample], [sample], TARGETS[t]) for t in base}
+    finally:
+        cache_mod.under_test.cache_clear()
+    assert after["tosa_int"] != base["tosa_int"] and after["ethos_u55_128"] != base["ethos_u55_128"]
+    assert after["xnnpack_int8"] == base["xnnpack_int8"]
+
+
+def test_code_loaded_in_the_process_enters_the_key(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("x = 2\n")
+    mod_a, mod_b = types.SimpleNamespace(__file__=str(a)), types.SimpleNamespace(__file__=str(b))
+    assert cache_mod.in_process([mod_a]) != cache_mod.in_process([mod_b])
+    assert cache_mod.in_process([mod_a]) == cache_mod.in_process([mod_a])
+
+
+def test_a_lowering_that_raised_is_cached_with_its_stage(cached_run):
+    real = TARGETS["xnnpack_fp32"]
+
+    def make(workdir):
+        partitioner, quantizer = real.make(workdir)
+        partitioner.partition = _raise
+        return partitioner, quantizer
+
+    target = dataclasses.replace(real, make=make)
+    cold = by_executor(cached_run(ADD, target))["et_runtime"]
+    warm = by_executor(cached_run(ADD, target))["et_runtime"]
+    assert cold["stage"] == warm["stage"] == "lower" and "planted" in warm["message"]
+    assert (cold["cache"]["lowering"], warm["cache"]["lowering"]) == ("miss", "hit")
+    assert warm["outcome"] == cold["outcome"] == "fail"
+
+
+def _raise(program):
+    raise RuntimeError("planted partitioner failure")
+
+
+def test_two_writers_of_one_entry_leave_one_readable_entry(tmp_path):
+    store = ArtifactCache(tmp_path)
+    entry = cache_mod.Entry("ab" * 32, {"x": 1}, {}, b"pte", {"e": {"outputs": [torch.ones(2)], "latency": {},
+                                                                     "estimate": {}, "notes": []}})
+    store.store(entry)
+    store.store(dataclasses.replace(entry, pte=b"pte2"))
+    loaded = store.load("ab" * 32)
+    assert loaded.note == "hit" and loaded.pte == b"pte2" and torch.equal(loaded.results["e"]["outputs"][0], torch.ones(2))
+    assert [p.name for p in (tmp_path / "ab").iterdir()] == ["ab" * 32]
