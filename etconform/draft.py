@@ -51,10 +51,14 @@ def _unsupported(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict
     found = {}
     for r in records:
         d = r.get("delegation") or {}
-        if role_of(r) != "lowered" or not d.get("undelegated_ops"):
+        if role_of(r) != "lowered" or not (d.get("undelegated_ops") or d.get("float_ops")):
             continue
         why = reasons.get(r["case"]) or "; ".join(f"{op}: {w}" for op, w in list((d.get("rejected") or {}).items())[:2])
-        found[r["case"]] = {"cpu": sorted(d.get("undelegated_ops") or {}), "reason": (why or "left on the CPU")[:200]}
+        entry: dict[str, Any] = {"cpu": sorted(d.get("undelegated_ops") or {})} if d.get("undelegated_ops") else {}
+        if d.get("float_ops"):
+            entry["float"] = sorted(d["float_ops"])
+            why = why or "the quantizer leaves it in float and the partitioner delegates it so"
+        found[r["case"]] = {**entry, "reason": (why or "left on the CPU")[:200]}
     return found
 
 
@@ -80,6 +84,9 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
         message = next(f["message"] for r in group for f in r["findings"] if f["check"] in checks)
         if "max" not in entry and "min" not in entry:
             entry["message"] = _pattern(message)  # no finite metric to bound: the failure's own words
+        if not reason and checks == ("vs_eager",) and "quantized_eager" in entry["executors"]:
+            reason = ("quantized eager is off eager and the lowered program agrees with it: the int8 recipe, "
+                      f"not the lowering ({message[:150]})")
         entries.append({**entry, "reason": reason or message[:200]})
     return entries
 
@@ -115,20 +122,59 @@ def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str,
     return drafted
 
 
-def draft(records: list[dict[str, Any]], target: str, reasons: dict[str, str] | None = None,
-          cpu_reasons: dict[str, str] | None = None) -> str:
-    """The TOML text; `reasons` and `cpu_reasons` keep reviewed reasons by case id, for
-    [xfail] and [unsupported] (from the file being redrafted)."""
-    reasons = reasons or {}
+def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str, catalog: dict[str, str],
+           header: str = "") -> str:
+    """Redraft the cases a run covered; keep every other entry and [tolerance] as they are.
+
+    `existing`: the expectations file as parsed; `catalog`: case id -> operator (subject);
+    `header`: the file's leading comment, kept. Reviewed reasons are kept, by case or by its operator's key.
+    """
     mine = [r for r in records if r["target"] == target]
-    lines = [f"# Drafted from a run's records for {target}: review each entry before committing.", ""]
-    unsupported = _unsupported(mine, cpu_reasons or {})
+    covered = {r["case"] for r in mine}
+    by_subject = collections.defaultdict(set)
+    for case, subject in catalog.items():
+        by_subject[subject].add(case)
+
+    def reason_map(section: str) -> dict[str, str]:
+        found = {}
+        for key, value in existing.get(section, {}).items():
+            entries = value if isinstance(value, list) else [value]
+            for case in by_subject.get(key, {key}):
+                found.setdefault(case, entries[0].get("reason", ""))
+        return found
+
+    def kept(section: str) -> dict[str, Any]:
+        # A case key the run did not cover, or an operator key some of whose cases it did not cover.
+        return {k: v for k, v in existing.get(section, {}).items() if not by_subject.get(k, {k}) <= covered}
+
+    unsupported = {**kept("unsupported"), **_unsupported(mine, reason_map("unsupported"))}
+    xfails = {k: (v if isinstance(v, list) else [v]) for k, v in kept("xfail").items()}
+    xfails.update(_xfails(mine, reason_map("xfail")))
+    return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
+
+
+_HEADER = "# Drafted from a run's records for {target}: review each entry before committing.\n"
+
+
+def _render(header: str, unsupported: dict[str, Any], xfails: dict[str, list[dict[str, Any]]],
+            tolerance: dict[str, Any]) -> str:
+    lines = [*header.rstrip("\n").splitlines(), ""]
     if unsupported:
         lines.append("[unsupported]")
         lines += [f"{json.dumps(case)} = {_toml(entry)}" for case, entry in sorted(unsupported.items())]
         lines.append("")
-    for case, entries in sorted(_xfails(mine, reasons).items()):
+    for case, entries in sorted(xfails.items()):
         for entry in entries:
-            header = f"[[xfail.{json.dumps(case)}]]" if len(entries) > 1 else f"[xfail.{json.dumps(case)}]"
-            lines += [header, *(f"{k} = {_toml(v)}" for k, v in entry.items()), ""]
+            head = f"[[xfail.{json.dumps(case)}]]" if len(entries) > 1 else f"[xfail.{json.dumps(case)}]"
+            lines += [head, *(f"{k} = {_toml(v)}" for k, v in entry.items()), ""]
+    for key, value in sorted(tolerance.items()):
+        lines += [f"[tolerance.{json.dumps(key)}]", *(f"{k} = {_toml(v)}" for k, v in value.items()), ""]
     return "\n".join(lines)
+
+
+def draft(records: list[dict[str, Any]], target: str, reasons: dict[str, str] | None = None,
+          cpu_reasons: dict[str, str] | None = None) -> str:
+    """The TOML text; `reasons` and `cpu_reasons` keep reviewed reasons by case id, for
+    [xfail] and [unsupported] (from the file being redrafted)."""
+    mine = [r for r in records if r["target"] == target]
+    return _render(_HEADER.format(target=target), _unsupported(mine, cpu_reasons or {}), _xfails(mine, reasons or {}), {})

@@ -3,6 +3,7 @@
     [unsupported]          # the compute ops that may run on the CPU, and why; anything else fails at `partition`
     "reshape-flatten" = {cpu = ["aten_view_copy_default"], reason = "why"}
     "argmax" = {cpu = ["aten_argmax_default"], reason = "..."}   # no partition is fine when every op is listed
+    "sigmoid" = {float = ["aten.sigmoid"], reason = "..."}  # integer targets: ops a delegate may compute in float
 
     [xfail."mean-all_dims"]            # a known failure of a stage before execution: every executor
     stage = "lower"
@@ -47,7 +48,7 @@ BEFORE_EXECUTION = ("case", "export", "quantize", "partition", "lower", "vela", 
 STAGES = (*BEFORE_EXECUTION, "load", "run", "compare")
 CHECKS = ("vs_eager", "vs_quantized", "vs_peer")
 _XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "reason"}
-_UNSUPPORTED_KEYS = {"cpu", "reason"}
+_UNSUPPORTED_KEYS = {"cpu", "float", "reason"}
 
 
 class ExpectationError(ValueError):
@@ -75,7 +76,8 @@ class KnownFailure:
 @dataclass(frozen=True)
 class Expectation:
     cpu: tuple[str, ...] | None = None  # None: everything must be delegated
-    unsupported: str = ""  # the reason CPU ops are expected
+    unsupported: str = ""  # the reason CPU (or float) ops are expected
+    float_ops: tuple[str, ...] = ()  # on integer targets: ops a delegate may compute in float
     xfail: tuple[KnownFailure, ...] = ()
     tolerance: dict[str, float] = field(default_factory=dict)
 
@@ -141,12 +143,15 @@ def _known_failures(where: str, value: Any) -> tuple[KnownFailure, ...]:
     return tuple(_known_failure(f"{where}[{i}]" if isinstance(value, list) else where, v) for i, v in enumerate(entries))
 
 
-def _cpu(where: str, value: Any) -> tuple[tuple[str, ...], str]:
+def _cpu(where: str, value: Any) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """(CPU ops, ops delegated in float, reason) of an [unsupported] entry."""
     if not isinstance(value, dict) or set(value) - _UNSUPPORTED_KEYS or not value.get("reason"):
-        raise ExpectationError(f'{where} needs {{cpu = ["op", ...], reason = "..."}}')
-    if not isinstance(value.get("cpu", []), list):
-        raise ExpectationError(f"{where}: cpu must be a list of operator names")
-    return tuple(op_key(op) for op in value.get("cpu", [])), value["reason"]
+        raise ExpectationError(f'{where} needs {{cpu = ["op", ...], float = ["op", ...], reason = "..."}}')
+    for key in ("cpu", "float"):
+        if not isinstance(value.get(key, []), list):
+            raise ExpectationError(f"{where}: {key} must be a list of operator names")
+    ops = {key: tuple(op_key(op) for op in value.get(key, [])) for key in ("cpu", "float")}
+    return ops["cpu"], ops["float"], value["reason"]
 
 
 def validate(target: str, cases: tuple[Case, ...] | list[Case], directory: Path = EXPECTATIONS_DIR) -> None:
@@ -175,10 +180,11 @@ def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Exp
     data = _load(path)
     unsupported = _lookup(data.get("unsupported", {}), case)
     xfail = _lookup(data.get("xfail", {}), case)
-    cpu, reason = _cpu(f"{path}: [unsupported]", unsupported) if unsupported is not None else (None, "")
+    cpu, float_ops, reason = _cpu(f"{path}: [unsupported]", unsupported) if unsupported is not None else (None, (), "")
     return Expectation(
         cpu=cpu,
         unsupported=reason,
+        float_ops=float_ops,
         xfail=_known_failures(f"{path}: [xfail]", xfail) if xfail is not None else (),
         tolerance=_lookup(data.get("tolerance", {}), case) or {},
     )

@@ -72,6 +72,18 @@ def delegation_findings(delegation: dict[str, Any], expect: Expectation) -> list
     if stale:
         found.append(finding("partition", "partition",
                              f"now delegated, but listed as CPU ops in the expectations: {', '.join(stale)} (tighten them)"))
+    if "float_ops" in delegation:  # an integer target: delegated compute must be on the integer grid
+        in_float = {op_key(op): op for op in delegation["float_ops"]}
+        allowed_float = set(expect.float_ops)
+        unexpected = sorted(set(in_float) - allowed_float)
+        if unexpected:
+            found.append(finding("partition", "float",
+                                 f"delegated in float on an integer target, not in the expectations: "
+                                 f"{', '.join(in_float[o] for o in unexpected)}"))
+        stale = sorted(allowed_float - set(in_float))
+        if stale:
+            found.append(finding("partition", "float",
+                                 f"now on the integer grid, but listed as float ops in the expectations: {', '.join(stale)} (tighten them)"))
     return found
 
 

@@ -125,3 +125,44 @@ def test_a_draft_from_records_is_a_valid_expectations_file(tmp_path):
     (mean,) = for_case("tosa_int", by_id["mean-all_dims"], tmp_path).xfail
     assert (mean.stage, mean.message, mean.reason) == ("lower", "StopIteration:\\ StopIteration", "a reviewed reason")
     assert for_case("tosa_int", by_id["add-4d_same"], tmp_path).xfail == ()
+
+
+def test_an_update_redrafts_the_cases_run_and_keeps_the_rest(tmp_path):
+    import tomllib
+
+    from etconform.draft import update
+
+    existing = tomllib.loads('''
+[unsupported]
+"sigmoid" = {float = ["aten.sigmoid.default"], reason = "reviewed: fp32 in XNNPACK"}
+"argmax-flattened" = {cpu = ["aten_argmax_default"], reason = "not run this time"}
+"relu-4d" = {cpu = ["aten_relu_default"], reason = "stale: relu is delegated now"}
+
+[xfail."mean-all_dims"]
+stage = "lower"
+message = "StopIteration"
+reason = "not run this time"
+
+[tolerance.sigmoid]
+qtol_steps = 2
+''')
+    records = [
+        {"case": "relu-4d", "target": "xnnpack_int8", "executor": "et_runtime", "role": "lowered", "outcome": "pass",
+         "findings": [], "delegation": {"partitions": 1, "undelegated_ops": {}, "float_ops": {}}},
+        {"case": "sigmoid-4d", "target": "xnnpack_int8", "executor": "et_runtime", "role": "lowered", "outcome": "fail",
+         "findings": [{"stage": "partition", "check": "float", "message": "delegated in float"}],
+         "delegation": {"partitions": 1, "undelegated_ops": {}, "float_ops": {"aten.sigmoid.default": 1}}},
+    ]
+    catalog = {c.id: c.subject for c in CASES}
+    (tmp_path / "xnnpack_int8.toml").write_text(update(existing, records, "xnnpack_int8", catalog, "# header kept\n"))
+    assert (tmp_path / "xnnpack_int8.toml").read_text().startswith("# header kept\n")
+    validate("xnnpack_int8", CASES, tmp_path)
+    by_id = {c.id: c for c in CASES}
+    redrafted = for_case("xnnpack_int8", by_id["sigmoid-4d"], tmp_path)
+    assert redrafted.float_ops == ("aten_sigmoid",) and redrafted.unsupported == "reviewed: fp32 in XNNPACK"
+    assert for_case("xnnpack_int8", by_id["relu-4d"], tmp_path).cpu is None  # ran clean: its stale entry is gone
+    assert for_case("xnnpack_int8", by_id["argmax-flattened"], tmp_path).cpu == ("aten_argmax",)
+    assert for_case("xnnpack_int8", by_id["mean-all_dims"], tmp_path).xfail[0].stage == "lower"
+    # sigmoid's other cases did not run: the operator-wide entries stay for them
+    assert for_case("xnnpack_int8", by_id["sigmoid-saturating"], tmp_path).float_ops == ("aten_sigmoid",)
+    assert for_case("xnnpack_int8", by_id["sigmoid-saturating"], tmp_path).tolerance == {"qtol_steps": 2}

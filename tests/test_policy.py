@@ -88,6 +88,38 @@ def test_an_op_listed_for_the_cpu_that_is_now_delegated_fails_strictly(run_one):
     assert "not in the expectations" not in record["message"]
 
 
+def _unquantized_target(name: str):
+    """The real integer target with a quantizer that annotates nothing: the partitioner gets a float graph."""
+    real = TARGETS[name]
+
+    def make(workdir):
+        partitioner, quantizer = real.make(workdir)
+        quantizer.annotate = lambda model: model
+        return partitioner, quantizer
+
+    return dataclasses.replace(real, make=make)
+
+
+def test_an_op_delegated_in_float_on_an_integer_target_fails_at_partition(run_one):
+    run = run_one(ADD, _unquantized_target("xnnpack_int8"))
+    record = by_executor(run)["et_runtime"]
+    assert record["delegation"]["float_ops"] == {"aten.add.Tensor": 1}
+    assert (record["outcome"], record["stage"]) == ("fail", "partition")
+    assert "delegated in float on an integer target, not in the expectations: aten.add.Tensor" in record["message"]
+    assert _judge(run).action == "fail"
+    clean = by_executor(run_one(ADD, "xnnpack_int8"))["et_runtime"]
+    assert clean["delegation"]["float_ops"] == {} and clean["outcome"] == "pass"
+
+
+def test_an_op_listed_as_float_passes_there_and_fails_strictly_once_quantized(run_one):
+    expect = Expectation(cpu=(), float_ops=("aten_add_Tensor",), unsupported="planted")
+    listed = by_executor(run_one(ADD, _unquantized_target("xnnpack_int8"), expect))["et_runtime"]
+    assert listed["outcome"] == "pass"
+    stale = by_executor(run_one(ADD, "xnnpack_int8", expect))["et_runtime"]
+    assert (stale["outcome"], stale["stage"]) == ("fail", "partition")
+    assert "now on the integer grid, but listed as float ops in the expectations: aten_add_Tensor" in stale["message"]
+
+
 def test_a_one_step_bias_fails_vs_quantized_eager(run_one, monkeypatch):
     _offset_runtime(monkeypatch, steps=1.0)
     run = run_one(ADD, "xnnpack_int8")
