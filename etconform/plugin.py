@@ -52,6 +52,8 @@ _EXECUTOR_OPTIONS = (
     ("--fvp-path", "ETCONFORM_FVP_PATH", "folders with the Corstone FVP binaries, separated by ':'"),
     ("--arm-runner", "ETCONFORM_ARM_RUNNER", "an arm_executor_runner ELF, or ExecuTorch's arm_test/ build folder"),
     ("--fvp-timeout", "ETCONFORM_FVP_TIMEOUT", "seconds an FVP run may take (default 120)"),
+    ("--stage-timeout", "ETCONFORM_STAGE_TIMEOUT", "seconds a lowering stage may take, e.g. lower=600,export=60 "
+     "(defaults: export 600, quantize 900, lower 1500, serialize 600)"),
     ("--device", "ETCONFORM_DEVICE", "a Linux board: ssh://user@host[:port][?python=PATH]"),
     ("--devices", "ETCONFORM_DEVICES", "a TOML file of devices and the targets each serves"),
 )
@@ -93,6 +95,12 @@ def _check_configuration() -> None:
         configured()
     except (ValueError, OSError) as exc:
         raise pytest.UsageError(f"etconform: bad device configuration (--device/--devices): {exc}") from exc
+    from etconform.stages import parse_timeouts
+
+    try:
+        parse_timeouts(os.environ.get("ETCONFORM_STAGE_TIMEOUT", ""))
+    except ValueError as exc:
+        raise pytest.UsageError(f"etconform: --stage-timeout: {exc}") from exc
     timeout = os.environ.get("ETCONFORM_FVP_TIMEOUT")
     if timeout is not None and not (timeout.isdigit() and int(timeout) > 0):
         raise pytest.UsageError(f"etconform: --fvp-timeout {timeout!r}: expected a whole number of seconds")
@@ -211,6 +219,21 @@ class _Merger:
             report.write(results_dir(self.config), self.records)
 
 
+def _slowest(records: list[dict[str, Any]], n: int = 5) -> list[str]:
+    """The n slowest (case, target) pairs, with the stage that took longest."""
+    took: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        key = (r["case"], r["target"])
+        if r.get("seconds", 0) >= took.get(key, {}).get("seconds", -1):
+            took[key] = r
+    lines = []
+    for (case, target), r in sorted(took.items(), key=lambda kv: -kv[1].get("seconds", 0))[:n]:
+        stages = r.get("lowering_seconds") or {}
+        worst = max(stages.items(), key=lambda kv: kv[1], default=None)
+        lines.append(f"{case} on {target} {r.get('seconds', 0):.0f} s" + (f" ({worst[0]} {worst[1]:.0f} s)" if worst else ""))
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     merger = config.pluginmanager.get_plugin("etconform-merger")
     records = merger.records if merger else []
@@ -221,5 +244,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for target in sorted({t for t, _ in tally}):
         counts = ", ".join(f"{o} {n}" for (t, o), n in sorted(tally.items()) if t == target)
         terminalreporter.write_line(f"{target:16s} {counts}")
+    slowest = _slowest(records)
+    if slowest:
+        terminalreporter.write_line("slowest cases: " + "; ".join(slowest))
     terminalreporter.write_line(f"{len(records)} records -> {results_dir(config) / 'records.jsonl'}")
     terminalreporter.write_line(f"report -> {results_dir(config) / 'report.html'} (and .md, .json, support_matrix.md)")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
+import signal
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 
@@ -28,6 +32,63 @@ class StageError(Exception):
         self.stage = stage
         self.message = message
         self.detail = detail  # traceback tail, for the record and the report
+
+
+# Seconds a stage may take before it fails (the whole test has pytest-timeout's 1800 s).
+# OPT-125M's Arm lowering takes about 900 s here. ETCONFORM_STAGE_TIMEOUT="lower=600,export=60"
+# (or --stage-timeout) overrides. Stages that run native code (load, run) have their own limits.
+STAGE_TIMEOUTS = {"export": 600.0, "quantize": 900.0, "lower": 1500.0, "serialize": 600.0}
+
+
+def parse_timeouts(text: str) -> dict[str, float]:
+    """'lower=600,export=60' -> {"lower": 600.0, "export": 60.0}; ValueError naming what is wrong."""
+    found = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in STAGE_TIMEOUTS:
+            raise ValueError(f"{item!r}: no stage {name!r} with a timeout; stages: {', '.join(STAGE_TIMEOUTS)}")
+        try:
+            found[name] = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: expected {name}=SECONDS") from None
+        if not found[name] > 0:
+            raise ValueError(f"{item!r}: seconds must be positive")
+    return found
+
+
+def timeouts() -> dict[str, float]:
+    return {**STAGE_TIMEOUTS, **parse_timeouts(os.environ.get("ETCONFORM_STAGE_TIMEOUT", ""))}
+
+
+class StageTimeout(BaseException):
+    """Raised by the alarm inside a stage; a BaseException so that no `except Exception` in the
+    system under test swallows it."""
+
+
+@contextlib.contextmanager
+def _deadline(name: str, seconds: float) -> Iterator[None]:
+    """Interrupt the block after `seconds`, keeping any alarm already set (pytest-timeout's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    t0 = time.monotonic()
+    outer_handler = signal.getsignal(signal.SIGALRM)
+    outer_delay, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+
+    def expire(signum, frame):  # noqa: ANN001, ANN202
+        if outer_delay and time.monotonic() - t0 >= outer_delay - 1e-3 and callable(outer_handler):
+            return outer_handler(signum, frame)  # the outer alarm was due first
+        raise StageTimeout(f"{name} still running after {seconds:g} s: stopped (ETCONFORM_STAGE_TIMEOUT={name}=SECONDS to change)")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_delay) if outer_delay else seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, outer_handler)
+        if outer_delay:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - t0), 1e-3), outer_interval)
 
 
 # Vela runs inside ExecuTorch's lowering; a failure raised from its frames is Vela's.
@@ -59,12 +120,17 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def stage(name: Stage) -> Iterator[None]:
-    """Attribute any exception raised inside to `name` (or to Vela when it raised)."""
+    """Attribute any exception raised inside to `name` (or to Vela when it raised); stop the
+    block when it runs past its stage's timeout."""
+    limit = timeouts().get(name.value)
     try:
-        yield
+        with _deadline(name.value, limit) if limit else contextlib.nullcontext():
+            yield
     except StageError:
         raise
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - Vela's argument parser exits
+    except (Exception, SystemExit, StageTimeout) as exc:  # noqa: BLE001 - Vela's argument parser exits
         actual = Stage.VELA if name is Stage.LOWER and _raised_in_vela(exc) else name
         detail = "".join(traceback.format_exception(exc)[-12:])
-        raise StageError(actual, _one_line(exc), detail) from exc
+        # A timeout's own words: the exception it interrupted is not the cause.
+        message = f"StageTimeout: {exc}" if isinstance(exc, StageTimeout) else _one_line(exc)
+        raise StageError(actual, message, detail) from exc

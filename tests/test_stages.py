@@ -1,5 +1,6 @@
 """Stage attribution, on the real toolchain: each failure lands on the stage that raised it."""
 
+import pytest
 import torch
 
 from etconform.cases import Case, Lambda, randn
@@ -67,3 +68,64 @@ def test_a_program_the_runtime_cannot_load_fails_at_load_quoting_the_runtime_log
     record = by_executor(run_one(case, "xnnpack_fp32"))["et_runtime"]
     assert (record["outcome"], record["stage"]) == ("fail", "load")
     assert "runtime log: Missing operator" in record["message"] and "avg_pool3d" in record["message"]
+
+
+def test_a_stage_past_its_timeout_fails_at_that_stage_with_the_time(monkeypatch):
+    import time
+
+    from etconform.stages import Stage, StageError, stage
+
+    monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "lower=0.3")
+    t0 = time.monotonic()
+    with pytest.raises(StageError) as caught:
+        with stage(Stage.LOWER):
+            try:
+                while True:
+                    time.sleep(0.01)
+            except Exception:  # noqa: BLE001 - the system under test may swallow Exceptions: not this one
+                pass
+    assert caught.value.stage is Stage.LOWER and time.monotonic() - t0 < 5
+    assert "lower still running after 0.3 s" in caught.value.message
+
+
+def test_a_stage_timeout_keeps_an_outer_alarm(monkeypatch):
+    """pytest-timeout's own alarm survives a stage and still fires when it is due first."""
+    import signal
+    import time
+
+    from etconform.stages import Stage, stage
+
+    fired = []
+    monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "export=30")
+    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(time.monotonic()))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with stage(Stage.EXPORT):
+            time.sleep(0.1)
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0.2 < remaining < 0.45
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        t0 = time.monotonic()
+        with stage(Stage.EXPORT):
+            while not fired and time.monotonic() - t0 < 3:
+                time.sleep(0.01)
+        assert fired and fired[0] - t0 < 1.0  # the outer alarm, not the stage's 30 s
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("text", ["lower=abc", "lowr=5", "lower=-1"])
+def test_a_malformed_stage_timeout_is_refused(text):
+    from etconform.stages import parse_timeouts
+
+    with pytest.raises(ValueError, match=text.split("=")[0]):
+        parse_timeouts(text)
+
+
+def test_a_lowering_past_its_timeout_is_a_failure_at_lower_in_the_record(run_one, monkeypatch):
+    monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "lower=0.05")
+    case = Case("selftest", "slow_lower", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),))
+    record = by_executor(run_one(case, "tosa_fp"))["tosa_ref"]
+    assert (record["outcome"], record["stage"]) == ("fail", "lower")
+    assert "StageTimeout: lower still running after 0.05 s" in record["message"]
