@@ -7,6 +7,7 @@
     python -m etconform list [OPERATOR]             list the catalog's case ids
     python -m etconform draft RESULTS_DIR TARGET [--update]  a draft expectations file from a run
     python -m etconform cache stats|clear           the artifact cache ($ETCONFORM_CACHE_DIR)
+    python -m etconform durations RESULTS_DIR       seconds per test, as pytest-split's .test_durations
 """
 
 from __future__ import annotations
@@ -124,6 +125,18 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _durations(args: argparse.Namespace) -> int:
+    """pytest-split balances shards by these: each test's longest record (its case's wall time)."""
+    from etconform.records import RECORDS, read_jsonl
+
+    took: dict[str, float] = {}
+    for r in read_jsonl(Path(args.results_dir) / RECORDS):
+        if r.get("test_id"):
+            took[r["test_id"]] = max(took.get(r["test_id"], 0.0), float(r.get("seconds") or 0.0))
+    print(json.dumps(dict(sorted(took.items())), indent=1))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from etconform.catalog import model_cases, operator_cases
 
@@ -168,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     cch.add_argument("action", choices=("stats", "clear"))
     cch.add_argument("--cache-dir")
     cch.set_defaults(func=_cache)
+    dur = sub.add_parser("durations", help="seconds per test from a run, for pytest-split (> .test_durations)")
+    dur.add_argument("results_dir")
+    dur.set_defaults(func=_durations)
     lst = sub.add_parser("list", help="list case ids")
     lst.add_argument("operator", nargs="?")
     lst.set_defaults(func=_list)
