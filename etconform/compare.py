@@ -264,7 +264,8 @@ def _step_findings(
     # grid values one step apart differ by 1 +- 1e-5 steps, and "1 steps > 1" says nothing.
     worst = round(float(torch.cat(errors).max()), 4) if signed.numel() else 0.0
     bias = round(float(signed.mean()), 4) if signed.numel() else 0.0
-    m[f"max_err_qsteps{suffix}"], m[f"mean_err_qsteps{suffix}"] = worst, bias
+    rms = round(float(signed.pow(2).mean().sqrt()), 4) if signed.numel() else 0.0
+    m[f"max_err_qsteps{suffix}"], m[f"mean_err_qsteps{suffix}"], m[f"rms_err_qsteps{suffix}"] = worst, bias, rms
     nonfinite = _nonfinite_finding(a, ref, what, check)
     if nonfinite:
         return [nonfinite]
@@ -277,6 +278,11 @@ def _step_findings(
     bias_limit = tolerance.max_bias_qsteps if check in ("vs_quantized", "vs_peer") else tolerance.max_bias_qsteps_vs_rounded
     if signed.numel() >= tolerance.bias_min_elements and not abs(bias) <= bias_limit:
         findings.append(Finding(check, f"vs {what}: mean error {bias:+.2f} steps (bias) > {bias_limit:g}"))
+    # The precision floor: against eager on the program's own inputs, rounding the output
+    # alone leaves an RMS error of 0.29 steps; much more is precision lost inside.
+    if check == "vs_eager" and signed.numel() >= tolerance.bias_min_elements and not rms <= tolerance.max_rms_qsteps_vs_rounded:
+        findings.append(Finding(check, f"vs {what}: RMS error {rms:.2f} steps > {tolerance.max_rms_qsteps_vs_rounded:g} "
+                                       f"(output rounding alone: 0.29): precision lost below what the grid allows"))
     return findings
 
 

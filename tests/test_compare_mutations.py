@@ -140,7 +140,7 @@ def test_an_output_on_raw_eager_but_26_steps_off_eager_of_rounded_inputs_fails()
     eager = _ramp(100)
     rounded = eager + 26 * step
     verdict = compare_quantized(eager.clone(), None, eager, [step], tolerances.resolve(), rounded)
-    assert _checks(verdict) == ["vs_eager", "vs_eager"]  # elementwise and bias
+    assert _checks(verdict) == ["vs_eager", "vs_eager", "vs_eager"]  # elementwise, bias and the precision floor
     assert round(verdict.metrics["max_err_qsteps_vs_rounded"]) == 26
     assert verdict.findings[0].message.startswith("vs eager on rounded inputs: 26 steps > 3 at output 0[")
     assert "vs eager on rounded inputs: mean error -26.00 steps (bias) > 0.5" in verdict.message
@@ -175,3 +175,18 @@ def test_opposite_infinities_fail():
     verdict = compare_float(torch.tensor([-math.inf, 1.0]), ref, tolerances.resolve())
     assert _checks(verdict) == ["vs_eager"] and "1 of 2 elements NaN/inf" in verdict.message
     assert metrics([torch.tensor([-math.inf, 1.0])], [ref])["sqnr_db"] == -SQNR_CAP_DB
+
+
+def test_two_bits_lost_inside_fail_the_precision_floor_though_every_element_is_within_bounds():
+    """A recipe that keeps every element within 3 steps and unbiased, but spreads errors over +-2 steps."""
+    step = 0.01
+    eager = _ramp(1000)
+    clean = torch.round(eager / step) * step
+    assert compare_quantized(clean.clone(), clean.clone(), eager, [step], tolerances.resolve(), eager).ok
+    spread = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).repeat(200) * step
+    noisy = clean + spread
+    verdict = compare_quantized(noisy.clone(), noisy, eager, [step], tolerances.resolve(), eager)
+    m = verdict.metrics
+    assert m["max_err_qsteps"] == 0.0 and m["max_err_qsteps_vs_rounded"] <= 2.5 and abs(m["mean_err_qsteps_vs_rounded"]) < 0.05
+    assert _checks(verdict) == ["vs_eager"] and 1.3 < m["rms_err_qsteps_vs_rounded"] < 1.7
+    assert "RMS error 1." in verdict.message and "precision lost below what the grid allows" in verdict.message
