@@ -45,11 +45,14 @@ _HARNESS = ("etconform/lowering.py", "etconform/targets.py", "etconform/scales.p
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-def _digest_files(paths: list[Path], h: Any) -> None:
-    """Python sources by content; other files (native libraries, data) by size and mtime."""
+def _digest_files(paths: list[Path], h: Any, root: Path | None = None) -> None:
+    """Python sources by content; other files (native libraries, data) by size and mtime.
+
+    Names enter relative to `root`: a checkout or venv elsewhere gives the same digest.
+    """
     for p in sorted(paths):
         try:
-            h.update(str(p).encode())
+            h.update(str(p.relative_to(root) if root is not None else p.name).encode())
             if p.suffix == ".py":
                 h.update(p.read_bytes())
             else:
@@ -71,10 +74,11 @@ def _installed(dist: str) -> dict[str, str]:
         bits = f.parts
         part = bits[2] if dist == "executorch" and len(bits) > 3 and bits[:2] == ("executorch", "backends") else ""
         parts.setdefault(part, []).append(Path(d.locate_file(f)))
+    base = Path(d.locate_file(""))
     out = {}
     for part, paths in parts.items():
         h = hashlib.sha256(f"{dist}=={d.version}".encode())
-        _digest_files(paths, h)
+        _digest_files(paths, h, base)
         out[part] = h.hexdigest()
     return out
 
@@ -88,7 +92,7 @@ def under_test(backend: str) -> str:
         for part, digest in sorted(_installed(dist).items()):
             if part not in foreign:
                 h.update(f"{dist}/{part}:{digest}".encode())
-    _digest_files([_ROOT / m for m in _HARNESS] + [p for p in (_ROOT / "reference").glob("*.py")], h)
+    _digest_files([_ROOT / m for m in _HARNESS] + sorted((_ROOT / "reference").glob("*.py")), h, _ROOT)
     return h.hexdigest()
 
 

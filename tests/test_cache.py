@@ -1,7 +1,12 @@
 """The artifact cache: warm reruns reuse the lowering, and nothing stale or corrupt is trusted."""
 
 import dataclasses
+import os
+import shutil
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,3 +173,15 @@ def test_two_writers_of_one_entry_leave_one_readable_entry(tmp_path):
     loaded = store.load("ab" * 32)
     assert loaded.note == "hit" and loaded.pte == b"pte2" and torch.equal(loaded.results["e"]["outputs"][0], torch.ones(2))
     assert [p.name for p in (tmp_path / "ab").iterdir()] == ["ab" * 32]
+
+
+def test_keys_do_not_depend_on_where_the_checkout_is(tmp_path):
+    """A clone elsewhere (CI, a second worktree) must find the entries this one wrote."""
+    here = cache_mod.under_test("tosa")
+    clone = tmp_path / "clone"
+    shutil.copytree(Path(cache_mod.__file__).resolve().parent.parent, clone,
+                    ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__", "*.egg-info"))
+    done = subprocess.run([sys.executable, "-c", "from etconform import cache; print(cache.under_test('tosa'))"],
+                          cwd=clone, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(clone)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == here
