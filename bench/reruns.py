@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,23 @@ def timed(args: list[str], results: Path) -> tuple[float, str]:
     return time.perf_counter() - t0, tail
 
 
+def _records(results: Path) -> list[dict]:
+    return [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
+
+
 def cache_share(results: Path) -> str:
-    records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
-    hits = sum(1 for r in records if (r.get("cache") or {}).get("lowering") == "hit")
-    return f"{hits}/{len(records)} records from the cache"
+    records = [r for r in _records(results) if r.get("cache")]
+    hits = sum(1 for r in records if r["cache"]["lowering"] == "hit")
+    return f"{hits}/{len(records)} records with a lowering took it from the cache"
+
+
+def case_seconds(results: Path) -> float:
+    """Median wall time of one case on one target, inside the worker (no start-up, no collection)."""
+    took: dict[tuple, float] = {}
+    for r in _records(results):
+        key = (r["case"], r["target"])
+        took[key] = max(took.get(key, 0.0), r.get("seconds") or 0.0)
+    return statistics.median(took.values())
 
 
 def main() -> int:
@@ -55,7 +69,10 @@ def main() -> int:
             print(f"{name:10s} {seconds:8.1f} s   {tail}")
         print(f"warm run: {cache_share(tmp / 'warm')}")
         cold, warm = rows["cold -n 2"][0], rows["warm -n 2"][0]
-        print(f"warm rerun vs cold (-n 2): {cold / warm:.1f}x faster")
+        print(f"warm rerun vs cold (-n 2): {cold / warm:.1f}x faster on the wall clock "
+              f"(start-up and collection included: {rows['collect'][0]:.0f} s of collection alone)")
+        c, w = case_seconds(tmp / "cold"), case_seconds(tmp / "warm")
+        print(f"median case: cold {c:.2f} s, warm {w:.3f} s: {c / w:.0f}x faster per case")
         if "cold -n 1" in rows:
             print(f"-n 2 vs -n 1 (cold):       {rows['cold -n 1'][0] / cold:.2f}x faster")
     return 0
