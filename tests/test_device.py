@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from etconform.cases import Case, Lambda, randn
 from etconform.targets import TARGETS
