@@ -244,11 +244,13 @@ def _delegates(graph_module: torch.fx.GraphModule, vela_calls: dict[str, Any]) -
 
 
 def lower(
-    module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path, calibration: list[Inputs] | None = None
+    module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path, calibration: list[Inputs] | None = None,
+    exported: tuple[Any, float] | None = None,
 ) -> Lowered:
     """Lower `module` for `target`; artifacts (the .pte, TOSA, Vela output) go to `workdir`.
 
     Quantized targets calibrate on `calibration` (default: the example inputs themselves).
+    `exported`: (torch.export of (module, inputs), seconds it took), made already for the cache key.
     """
     from executorch.exir import to_edge_transform_and_lower
 
@@ -257,8 +259,11 @@ def lower(
     with stage(Stage.LOWER):
         partitioner, quantizer = target.make(workdir)
 
-    with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
-        program = torch.export.export(module, inputs)
+    if exported is not None:
+        program, seconds[Stage.EXPORT.value] = exported
+    else:
+        with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
+            program = torch.export.export(module, inputs)
 
     quantized, out_qparams, in_qparams, scale_report = None, [], [], None
     if quantizer is not None:

@@ -182,13 +182,15 @@ def run_case(
 def _lowering(built: Built, target: Target, workdir: Path, wanted: list[str], cache: ArtifactCache | None,
               salt: str) -> tuple[Lowered | StageError, Entry | None]:
     """The lowering from the cache when an entry serves every wanted executor, else lowered now."""
-    entry = None
+    entry, exported = None, None
     if cache is not None:
         try:
+            t0 = time.perf_counter()
             program = torch.export.export(built.module, built.samples[0])
+            exported = (program, round(time.perf_counter() - t0, 4))
             key = case_key(program, built.samples, built.calibration, target, salt)
         except Exception:  # noqa: BLE001 - export fails again below, at its stage, uncached
-            key = None
+            exported, key = None, None
         if key is not None:
             entry = cache.load(key)
             err = error_of(entry)
@@ -200,7 +202,7 @@ def _lowering(built: Built, target: Target, workdir: Path, wanted: list[str], ca
                     return entry.restore(target, workdir), entry
                 entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
     try:
-        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration)
+        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration, exported)
     except StageError as err:
         if entry is not None:
             entry.error = {"stage": err.stage.value, "message": err.message, "detail": err.detail}
