@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -20,15 +21,28 @@ PARTS = ".parts"
 RECORDS = "records.jsonl"
 
 
+STACK = ("torch", "executorch", "ethos-u-vela", "tosa-tools", "torchao", "ml-dtypes")
+UNDER_TEST_FILE = "etconform-under-test.json"  # written into the venv by ./run setup
+
+
 @lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for dist in ("torch", "executorch", "ethos-u-vela", "tosa-tools", "torchao"):
+    for dist in STACK:
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             found[dist] = "absent"
-    return found
+    return {**found, **under_test(Path(sys.prefix))}
+
+
+def under_test(prefix: Path) -> dict[str, str]:
+    """The stack ./run was asked for, and whether pip's pins were overridden to install it."""
+    try:
+        named = json.loads((prefix / UNDER_TEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"under_test": str(named.get("spec", "")), "pip_override": "yes" if named.get("pip_override") else "no"}
 
 
 class RecordWriter:
