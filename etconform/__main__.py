@@ -3,6 +3,7 @@
     python -m etconform run CASE_ID [TARGET ...]   run one case, print its records (default: every target)
     python -m etconform report RESULTS_DIR          (re)build the reports from records.jsonl
     python -m etconform diff OLD_DIR NEW_DIR        what changed; exit 1 on a regression
+    python -m etconform qualify BASE_DIR CAND_DIR   GO or NO-GO, with its gates; exit 1 on NO-GO
     python -m etconform merge DIR... -o OUT_DIR     merge runs (shards, machines) into one
     python -m etconform list [OPERATOR]             list the catalog's case ids
     python -m etconform draft RESULTS_DIR TARGET [--update]  a draft expectations file from a run
@@ -58,15 +59,40 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from etconform.diff import Thresholds, diff
+    from etconform.diff import diff
     from etconform.records import RECORDS, read_jsonl
 
     old, new = (read_jsonl(Path(d) / RECORDS) for d in (args.old, args.new))
-    thresholds = Thresholds(sqnr_db=args.sqnr_db, qsteps=args.qsteps, gate_latency=args.gate_latency,
-                            estimate_margin=args.estimate_margin)
-    result = diff(old, new, thresholds)
+    result = diff(old, new, _thresholds(args))
     print(result.render())
     return 1 if result.regressions else 0
+
+
+def _thresholds(args: argparse.Namespace) -> object:
+    from etconform.diff import Thresholds
+
+    return Thresholds(sqnr_db=args.sqnr_db, qsteps=args.qsteps, gate_latency=args.gate_latency,
+                      estimate_margin=args.estimate_margin)
+
+
+def _qualify(args: argparse.Namespace) -> int:
+    from etconform import qualify
+    from etconform.records import RECORDS, read_jsonl, write_atomic
+
+    for folder in (args.baseline, args.candidate):
+        if not (Path(folder) / RECORDS).is_file():
+            print(f"no {RECORDS} in {folder}: give the results folders of two runs", file=sys.stderr)
+            return 2
+    base, cand = (read_jsonl(Path(d) / RECORDS) for d in (args.baseline, args.candidate))
+    verdict = qualify.qualify(base, cand, _thresholds(args))
+    out = Path(args.output or args.candidate)
+    out.mkdir(parents=True, exist_ok=True)
+    text = qualify.to_markdown(verdict, args.baseline, args.candidate)
+    write_atomic(out / "qualify.md", text)
+    write_atomic(out / "qualify.html", qualify.to_html(verdict, args.baseline, args.candidate))
+    print(text.split("\n## Findings")[0].rstrip())
+    print(f"\nevery finding: {out / 'qualify.md'} and {out / 'qualify.html'}")
+    return 0 if verdict.go else 1
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -84,6 +110,9 @@ def _merge(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     records = sorted(merged.values(), key=lambda r: (r["case"], r["target"], r["executor"]))
     write_atomic(out / RECORDS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    from etconform import runinfo
+
+    runinfo.write(out, [run for folder in args.dirs for run in runinfo.read(Path(folder))])
     report.write(out, records)
     print(f"merged {len(records)} records from {len(args.dirs)} folders into {out}")
     return 0
@@ -161,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     dif = sub.add_parser("diff", help="what changed between two runs; exit 1 on a regression")
     dif.add_argument("old")
     dif.add_argument("new")
-    dif.add_argument("--sqnr-db", type=float, default=3.0, help="SQNR drop that counts (dB)")
-    dif.add_argument("--qsteps", type=float, default=1.0, help="error growth that counts (output steps)")
-    dif.add_argument("--gate-latency", action="store_true", help="a slower median beyond noise is a regression")
-    dif.add_argument("--estimate-margin", type=float, default=0.05,
-                     help="rise of a Vela or FVP estimate that counts (fraction; 0.05 = 5%%)")
     dif.set_defaults(func=_diff)
+    qua = sub.add_parser("qualify", help="GO or NO-GO for a candidate run against a baseline; exit 1 on NO-GO")
+    qua.add_argument("baseline")
+    qua.add_argument("candidate")
+    qua.add_argument("-o", "--output", help="where qualify.md and qualify.html go (default: the candidate folder)")
+    qua.set_defaults(func=_qualify)
+    for cmd in (dif, qua):
+        cmd.add_argument("--sqnr-db", type=float, default=3.0, help="SQNR drop that counts (dB)")
+        cmd.add_argument("--qsteps", type=float, default=1.0, help="error growth that counts (output steps)")
+        cmd.add_argument("--gate-latency", action="store_true", help="a slower median beyond noise is a regression")
+        cmd.add_argument("--estimate-margin", type=float, default=0.05,
+                         help="rise of a Vela or FVP estimate that counts (fraction; 0.05 = 5%%)")
     mrg = sub.add_parser("merge", help="merge the records of several runs and report on them")
     mrg.add_argument("dirs", nargs="+")
     mrg.add_argument("-o", "--output", required=True)

@@ -43,6 +43,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: $ETCONFORM_CACHE_DIR or ~/.cache/etconform/artifacts)",
     )
     group.addoption("--no-cache", action="store_true", help="lower and run everything afresh; read and write no cache")
+    group.addoption("--baseline", default=None,
+                    help="a results folder of an earlier run: the report adds `etconform qualify`'s verdict against it")
+    group.addoption("--memory-budget", default=os.environ.get("ETCONFORM_MEMORY_BUDGET"),
+                    help="the models table says whether each fits, e.g. sram=384KiB,flash=2MiB (or $ETCONFORM_MEMORY_BUDGET)")
     # Executors read their configuration from the environment, so tools besides pytest can set it too.
     for option, env, text in _EXECUTOR_OPTIONS:
         group.addoption(option, default=None, help=f"{text} (or ${env})")
@@ -74,7 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ[env] = str(config.getoption(option))
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
-    _check_configuration()
+    _check_configuration(config.getoption("--memory-budget") or "", config.getoption("--baseline"))
     if not _is_worker(config):
         results_dir(config).mkdir(parents=True, exist_ok=True)
         clear_parts(results_dir(config))
@@ -87,9 +91,17 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
-def _check_configuration() -> None:
+def _check_configuration(budget: str = "", baseline: str | None = None) -> None:
     """A malformed option or file stops the run at start, naming it, rather than skipping every case."""
+    from etconform.budget import parse_budget
     from reference.device import configured
+
+    try:
+        parse_budget(budget)
+    except ValueError as exc:
+        raise pytest.UsageError(f"etconform: --memory-budget: {exc}") from exc
+    if baseline and not (Path(baseline) / "records.jsonl").is_file():
+        raise pytest.UsageError(f"etconform: --baseline {baseline}: no records.jsonl there (a results folder of a run)")
 
     try:
         configured()
@@ -189,9 +201,14 @@ class _Merger:
     """On the controller: merge the workers' records while the run goes on, and at its end."""
 
     def __init__(self, config: pytest.Config):
+        from etconform import runinfo
+
         self.config = config
         self.last = 0.0
         self.records: list[dict[str, Any]] = []
+        self.info = runinfo.start(list(config.invocation_params.args), getattr(config.option, "numprocesses", None) or 1)
+        self.info["memory_budget"] = config.getoption("--memory-budget") or ""
+        self.info["base_seed"] = config.getoption("--seed")
 
     def merge(self, force: bool = False) -> None:
         if not any((results_dir(self.config) / ".parts").glob("records-*.jsonl")):
@@ -211,12 +228,15 @@ class _Merger:
         if record:
             RecordWriter(results_dir(self.config), "controller").write(record)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
         self.merge(force=True)
         if self.records:
-            from etconform import report
+            from etconform import report, runinfo
 
-            report.write(results_dir(self.config), self.records)
+            folder = results_dir(self.config)
+            runinfo.finish(folder, self.info, int(exitstatus), len({r.get("test_id") for r in self.records}))
+            baseline = self.config.getoption("--baseline")
+            report.write(folder, self.records, Path(baseline) if baseline else None)
 
 
 def _slowest(records: list[dict[str, Any]], n: int = 5) -> list[str]:

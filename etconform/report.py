@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import base64
 import collections
-import html
-import io
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +15,41 @@ from etconform import matrix, policy
 from etconform.records import write_atomic
 
 FAILING = policy.FAILING
-COLOURS = {
-    "wrong_delegated": "#7f0000", "mismatch": "#d7301f", "fail": "#fc8d59", "error": "#b30000",
-    "xfail": "#fdd49e", "fallback": "#9ecae1", "pass": "#41ab5d", "skip": "#d9d9d9", "info": "#f0f0f0",
-}
 
 
-def environment(records: list[dict[str, Any]]) -> dict[str, Any]:
-    versions = records[0].get("versions", {}) if records else {}
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+EXECUTOR_NAMES = {"tosa_ref": "TOSA reference model", "vela": "Vela estimate", "fvp": "Corstone FVP",
+                  "et_runtime": "ExecuTorch runtime", "quantized_eager": "quantized eager", "device": "board"}
+
+
+def environment(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run as recorded while it ran; a report of records without run.json says it cannot tell."""
+    from etconform.qualify import stack
+
     seeds = sorted({r.get("seed") for r in records if r.get("seed") is not None})
-    return {"versions": versions, "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    machines = {json.dumps(run.get("machine"), sort_keys=True) for run in runs}
+    return {"versions": stack(records), "runs": len(runs), "machines": [json.loads(m) for m in sorted(machines)],
             "case_seeds": f"{len(seeds)} distinct (per case, from the base seed)"}
+
+
+def _what_ran(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """{target: ['TOSA reference model 620', 'Corstone FVP not run: no FVP (...), 620 skipped']}."""
+    per: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+    reasons: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in records:
+        per[(r["target"], r["executor"])]["skip" if r["outcome"] == "skip" else "ran"] += 1
+        if r["outcome"] == "skip":
+            reasons[(r["target"], r["executor"])][(r.get("message") or "no reason given")[:220]] += 1
+    lines: dict[str, list[str]] = collections.defaultdict(list)
+    for (target, executor), counts in sorted(per.items(), key=lambda kv: (kv[0][0], kv[1]["ran"] == 0, kv[0][1])):
+        name = EXECUTOR_NAMES.get(executor, executor)
+        why = reasons[(target, executor)].most_common(1)[0][0] if counts["skip"] else ""
+        if not counts["ran"]:
+            lines[target].append(f"{name} not run: {why} ({counts['skip']} skipped)")
+        elif counts["skip"]:
+            lines[target].append(f"{name} {counts['ran']}, skipped {counts['skip']} ({why})")
+        else:
+            lines[target].append(f"{name} {counts['ran']}")
+    return dict(lines)
 
 
 def _latency_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,7 +73,67 @@ def _latency_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def build(records: list[dict[str, Any]]) -> dict[str, Any]:
+def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the first screen says: new failures against known ones, and what the run did not do."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in records:
+        grouped[(r["case"], r["target"])].append(r)
+    counts: collections.Counter = collections.Counter()
+    per_target: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for (_, target), group in grouped.items():
+        outcome, stage = policy.case_outcome(group)
+        per_target[target]["unexpected" if outcome in ("wrong_delegated", *FAILING) else outcome] += 1
+        counts["unexpected" if outcome in ("wrong_delegated", *FAILING) else outcome] += 1
+        counts["wrong_delegated"] += outcome == "wrong_delegated"
+        counts["unexpected_fallback"] += outcome in FAILING and stage == "partition"
+        counts["ran_nowhere"] += policy.verified_level(group) in ("", "quantization") and outcome in ("pass", "fallback")
+    caveats = []
+    partial = [run for run in runs if (run.get("selection") or {}).get("partial")]
+    if partial:
+        narrowed = "; ".join(" ".join(run["selection"]["narrowed_by"]) for run in partial)
+        caveats.append(f"a partial run ({narrowed}): it qualifies what it selected, not the whole suite")
+    if not runs:
+        caveats.append("no run.json: when, how and where these records were made is unknown")
+    if counts["ran_nowhere"]:
+        caveats.append(f"{counts['ran_nowhere']} case x targets were verified by no executor of the lowered program")
+    if any(run.get("exit_status") not in (0, 1, None) for run in runs):
+        caveats.append("the run did not finish normally (exit status "
+                       + ", ".join(str(run.get("exit_status")) for run in runs) + ")")
+    status = "FAIL" if counts["unexpected"] else "PASS"
+    targets = {t: f"{'FAIL' if c['unexpected'] else 'PASS'}: {c['unexpected']} unexpected, {c['xfail']} known, "
+                  f"{c['pass'] + c['fallback']} passed, {c['skip']} skipped" for t, c in sorted(per_target.items())}
+    return {"status": status, "pairs": len(grouped), "counts": dict(counts), "caveats": caveats, "targets": targets}
+
+
+def _artifacts(results_dir: Path | None, case: str, target: str) -> list[str]:
+    if results_dir is None:
+        return []
+    folder = results_dir / "artifacts" / target / case
+    if not folder.is_dir():
+        return []
+    return sorted(str(p.relative_to(results_dir)) for p in folder.rglob("*") if p.is_file())[:40]
+
+
+def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: Any) -> dict[str, Any]:
+    first = group[0]
+    case, target = first["case"], first["target"]
+    test_id = next((r.get("test_id") for r in group if r.get("test_id")), "")
+    seed = "" if base_seed is None else f" --seed {base_seed}"
+    return {
+        "case": case, "target": target, "seed": first.get("seed"),
+        "records": [{k: r.get(k) for k in ("executor", "outcome", "stage", "message", "metrics", "tolerance", "expected")}
+                    for r in group],
+        "artifacts": _artifacts(results_dir, case, target),
+        "reproduce": [f".venv/bin/python -m etconform run {case} {target}{seed}"]
+        + ([f".venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else []),
+    }
+
+
+def build(records: list[dict[str, Any]], runs: list[dict[str, Any]] | None = None, results_dir: Path | None = None,
+          budget: str = "") -> dict[str, Any]:
+    from etconform import causes
+
+    runs = runs or []
     totals: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for (_, _, target), (outcome, _) in matrix.case_outcomes(records).items():
         totals[target][outcome] += 1
@@ -74,47 +146,78 @@ def build(records: list[dict[str, Any]]) -> dict[str, Any]:
          "message": r["message"]}
         for r in records if r["outcome"] == "fallback"
     ]
-    models = model_rows(records)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in records:
+        grouped[(r["case"], r["target"])].append(r)
+    base_seed = runs[0].get("base_seed") if runs else None
+    details = {f"{c}@{t}": _details(g, results_dir, base_seed) for (c, t), g in sorted(grouped.items())
+               if policy.case_outcome(g)[0] in ("wrong_delegated", "xfail", *FAILING)}
     return {
-        "environment": environment(records),
+        "run": [{k: v for k, v in run.items() if k != "started_epoch"} for run in runs],
+        "environment": environment(records, runs),
+        "verdict": verdict(records, runs),
+        "what_ran": _what_ran(records),
+        "causes": causes.group(records),
+        "details": details,
         "totals": {t: dict(c) for t, c in sorted(totals.items())},
         "records": len(records),
         "operators": matrix.build(records, "operator"),
-        "models": models,
+        "models": model_rows(records, budget),
+        "budget": budget,
         "problems": problems,
         "fallbacks": fallbacks,
         "latency": _latency_rows(records),
     }
 
 
-def model_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model and target: outcome, delegation, accuracy, latency or estimate."""
+def _threshold_text(metrics: dict[str, Any], tolerance: dict[str, Any]) -> str:
+    """'cosine 0.9996 (>= 0.95), top-1 1 (>= 0.5)': each accuracy figure beside the bound it is held to."""
+    parts = []
+    for metric, bound, label in (("cosine", "min_cosine", "cosine"), ("sqnr_db", "min_sqnr_db", "SQNR dB"),
+                                 ("top1_agreement", "min_top1_agreement", "top-1"),
+                                 ("next_token_agreement", "min_next_token_agreement", "next token")):
+        if metrics.get(metric) is not None:
+            parts.append(f"{label} {_fmt(metrics[metric])}" + (f" (>= {_fmt(tolerance[bound])})" if bound in tolerance else ""))
+    return ", ".join(parts)
+
+
+def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str, Any]]:
+    """One row per model and target: outcome, accuracy against its thresholds, delegation, estimate, memory, latency."""
+    from etconform.budget import fits, parse_budget
+
+    limits = parse_budget(budget)
     outcomes = matrix.case_outcomes([r for r in records if r.get("kind") == "model"])
     rows = []
     for (_, case, target), (outcome, stage) in sorted(outcomes.items()):
         mine = {r["executor"]: r for r in records if r["case"] == case and r["target"] == target}
-        lowered = next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED), None) or next(iter(mine.values()))
+        lowered = next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"), None) \
+            or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED), None) or next(iter(mine.values()))
         d = lowered.get("delegation") or {}
         m = lowered.get("metrics") or {}
         lat = (mine.get("et_runtime") or {}).get("latency") or {}
         est = (mine.get("vela") or {}).get("estimate") or {}
+        fit, fit_why = fits(est, limits)
+        total, delegated = d.get("total_nodes") or 0, d.get("delegated_nodes") or 0
+        on_cpu = d.get("undelegated_ops") or {}
         rows.append({
             "case": case, "target": target, "outcome": outcome + (f"@{stage}" if outcome in FAILING + ("xfail",) else ""),
             "message": next((r["message"] for r in mine.values() if r["outcome"] in FAILING + ("xfail",)), ""),
             "partitions": d.get("partitions"), "delegated_nodes": d.get("delegated_nodes"), "total_nodes": d.get("total_nodes"),
-            "cpu_ops": sum((d.get("undelegated_ops") or {}).values()),
+            "delegated_share": delegated / total if total else None,
+            "cpu_ops": sum(on_cpu.values()), "on_cpu": ", ".join(f"{op} x{n}" for op, n in sorted(on_cpu.items(), key=lambda kv: -kv[1])),
             **{k: m.get(k) for k in ("cosine", "sqnr_db", "top1_agreement", "next_token_agreement", "kl_div")},
+            "accuracy": _threshold_text(m, lowered.get("tolerance") or {}), "executor": lowered["executor"],
             "host_ms": lat.get("median_ms"), "eager_ms": lat.get("eager_median_ms"),
             "vela_ms": est.get("inference_time_ms"), "npu_operators": est.get("npu_operators"),
+            "inferences_per_s": 1e3 / est["inference_time_ms"] if est.get("inference_time_ms") else None,
+            "system_config": est.get("system_config"), "core_clock_mhz": est.get("core_clock_mhz"),
+            **{k: est.get(f"{k}_memory_used") for k in ("sram", "dram", "off_chip_flash", "on_chip_flash")},
+            "fits_budget": fit, "budget_note": fit_why, "min_sqnr_db": (lowered.get("tolerance") or {}).get("min_sqnr_db"),
             "fvp_npu_cycles": ((mine.get("fvp") or {}).get("estimate") or {}).get("npu_cycles"),
             "device_ms": ((mine.get("device") or {}).get("latency") or {}).get("median_ms"),
             "weights": lowered.get("weights", ""),
         })
     return rows
-
-
-MODEL_COLUMNS = ("case", "target", "outcome", "partitions", "delegated_nodes", "total_nodes", "cpu_ops", "cosine",
-                 "sqnr_db", "top1_agreement", "next_token_agreement", "host_ms", "eager_ms", "device_ms", "vela_ms", "fvp_npu_cycles", "weights")
 
 
 def _fmt(value: Any) -> str:
@@ -125,96 +228,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-# --- plots -------------------------------------------------------------------------------
-
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _plots(report: dict[str, Any]) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plots = {}
-    totals = report["totals"]
-    if totals:
-        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(totals)))
-        left = [0] * len(totals)
-        for outcome in matrix.SEVERITY[::-1]:
-            counts = [totals[t].get(outcome, 0) for t in totals]
-            if any(counts):
-                ax.barh(list(totals), counts, left=left, color=COLOURS[outcome], label=outcome)
-                left = [a + b for a, b in zip(left, counts)]
-        ax.set_xlabel("cases")
-        ax.legend(fontsize=7, ncol=4, loc="lower right")
-        ax.set_title("Outcomes per target")
-        plots["outcomes"] = _png(fig)
-
-    host = [r for r in report["latency"] if r["executor"] == "et_runtime" and r.get("eager_median_ms")]
-    models = sorted({r["case"] for r in host if r["kind"] == "model"})
-    if models:  # the article's Figure 1: eager PyTorch against the ExecuTorch runtime, per model
-        fig, ax = plt.subplots(figsize=(7, 3))
-        rows = [next(r for r in host if r["case"] == m) for m in models]
-        x = range(len(models))
-        ax.bar([i - 0.2 for i in x], [r["eager_median_ms"] for r in rows], 0.4, label="PyTorch eager", color="#888")
-        ax.bar([i + 0.2 for i in x], [r["median_ms"] for r in rows], 0.4, label="ExecuTorch", color="#2171b5")
-        ax.set_xticks(list(x), [f"{m}\n{r['target']}" for m, r in zip(models, rows)], fontsize=7, rotation=30, ha="right")
-        ax.set_ylabel("median latency (ms)")
-        ax.legend()
-        ax.set_title("Eager PyTorch vs ExecuTorch (host, warm-up discarded)")
-        plots["figure1"] = _png(fig)
-
-    vela = [r for r in report["latency"] if r["executor"] == "vela" and r.get("median_ms")]
-    if vela:
-        fig, ax = plt.subplots(figsize=(7, 3))
-        by_target = collections.defaultdict(list)
-        for r in vela:
-            by_target[r["target"]].append(r["median_ms"] * 1e3)
-        ax.boxplot(list(by_target.values()), tick_labels=list(by_target), vert=False)
-        ax.set_xscale("log")
-        ax.set_xlabel("Vela estimated inference time per case (µs)")
-        ax.set_title("NPU estimates")
-        plots["vela"] = _png(fig)
-
-    frag = [r for r in report["models"] if r["partitions"] is not None]
-    if frag:  # fragmentation: delegated partitions per model and target
-        fig, ax = plt.subplots(figsize=(7, 0.6 + 0.3 * len(frag)))
-        labels = [f"{r['case']} / {r['target']}" for r in frag]
-        ax.barh(labels, [r["partitions"] for r in frag], color="#6a51a3")
-        ax.set_xlabel("delegated partitions (more = more NPU/CPU transitions)")
-        ax.tick_params(axis="y", labelsize=7)
-        ax.set_title("Fragmentation per model")
-        plots["fragmentation"] = _png(fig)
-    return plots
-
-
-def _sqnr_plot(records: list[dict[str, Any]]) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_target = collections.defaultdict(list)
-    for r in records:
-        sqnr = (r.get("metrics") or {}).get("sqnr_db")
-        if sqnr is not None and policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip":
-            by_target[r["target"]].append(min(sqnr, 150.0))
-    if not by_target:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.boxplot(list(by_target.values()), tick_labels=list(by_target), vert=False)
-    ax.set_xlabel("SQNR against eager (dB, exact matches shown at 150)")
-    ax.set_title("Accuracy per target")
-    return _png(fig)
-
-
 # --- renderers ---------------------------------------------------------------------------
 
 def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -223,105 +236,116 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
+MODEL_COLUMNS = ("model", "target", "outcome", "accuracy (threshold)", "delegated", "on the CPU", "NPU estimate",
+                 "memory (KiB)", "fits budget", "host ms (eager)", "weights")
+
+
+def model_cells(row: dict[str, Any]) -> list[str]:
+    """A model row as the ML engineer's table shows it, one string per MODEL_COLUMNS entry."""
+    share = row["delegated_share"]
+    delegated = (f"{share:.0%} of {row['total_nodes']} nodes, {row['partitions']} partition{'s' * (row['partitions'] != 1)}"
+                 if share is not None else "")
+    estimate = ""
+    if row["vela_ms"] is not None:
+        clock = f" @ {row['core_clock_mhz']:.0f} MHz" if row["core_clock_mhz"] else ""
+        estimate = f"{row['vela_ms']:.3g} ms ({row['inferences_per_s']:.3g}/s), {row['system_config']}{clock}"
+    memory = ", ".join(f"{name} {row[key]:.0f}" for key, name in (("sram", "SRAM"), ("dram", "DRAM"),
+                                                                  ("off_chip_flash", "flash")) if row.get(key) is not None)
+    fits = {None: "", True: "yes", False: "NO: "}[row["fits_budget"]] + (row["budget_note"] if row["fits_budget"] is False else "")
+    host = f"{row['host_ms']:.3g} ({row['eager_ms']:.3g})" if row["host_ms"] and row["eager_ms"] else _fmt(row["host_ms"])
+    return [row["case"], row["target"], row["outcome"], row["accuracy"], delegated, row["on_cpu"] or "nothing", estimate,
+            memory, fits, host, row["weights"]]
+
+
+def run_lines(report: dict[str, Any]) -> list[str]:
+    """The run as recorded: date, duration, command, selection, commit, machine, stack."""
+    lines = []
+    for run in report["run"]:
+        sel = run.get("selection") or {}
+        m = run.get("machine") or {}
+        lines += [f"started {run.get('started')}, took {_duration(run.get('duration_s'))}, exit status "
+                  f"{run.get('exit_status', 'unknown: still running or killed')}, {run.get('tests', '?')} tests, "
+                  f"{run.get('workers')} workers",
+                  f"command: `{run.get('command')}` (in {run.get('cwd')})",
+                  "selection: " + (" ".join(sel.get("narrowed_by") or []) or "everything its paths collect")
+                  + (f" in {' '.join(sel.get('paths') or [])}" if sel.get("paths") else "") + (" (partial)" if sel.get("partial") else ""),
+                  f"etconform {run.get('etconform_commit')}; machine {m.get('host')}: {m.get('cpu')}, {m.get('cores')} cores, "
+                  f"{m.get('memory_gib')} GiB, {m.get('platform')}"]
+    lines.append("stack: " + ", ".join(f"{k} {v}" for k, v in report["environment"]["versions"].items()))
+    return lines
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def verdict_line(report: dict[str, Any]) -> str:
+    v = report["verdict"]
+    c = v["counts"]
+    return (f"{v['status']}: {c.get('unexpected', 0)} unexpected failures ({c.get('wrong_delegated', 0)} wrong results "
+            f"inside a delegate, {c.get('unexpected_fallback', 0)} unexpected fallbacks to the CPU), "
+            f"{c.get('xfail', 0)} known failures, {c.get('pass', 0)} passed, {c.get('fallback', 0)} passed with expected "
+            f"CPU fallbacks, {c.get('skip', 0)} skipped; {v['pairs']} case x target pairs")
+
+
 def to_markdown(report: dict[str, Any]) -> str:
-    env = report["environment"]
+    from etconform import causes
+
     outcomes = [o for o in matrix.SEVERITY if any(o in c for c in report["totals"].values())]
-    parts = [
-        "# etconform qualification report", "",
-        f"{report['records']} records. " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
-        f"CPU: {env['cpu']} ({env['cores']} cores)", "",
-        "## Cases per outcome", "",
-        _md_table(["target", *outcomes], [[t, *(c.get(o, 0) for o in outcomes)] for t, c in report["totals"].items()]),
-        "", matrix.to_markdown(report["operators"]).replace("# Support matrix", "## Support matrix"),
-    ]
+    parts = ["# etconform qualification report", "", f"**{verdict_line(report)}**", ""]
+    parts += [f"- {c}" for c in report["verdict"]["caveats"]]
+    parts += ["", "## Run", ""] + [f"- {line}" for line in run_lines(report)]
+    parts += ["", "## Per target: verdict and what ran", ""]
+    parts += [f"- **{t}**: {report['verdict']['targets'].get(t, '')}; ran: {'; '.join(lines)}" for t, lines in report["what_ran"].items()]
+    if report["causes"]:
+        parts += ["", "## Unexpected failures by likely cause", ""]
+        parts += [f"{i}. {causes.headline(c)}. Example: {c['example'][:200]}" for i, c in enumerate(report["causes"], 1)]
     if report["models"]:
-        parts += ["## Models", "", _md_table(list(MODEL_COLUMNS),
-                                            [[_fmt(r[c]) for c in MODEL_COLUMNS] for r in report["models"]]), ""]
-    if report["problems"]:
-        parts += ["## Failures and mismatches", "", _md_table(
-            ["case", "target", "executor", "outcome", "stage", "message"],
-            [[p["case"], p["target"], p["executor"], p["outcome"], p["stage"] or "", (p["message"] or "")[:200]]
-             for p in report["problems"]])]
+        parts += ["", "## Models", "", _md_table(list(MODEL_COLUMNS), [model_cells(r) for r in report["models"]])]
+    parts += ["", "## Cases per outcome", "",
+              _md_table(["target", *outcomes], [[t, *(c.get(o, 0) for o in outcomes)] for t, c in report["totals"].items()]),
+              "", matrix.to_markdown(report["operators"]).replace("# Support matrix", "## Support matrix")]
+    if report["details"]:
+        parts += ["## Failures and known failures, with how to reproduce them", ""]
+        for d in report["details"].values():
+            bad = [r for r in d["records"] if r["outcome"] not in ("pass", "skip", "info")]
+            parts += [f"### {d['case']} on {d['target']}", ""]
+            parts += [f"- {r['executor']}: {r['outcome']}@{r['stage'] or ''}: {(r['message'] or '')[:300]}" for r in bad]
+            parts += [f"- reproduce: `{cmd}`" for cmd in d["reproduce"]]
+            if d["artifacts"]:
+                parts.append("- artifacts: " + ", ".join(d["artifacts"][:12]))
+            parts.append("")
     if report["fallbacks"]:
-        parts += ["", "## Fallbacks to the CPU", "", _md_table(
+        parts += ["## Fallbacks to the CPU", "", _md_table(
             ["case", "target", "on the CPU"],
             [[f["case"], f["target"], (f["message"] or "")[:200]] for f in report["fallbacks"]])]
     return "\n".join(parts) + "\n"
 
 
-def _ink(outcome: str) -> str:
-    return "#fff" if outcome in ("wrong_delegated", "mismatch", "error") else "#000"
+def write(results_dir: Path, records: list[dict[str, Any]], baseline: Path | None = None) -> dict[str, Any]:
+    """report.json, report.md, report.html and plots/ from records (and run.json, and a baseline's records)."""
+    from etconform import report_html, runinfo
 
+    runs = runinfo.read(results_dir)
+    budget = next((run.get("memory_budget") for run in runs if run.get("memory_budget")), "")
+    report = build(records, runs, results_dir, budget)
+    qualification = ""
+    if baseline is not None:
+        from etconform import qualify
+        from etconform.records import RECORDS, read_jsonl
 
-def _cell_html(cell: dict[str, Any]) -> str:
-    if not cell:
-        return "<td class=na>-</td>"
-    worst = cell["worst"]
-    title = "; ".join(f"{c['case']}: {c['outcome']}{'@' + c['stage'] if c['stage'] else ''}" for c in cell["cases"])
-    counts = " ".join(f"{k} {v}" for k, v in sorted(cell["counts"].items(), key=lambda kv: matrix.SEVERITY.index(kv[0])))
-    return f'<td style="background:{COLOURS[worst]};color:{_ink(worst)}" title="{html.escape(title)}">{html.escape(counts)}</td>'
-
-
-def to_html(report: dict[str, Any], plots: dict[str, str]) -> str:
-    env = report["environment"]
-    ops = report["operators"]
-    rows = "".join(
-        f"<tr><th>{html.escape(s)}</th>" + "".join(_cell_html(row.get(t, {})) for t in ops["targets"]) + "</tr>"
-        for s, row in ops["subjects"].items()
-    )
-    verified = "<tr><th>verified at</th>" + "".join(
-        f"<td>{html.escape(matrix.level_label(ops['levels'].get(t, {})))}</td>" for t in ops["targets"]) + "</tr>"
-    legend = "".join(f'<span class=key style="background:{c};color:{_ink(o)}">{o}</span>' for o, c in COLOURS.items())
-    imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>' for k, v in plots.items())
-    problems = "".join(
-        f"<tr><td>{html.escape(p['case'])}</td><td>{p['target']}</td><td>{p['executor']}</td>"
-        f"<td>{p['outcome']}{'@' + p['stage'] if p['stage'] else ''}</td><td>{html.escape((p['message'] or '')[:300])}</td></tr>"
-        for p in report["problems"]
-    )
-    fallbacks = "".join(
-        f"<tr><td>{html.escape(f['case'])}</td><td>{f['target']}</td><td>{html.escape((f['message'] or '')[:300])}</td></tr>"
-        for f in report["fallbacks"]
-    )
-    versions = "".join(f"<li>{html.escape(k)} {html.escape(str(v))}</li>" for k, v in env["versions"].items())
-    model_head = "".join(f"<th>{c}</th>" for c in MODEL_COLUMNS)
-    model_body = "".join(
-        f'<tr title="{html.escape(r["message"] or "")}">' + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in MODEL_COLUMNS) + "</tr>"
-        for r in report["models"]
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>etconform report</title><style>
-body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 6px;font-size:12px;text-align:left}} th{{background:#f6f6f6}}
-.key{{display:inline-block;padding:2px 6px;margin:2px;font-size:11px}} figure{{display:inline-block;margin:0 1em 1em 0}}
-td.na{{color:#aaa}}</style></head><body>
-<h1>etconform qualification report</h1>
-<p>{report['records']} records · CPU {html.escape(env['cpu'])} ({env['cores']} cores)</p><ul>{versions}</ul>
-<h2>Plots</h2>{imgs}
-<h2>Models: delegation, accuracy, latency</h2>
-<p>partitions = delegated subgraphs (fragmentation); host_ms / eager_ms = median latency of the ExecuTorch runtime and of
-eager PyTorch here; device_ms = median on the --device board; vela_ms = Vela's NPU estimate;
-fvp_npu_cycles = the Ethos-U PMU cycle counter on the Corstone FVP. Hover a row for its failure.</p>
-<table><tr>{model_head}</tr>{model_body}</table>
-<h2>Support matrix</h2><p>{legend}</p><p>Cells count cases by outcome; hover for the cases that did not pass.</p>
-<table><tr><th>operator</th>{''.join(f'<th>{t}</th>' for t in ops['targets'])}</tr>{verified}{rows}</table>
-<h2>Failures and mismatches ({len(report['problems'])})</h2>
-<table><tr><th>case</th><th>target</th><th>executor</th><th>outcome</th><th>message</th></tr>{problems}</table>
-<h2>Fallbacks to the CPU ({len(report['fallbacks'])})</h2>
-<table><tr><th>case</th><th>target</th><th>on the CPU, and the partitioner's reason</th></tr>{fallbacks}</table>
-</body></html>"""
-
-
-def write(results_dir: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
-    report = build(records)
+        verdict = qualify.qualify(read_jsonl(baseline / RECORDS), records)
+        report["qualification"] = {"go": verdict.go, "gates": {g: len(f) for g, f in verdict.gates.items()}}
+        qualification = qualify.section_html(verdict, str(baseline), str(results_dir))
+        write_atomic(results_dir / "qualify.md", qualify.to_markdown(verdict, str(baseline), str(results_dir)))
     matrix.write(results_dir, records)
     write_atomic(results_dir / "report.json", json.dumps(report, indent=1, sort_keys=True, default=str))
     write_atomic(results_dir / "report.md", to_markdown(report))
-    plots = _plots(report)
-    sqnr = _sqnr_plot(records)
-    if sqnr:
-        plots["accuracy"] = sqnr
-    write_atomic(results_dir / "report.html", to_html(report, plots))
+    plots = report_html.plots(report, records)
+    write_atomic(results_dir / "report.html", report_html.page(report, plots, qualification))
     (results_dir / "plots").mkdir(exist_ok=True)
     for name, png in plots.items():  # the same figures as files, for slides and tickets
         (results_dir / "plots" / f"{name}.png").write_bytes(base64.b64decode(png))
     return report
-

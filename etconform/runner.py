@@ -122,6 +122,9 @@ def run_case(
         recorder.emit("eager", "error", stage=Stage.CASE.value, message=message, findings=[policy.finding("case", "", message)])
         return recorder.run
 
+    for sample, out in zip(built.samples, golden):  # what a developer needs to reproduce it by hand
+        files.save_inputs(workdir / "inputs", sample)
+        files.save_outputs(workdir / "outputs" / "eager", sample, _tensors(out))
     names = _ordered(target)
     available = {name: EXECUTORS[name].probe(target) for name in names}
     wanted = [n for n in names if available[n].ok]

@@ -52,6 +52,9 @@ def read_summary(output_dir: Path) -> dict[str, float]:
     summary = {key: float(row[key]) for key in _FIELDS if row.get(key) not in (None, "")}
     summary["system_config"] = row.get("system_config", "")  # type: ignore[assignment]
     summary["accelerator"] = row.get("accelerator_configuration", "")  # type: ignore[assignment]
+    summary["memory_mode"] = row.get("memory_mode", "")  # type: ignore[assignment]
+    if row.get("core_clock"):  # estimates are cycles at this clock: name it beside every time
+        summary["core_clock_mhz"] = float(row["core_clock"]) / 1e6
     return summary
 
 
@@ -101,5 +104,6 @@ def total_estimate(summaries: list[dict[str, float]]) -> dict[str, float]:
             total[key] = max(values) if key.endswith("memory_used") and key.startswith("sram") else sum(values)
     total["inference_time_ms"] = total.pop("inference_time", 0.0) * 1e3
     total["system_config"] = summaries[0].get("system_config", "")
-    total["accelerator"] = summaries[0].get("accelerator", "")
+    for key in ("accelerator", "memory_mode", "core_clock_mhz"):
+        total[key] = summaries[0].get(key, "")
     return total

@@ -63,3 +63,13 @@ def save_outputs(folder: Path, inputs: tuple[torch.Tensor, ...], outputs: list[t
     where.mkdir(parents=True, exist_ok=True)
     for i, t in enumerate(outputs):
         (where / f"out-{i}.bin").write_bytes(raw(t))
+
+
+def save_inputs(folder: Path, inputs: tuple[torch.Tensor, ...]) -> None:
+    """A sample's inputs as artifacts: inputs.pt (torch.load gives the tuple) beside i0.bin, ... (big ones skipped)."""
+    if sum(t.numel() * t.element_size() for t in inputs) > SAVED_OUTPUTS_LIMIT:
+        return
+    where = folder / input_digest(inputs)  # the same folder name as the outputs of this sample
+    where.mkdir(parents=True, exist_ok=True)
+    torch.save(tuple(inputs), where / "inputs.pt")
+    write_inputs(where, inputs)

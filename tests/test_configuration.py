@@ -25,6 +25,17 @@ def test_a_malformed_option_is_a_usage_error_naming_it(monkeypatch, env, says):
     assert says in str(caught.value)
 
 
+@pytest.mark.parametrize("budget, baseline, says", [
+    ("sram=lots", None, "--memory-budget: 'sram=lots': expected NAME=SIZE"),
+    ("ram=1MiB", None, "NAME one of sram, dram, flash, on_chip_flash"),
+    ("", "/nonexistent/run", "--baseline /nonexistent/run: no records.jsonl there"),
+])
+def test_a_bad_budget_or_baseline_is_a_usage_error(budget, baseline, says):
+    with pytest.raises(pytest.UsageError) as caught:
+        _check_configuration(budget, baseline)
+    assert says in str(caught.value)
+
+
 def test_a_devices_file_that_is_not_toml_names_the_file_and_line(monkeypatch, tmp_path):
     devices = tmp_path / "devices.toml"
     devices.write_text('[devices.board]\nurl = "ssh://u@h"\nnot toml\n')

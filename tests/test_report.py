@@ -58,13 +58,17 @@ def test_html_is_self_contained_with_matrix_and_plots(tmp_path, run_records):
     _write(tmp_path, run_records)
     assert main(["report", str(tmp_path)]) == 0
     page = (tmp_path / "report.html").read_text()
-    assert "<h2>Support matrix</h2>" in page and "WRONG" not in page  # HTML uses colours, not words
-    assert page.count("data:image/png;base64,") >= 3  # outcomes, Vela estimates, accuracy
+    assert "<h2>Support matrix (operators)</h2>" in page
+    assert page.count("data:image/png;base64,") >= 4  # outcomes, model accuracy, figure 1, operator accuracy
     assert {p.name for p in (tmp_path / "plots").iterdir()} >= {
-        "outcomes.png", "vela.png", "accuracy.png", "figure1.png", "fragmentation.png"}
-    assert "<td>mobilenet_v2-224</td><td>xnnpack_fp32</td><td>pass</td><td>1</td>" in page
-    assert not re.search(r"(src|href)=\"https?://", page)
-    assert "relu-4d: wrong_delegated@compare" in page  # the hover text of the red cell
+        "outcomes.png", "accuracy.png", "figure1.png", "fragmentation.png", "model_accuracy.png"}
+    assert "<td>mobilenet_v2-224</td><td>xnnpack_fp32</td><td>pass</td>" in page
+    assert not re.search(r"(src|href)=[\"']https?://", page)
+    # The red cell links to its case's details, which carry the numbers and the command that reproduces it.
+    assert "<a href='#d-relu-4d_ethos_u55_128'>pass 0" not in page and "href='#d-relu-4d_ethos_u55_128'" in page
+    details = page.split("id='d-relu-4d_ethos_u55_128'")[1].split("</details>")[0]
+    assert "vs quantized eager: 3 steps &gt; 1" in details and "max_err_qsteps 3" in details
+    assert "python -m etconform run relu-4d ethos_u55_128" in details
     md = (tmp_path / "report.md").read_text()
     assert "**WRONG (delegated) 1**" in md and "relu-4d" in md
 

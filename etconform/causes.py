@@ -1,0 +1,106 @@
+"""Failures grouped by likely cause, each group with a one-line conclusion.
+
+A failing case x target is keyed by its stage, the executors that failed and its message
+with the numbers taken out; the groups then say which targets and operators share it, and
+a rule per stage names the layer most likely at fault. The rules are heuristics that
+point where to look first; the numbers behind each failure are listed with it.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from typing import Any
+
+from etconform import policy
+from etconform.qualify import pattern
+
+TOSA_FAMILY = ("tosa_fp", "tosa_int", "ethos_u55_128", "ethos_u85_256")
+_STAGE_LAYER = {
+    "case": "the case itself is broken (eager PyTorch raised): the suite's bug, not the backend's",
+    "export": "torch.export rejects it: PyTorch, before any backend",
+    "quantize": "PT2E quantization fails: the quantizer, before the backend",
+    "serialize": "ExecuTorch's serialization of the lowered program",
+    "load": "the runtime refuses the program at load: the delegate accepted what its runtime cannot run",
+    "run": "the program fails while running",
+}
+
+
+def failing_cases(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """{(case, target): all its records} for the case x targets whose outcome is failing."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in records:
+        grouped[(r["case"], r["target"])].append(r)
+    return {key: group for key, group in grouped.items() if policy.case_outcome(group)[0] in ("wrong_delegated", *policy.FAILING)}
+
+
+def _key(bad: list[dict[str, Any]]) -> tuple[str, frozenset, str]:
+    """(stage, executors, what): a comparison by the checks that failed (its numbers differ per case),
+    a partition finding by its message with the op names taken out, any other stage by its message."""
+    first = bad[0]
+    stage = first.get("stage") or ""
+    checks = sorted({f.get("check") or "" for r in bad for f in r.get("findings") or [] if f.get("stage") == stage})
+    if stage == "compare":
+        what = "checks failed: " + ", ".join(checks)
+    elif stage == "partition":
+        message = re.sub(r"\b(aten_\w+|\w+\.(default|Tensor|Scalar)\w*)", "OP", first.get("message") or "")
+        what = "/".join(checks) + ": " + pattern(re.sub(r"(OP(, )?)+", "OP ", message))
+    else:
+        what = pattern(first.get("message") or "")
+    return stage, frozenset(r["executor"] for r in bad), what[:160]
+
+
+def _conclusion(stage: str, executors: set[str], targets: set[str], groups: list[list[dict[str, Any]]],
+                what: str) -> str:
+    if stage in _STAGE_LAYER:
+        return _STAGE_LAYER[stage]
+    message = what
+    if stage == "partition":
+        if what.startswith("float"):
+            return "delegated compute left in floating point on an integer target: the quantizer's annotation"
+        if "now delegated" in message:
+            return "the backend now takes ops the expectations list as CPU ops: tighten the expectations"
+        return "ops the partitioner refuses (its reason is in the message) and the expectations do not list"
+    if stage == "lower":
+        return "Vela rejects or breaks the TOSA graph" if "vela" in message.lower() else "the backend's lowering"
+    if stage != "compare":
+        return f"the {stage} stage"
+    if "quantized_eager" in executors:
+        return "quantized eager misses too: the quantization recipe, not the backend's arithmetic"
+    tosa = set(TOSA_FAMILY)
+    if executors == {"tosa_ref"} and targets <= tosa and "tosa_fp" in targets and len(targets) > 1:
+        return "fails on tosa_ref for every TOSA target including tosa_fp: the TOSA lowering, not quantization"
+    if any(policy.is_wrong_delegated(r) for g in groups for r in g):
+        return f"the backend computes it wrong: {', '.join(sorted(executors))} off quantized eager inside a delegate"
+    return f"{', '.join(sorted(executors))} off the reference: the lowered program's arithmetic"
+
+
+def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Causes, largest first: {stage, executors, pattern, targets, subjects, cases, conclusion, example}."""
+    found: dict[tuple, dict[str, Any]] = {}
+    for (case, target), group_records in sorted(failing_cases(records).items()):
+        bad = [r for r in group_records if r["outcome"] in policy.FAILING]
+        first = bad[0]
+        key = _key(bad)
+        g = found.setdefault(key, {"stage": key[0], "executors": set(key[1]), "pattern": key[2], "targets": set(),
+                                   "subjects": collections.Counter(), "cases": [], "records": [],
+                                   "example": first.get("message") or ""})
+        g["targets"].add(target)
+        g["subjects"][first.get("subject", case)] += 1
+        g["cases"].append((case, target))
+        g["records"].append(group_records)
+    causes = []
+    for g in sorted(found.values(), key=lambda g: (-len(g["cases"]), g["stage"])):
+        g["conclusion"] = _conclusion(g["stage"], g["executors"], g["targets"], g.pop("records"), g["pattern"])
+        g["targets"], g["executors"] = sorted(g["targets"]), sorted(g["executors"])
+        g["subjects"] = [s for s, _ in g["subjects"].most_common()]
+        causes.append(g)
+    return causes
+
+
+def headline(cause: dict[str, Any]) -> str:
+    """'12 cases (add, sub) fail at compare on tosa_int, ethos_u55_128 [tosa_ref]: <conclusion>'."""
+    n, subjects = len(cause["cases"]), cause["subjects"]
+    ops = ", ".join(subjects[:4]) + (f" and {len(subjects) - 4} more" if len(subjects) > 4 else "")
+    return (f"{n} case{'s' * (n != 1)} ({ops}) fail at {cause['stage'] or '?'} on {', '.join(cause['targets'])} "
+            f"[{', '.join(cause['executors'])}]: {cause['conclusion']}")

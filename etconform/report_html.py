@@ -1,0 +1,220 @@
+"""report.html: the first screen answers "can I ship this?", "why does X fail?" and "does my
+model fit?"; the rest links down to the numbers. Self-contained (inline CSS, plots as
+inline PNG): it opens with no network. Nothing is only in a tooltip.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import html
+import io
+import re
+from typing import Any
+
+from etconform import causes, matrix, policy
+from etconform.report import MODEL_COLUMNS, _fmt, model_cells, run_lines, verdict_line
+
+# One name and one colour per outcome, the same in the legend, the matrix and the plots.
+LABELS = {"wrong_delegated": "WRONG (delegated)", "mismatch": "mismatch", "fail": "fail", "error": "error (bad case)",
+          "xfail": "known failure", "fallback": "fallback (expected)", "pass": "pass", "skip": "skip", "info": "info"}
+COLOURS = {
+    "wrong_delegated": "#67000d", "mismatch": "#e31a1c", "fail": "#fd8d3c", "error": "#6a3d9a",
+    "xfail": "#fed976", "fallback": "#9ecae1", "pass": "#31a354", "skip": "#d9d9d9", "info": "#f0f0f0",
+}
+e = html.escape
+
+
+def anchor(case: str, target: str) -> str:
+    return "d-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{case}@{target}")
+
+
+# --- plots -------------------------------------------------------------------------------
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = {}
+    totals = report["totals"]
+    if totals:
+        fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * len(totals)))
+        left = [0] * len(totals)
+        for outcome in matrix.SEVERITY[::-1]:
+            counts = [totals[t].get(outcome, 0) for t in totals]
+            if any(counts):
+                ax.barh(list(totals), counts, left=left, color=COLOURS[outcome], label=LABELS[outcome], edgecolor="white")
+                left = [a + b for a, b in zip(left, counts)]
+        ax.set_xlabel("case x target pairs")
+        ax.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.25))
+        ax.set_title("Outcomes per target")
+        found["outcomes"] = _png(fig)
+
+    models = report["models"]
+    npu = [r for r in models if r["vela_ms"]]
+    if npu:  # one bar per model and target, its configuration and clock named: estimates are cycles at a clock
+        fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(npu)))
+        labels = [f"{r['case']} / {r['target']}\n{r['system_config']} @ {_fmt(r['core_clock_mhz'])} MHz" for r in npu]
+        ax.barh(labels, [r["vela_ms"] for r in npu], color="#2171b5")
+        for i, r in enumerate(npu):
+            ax.text(r["vela_ms"], i, f" {r['vela_ms']:.3g} ms", va="center", fontsize=7)
+        ax.set_xlabel("Vela's estimated inference time (ms); NPU part only, CPU fallback not included")
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title("NPU estimate per model")
+        found["npu_estimate"] = _png(fig)
+
+    accurate = [r for r in models if r["sqnr_db"] is not None]
+    if accurate:  # each bar against its own threshold (red tick): models and targets have different bounds
+        fig, ax = plt.subplots(figsize=(7, 0.8 + 0.35 * len(accurate)))
+        ax.barh([f"{r['case']} / {r['target']}" for r in accurate], [min(r["sqnr_db"], 150) for r in accurate],
+                color=[COLOURS[r["outcome"].split("@")[0]] if r["outcome"].split("@")[0] in COLOURS else "#888"
+                       for r in accurate])
+        for i, r in enumerate(accurate):
+            if r.get("min_sqnr_db") is not None:
+                ax.plot([r["min_sqnr_db"]] * 2, [i - 0.4, i + 0.4], color="#e31a1c", linewidth=2)
+        ax.set_xlabel("SQNR against eager PyTorch (dB, capped at 150); red tick = the model's threshold")
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title("Model accuracy against its threshold")
+        found["model_accuracy"] = _png(fig)
+
+    host = [r for r in report["latency"] if r["executor"] == "et_runtime" and r.get("eager_median_ms") and r["kind"] == "model"]
+    if host:  # the article's Figure 1: eager PyTorch against the ExecuTorch runtime, per model
+        fig, ax = plt.subplots(figsize=(7, 3))
+        x = range(len(host))
+        ax.bar([i - 0.2 for i in x], [r["eager_median_ms"] for r in host], 0.4, label="PyTorch eager", color="#888")
+        ax.bar([i + 0.2 for i in x], [r["median_ms"] for r in host], 0.4, label="ExecuTorch", color="#2171b5")
+        ax.set_xticks(list(x), [f"{r['case']}\n{r['target']}" for r in host], fontsize=7, rotation=30, ha="right")
+        ax.set_ylabel("median latency (ms)")
+        ax.legend()
+        ax.set_title("Eager PyTorch vs ExecuTorch on this host (warm-up discarded)")
+        found["figure1"] = _png(fig)
+
+    frag = [r for r in models if r["partitions"] is not None]
+    if frag:
+        fig, ax = plt.subplots(figsize=(7, 0.6 + 0.3 * len(frag)))
+        ax.barh([f"{r['case']} / {r['target']}" for r in frag], [r["partitions"] for r in frag], color="#6a51a3")
+        ax.set_xlabel("delegated partitions (more = more NPU/CPU transitions)")
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title("Fragmentation per model")
+        found["fragmentation"] = _png(fig)
+
+    by_target = collections.defaultdict(list)
+    for r in records:
+        sqnr = (r.get("metrics") or {}).get("sqnr_db")
+        if sqnr is not None and r.get("kind") == "operator" and policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip":
+            by_target[r["target"]].append(min(sqnr, 150.0))
+    if by_target:
+        fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(by_target)))
+        ax.boxplot(list(by_target.values()), tick_labels=list(by_target), vert=False)
+        ax.set_xlabel("SQNR against eager per operator case (dB, exact matches shown at 150)")
+        ax.set_title("Operator accuracy per target")
+        found["accuracy"] = _png(fig)
+    return found
+
+
+# --- the page ----------------------------------------------------------------------------
+
+def _ink(outcome: str) -> str:
+    return "#fff" if outcome in ("wrong_delegated", "mismatch", "error") else "#000"
+
+
+def _cell(cell: dict[str, Any], subject: str, target: str) -> str:
+    if not cell:
+        return "<td class=na>-</td>"
+    worst = cell["worst"]
+    counts = ", ".join(f"{LABELS[k]} {v}" for k, v in sorted(cell["counts"].items(), key=lambda kv: matrix.SEVERITY.index(kv[0])))
+    first = next((c for c in cell["cases"] if c["outcome"] not in ("fallback",)), None)
+    text = f"<a href='#{anchor(first['case'], target)}'>{e(counts)}</a>" if first else e(counts)
+    return f"<td style='background:{COLOURS[worst]};color:{_ink(worst)}'>{text}</td>"
+
+
+def _table(head: list[str], rows: list[list[str]], raw: bool = False) -> str:
+    cells = "".join("<tr>" + "".join(f"<td>{c if raw else e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + f"</tr>{cells}</table>"
+
+
+def _details(d: dict[str, Any]) -> str:
+    rows = []
+    for r in d["records"]:
+        numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in (r["metrics"] or {}).items() if isinstance(v, (int, float)))
+        bounds = ", ".join(f"{k} {_fmt(v)}" for k, v in (r["tolerance"] or {}).items() if isinstance(v, (int, float)))
+        rows.append([e(r["executor"]), e(LABELS.get(r["outcome"], r["outcome"]) + (f"@{r['stage']}" if r["stage"] else "")),
+                     e((r["message"] or "") + (f" [known: {r['expected']}]" if r.get("expected") else "")),
+                     e(numbers), e(bounds)])
+    links = " · ".join(f"<a href='{e(a)}'>{e(a.split('/', 3)[-1])}</a>" for a in d["artifacts"]) or "none kept"
+    worst = min((r["outcome"] for r in d["records"]), key=lambda o: matrix.SEVERITY.index(o) if o in matrix.SEVERITY else 99)
+    return (f"<details id='{anchor(d['case'], d['target'])}'><summary><b>{e(d['case'])}</b> on {e(d['target'])}: "
+            f"{e(LABELS.get(worst, worst))}</summary>"
+            + _table(["executor", "outcome", "message", "numbers", "bounds"], rows, raw=True)
+            + f"<p>seed {e(str(d['seed']))} · reproduce: " + " or ".join(f"<code>{e(c)}</code>" for c in d["reproduce"])
+            + f"</p><p>artifacts: {links}</p></details>")
+
+
+CSS = """body{font:14px system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1400px}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px;text-align:left;
+vertical-align:top}th{background:#f6f6f6}.banner{padding:.6em 1em;font-size:17px;color:#fff;margin:.5em 0}
+.key{display:inline-block;padding:2px 6px;margin:2px;font-size:11px}figure{display:inline-block;margin:0 1em 1em 0}
+td.na{color:#aaa}td a{color:inherit}details{margin:.3em 0}summary{cursor:pointer}code{background:#f3f3f3;padding:1px 3px}
+.wide{overflow-x:auto}"""
+
+
+def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") -> str:
+    v = report["verdict"]
+    colour = "#b30000" if v["status"] == "FAIL" else "#1a7f37"
+    caveats = "".join(f"<li><b>{e(c)}</b></li>" for c in v["caveats"])
+    levels = report["operators"]["levels"]
+    what_ran = _table(["target", "verdict (case x targets)", "a pass rests on (operators)", "what ran (records per executor)"],
+                      [[t, v["targets"].get(t, ""), matrix.level_label(levels.get(t, {})), "; ".join(lines)]
+                       for t, lines in report["what_ran"].items()])
+    cause_items = "".join(
+        f"<li><a href='#{anchor(*c['cases'][0])}'>{e(causes.headline(c))}</a><br><small>e.g. {e(c['example'][:240])}</small></li>"
+        for c in report["causes"])
+    sections = [
+        "<h1>etconform qualification report</h1>",
+        f"<div class=banner style='background:{colour}'>{e(verdict_line(report))}</div>",
+        f"<ul>{caveats}</ul>" if caveats else "", qualification,
+        "<h2>Run</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in run_lines(report)) + "</ul>",
+        f"<h2>Per target: verdict and what ran</h2>{what_ran}",
+    ]
+    if cause_items:
+        sections.append(f"<h2>Unexpected failures by likely cause</h2><ol>{cause_items}</ol>")
+    if report["models"]:
+        budget = f" Memory budget: {e(report['budget'])}." if report["budget"] else " No --memory-budget given."
+        sections.append("<h2>Models: accuracy, delegation, speed, memory</h2><p>accuracy of the lowered program "
+                        "against eager PyTorch beside its threshold; NPU estimate and memory from Vela (its system "
+                        f"configuration and clock named; the CPU part is not in it).{budget}</p><div class=wide>"
+                        + _table(list(MODEL_COLUMNS), [model_cells(r) for r in report["models"]]) + "</div>")
+    if pngs:
+        sections.append("<h2>Plots</h2>" + "".join(f"<figure><img alt='{k}' src='data:image/png;base64,{p}'></figure>"
+                                                    for k, p in pngs.items()))
+    ops = report["operators"]
+    if ops["subjects"]:
+        legend = "".join(f"<span class=key style='background:{COLOURS[o]};color:{_ink(o)}'>{LABELS[o]}</span>" for o in COLOURS)
+        verified = "<tr><th>verified at</th>" + "".join(
+            f"<td>{e(matrix.level_label(ops['levels'].get(t, {})))}</td>" for t in ops["targets"]) + "</tr>"
+        rows = "".join(f"<tr><th>{e(s)}</th>" + "".join(_cell(row.get(t, {}), s, t) for t in ops["targets"]) + "</tr>"
+                       for s, row in ops["subjects"].items())
+        sections.append(f"<h2>Support matrix (operators)</h2><p>{legend}</p><p>Cells count cases by outcome; a cell "
+                        "links to its first case that did not pass. The row under the targets says what a pass rests on."
+                        f"</p><div class=wide><table><tr><th>operator</th>{''.join(f'<th>{e(t)}</th>' for t in ops['targets'])}"
+                        f"</tr>{verified}{rows}</table></div>")
+    if report["details"]:
+        sections.append(f"<h2>Failures and known failures ({len(report['details'])})</h2>"
+                        + "".join(_details(d) for d in report["details"].values()))
+    if report["fallbacks"]:
+        sections.append(f"<h2>Expected fallbacks to the CPU ({len(report['fallbacks'])})</h2>" + _table(
+            ["case", "target", "on the CPU, and the partitioner's reason"],
+            [[f["case"], f["target"], (f["message"] or "")[:300]] for f in report["fallbacks"]]))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>etconform: {v['status']}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>")

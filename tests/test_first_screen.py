@@ -1,0 +1,108 @@
+"""The report's first screen: the verdict, the run as recorded while it ran, causes, the model table."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from etconform import causes, report
+from etconform.budget import fits, parse_budget
+from etconform.vela import read_summary, total_estimate
+from tests.test_report import _record
+
+REPO = Path(__file__).resolve().parent.parent
+SELECT = ["suites/xnnpack", "-m", "operator", "-k", "xnnpack_fp32 and relu-4d"]
+
+
+def _pytest(results: Path, *extra: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *SELECT, "--results-dir",
+                           str(results), "--cache-dir", str(results.parent / "cache"), *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done
+
+
+def test_a_run_records_how_it_ran_and_its_report_says_so(tmp_path):
+    _pytest(tmp_path / "first")
+    _pytest(tmp_path / "again", "--baseline", str(tmp_path / "first"), "--memory-budget", "sram=384KiB")
+    run = json.loads((tmp_path / "again" / "run.json").read_text())["runs"][0]
+    assert run["selection"]["partial"] and run["selection"]["narrowed_by"] == ["-m operator", "-k 'xnnpack_fp32 and relu-4d'"]
+    tests = {json.loads(line)["test_id"] for line in (tmp_path / "again" / "records.jsonl").read_text().splitlines()}
+    assert run["exit_status"] == 0 and run["tests"] == len(tests) >= 1 and run["duration_s"] > 0 and run["base_seed"] == 0
+    assert run["machine"]["cores"] == os.cpu_count() and run["memory_budget"] == "sram=384KiB"
+    assert run["etconform_commit"] and "unknown" not in run["etconform_commit"]
+    assert run["versions"]["executorch"] and "--baseline" in run["command"]
+    page = (tmp_path / "again" / "report.html").read_text()
+    first_screen = page.split("<h2>Unexpected")[0].split("<h2>Models")[0]
+    assert "PASS: 0 unexpected failures" in first_screen and "Qualification: GO" in first_screen
+    assert "a partial run (-m operator -k &#x27;xnnpack_fp32 and relu-4d&#x27;)" in first_screen
+    assert "command: " in first_screen and "board not run: no device configured" in first_screen
+    # The inputs are kept beside the outputs: enough to reproduce the case by hand.
+    saved = list((tmp_path / "again" / "artifacts" / "xnnpack_fp32" / "relu-4d" / "inputs").glob("*/inputs.pt"))
+    assert saved and isinstance(torch.load(saved[0])[0], torch.Tensor)
+
+
+def test_records_without_run_json_say_the_run_is_unknown():
+    built = report.build([_record("relu-4d", "tosa_int")])
+    assert built["verdict"]["status"] == "PASS"
+    assert built["verdict"]["caveats"] == ["no run.json: when, how and where these records were made is unknown"]
+
+
+def _compare_failure(case, target, executor="tosa_ref"):
+    finding = {"stage": "compare", "check": "vs_eager", "message": f"{case}: 7 steps > 3"}
+    return _record(case, target, "mismatch", executor, stage="compare", message=finding["message"], findings=[finding],
+                   checks=["vs_eager"] if target == "tosa_fp" else ["vs_eager", "vs_quantized"])
+
+
+def test_one_tosa_lowering_fault_is_one_cause_naming_the_tosa_lowering():
+    records = [_compare_failure("gelu-a", t) for t in ("tosa_fp", "tosa_int", "ethos_u55_128")]
+    records += [_record("gelu-a", t, executor="quantized_eager") for t in ("tosa_int", "ethos_u55_128")]
+    found = causes.group(records)
+    assert len(found) == 1 and len(found[0]["cases"]) == 3
+    assert causes.headline(found[0]).startswith("3 cases (gelu) fail at compare on ethos_u55_128, tosa_fp, tosa_int [tosa_ref]")
+    assert found[0]["conclusion"].startswith("fails on tosa_ref for every TOSA target including tosa_fp")
+
+
+def test_a_recipe_fault_is_blamed_on_quantization_not_the_backend():
+    records = [_compare_failure("layer_norm-a", "tosa_int"), _compare_failure("layer_norm-a", "tosa_int", "quantized_eager")]
+    assert causes.group(records)[0]["conclusion"].startswith("quantized eager misses too: the quantization recipe")
+
+
+def test_known_failures_are_not_causes_and_the_verdict_counts_them_apart():
+    known = _record("div-floor", "tosa_int", "xfail", stage="compare", expected="recipe")
+    built = report.build([known, _compare_failure("gelu-a", "tosa_int")])
+    assert built["verdict"]["counts"]["unexpected"] == 1 and built["verdict"]["counts"]["xfail"] == 1
+    assert [c["cases"] for c in built["causes"]] == [[("gelu-a", "tosa_int")]]
+    assert set(built["details"]) == {"div-floor@tosa_int", "gelu-a@tosa_int"}  # both expand to their numbers
+
+
+def test_the_model_table_holds_the_estimate_to_a_memory_budget():
+    vela = {"inference_time_ms": 20.0, "sram_memory_used": 1474.0, "dram_memory_used": 0.0,
+            "off_chip_flash_memory_used": 3385.0, "system_config": "Ethos_U55_High_End_Embedded", "core_clock_mhz": 500.0}
+    model = {"kind": "model", "metrics": {"cosine": 0.99, "sqnr_db": 20.0}, "tolerance": {"min_cosine": 0.95}}
+    records = [_record("mobilenet_v2-224", "ethos_u55_128", **model),
+               _record("mobilenet_v2-224", "ethos_u55_128", "info", "vela", estimate=vela, **model)]
+    row = report.build(records, budget="sram=384KiB,flash=4MiB")["models"][0]
+    cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(row)))
+    assert cells["NPU estimate"] == "20 ms (50/s), Ethos_U55_High_End_Embedded @ 500 MHz"
+    assert cells["fits budget"] == "NO: sram 1474 KiB > 384 KiB"
+    assert cells["accuracy (threshold)"].startswith("cosine 0.99 (>= 0.95)")
+
+
+@pytest.mark.parametrize("text, want", [("sram=384KiB", {"sram": 384}), ("flash=2MiB,dram=1024", {"flash": 2048, "dram": 1})])
+def test_budgets_are_kept_in_kib(text, want):
+    assert parse_budget(text) == want
+    assert fits({"sram_memory_used": 100.0}, {"sram": 384})[0] is True
+
+
+def test_vela_summary_names_its_clock(tmp_path):
+    (tmp_path / "out_summary_x.csv").write_text(
+        "system_config,accelerator_configuration,memory_mode,core_clock,inference_time,sram_memory_used\n"
+        "Ethos_U85_SYS_DRAM_Mid,Ethos_U85_256,Dedicated_Sram_384KB,1000000000.0,0.002,10.5\n")
+    summary = read_summary(tmp_path)
+    assert summary["core_clock_mhz"] == 1000.0 and summary["memory_mode"] == "Dedicated_Sram_384KB"
+    assert total_estimate([summary])["core_clock_mhz"] == 1000.0
