@@ -91,6 +91,7 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         g["records"].append(group_records)
     causes = []
     for g in sorted(found.values(), key=lambda g: (-len(g["cases"]), g["stage"])):
+        g["common_ops"] = common_ops(g["records"]) if len(g["subjects"]) > 1 else []
         g["conclusion"] = _conclusion(g["stage"], g["executors"], g["targets"], g.pop("records"), g["pattern"])
         g["targets"], g["executors"] = sorted(g["targets"]), sorted(g["executors"])
         g["subjects"] = [s for s, _ in g["subjects"].most_common()]
@@ -98,9 +99,22 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return causes
 
 
+def common_ops(groups: list[list[dict[str, Any]]]) -> list[str]:
+    """The compute ops every failing graph of a cause contains (from `delegation.ops`); [] when unknown."""
+    graphs = []
+    for records in groups:
+        ops = next(((r.get("delegation") or {}).get("ops") for r in records if (r.get("delegation") or {}).get("ops")), None)
+        if ops is None:
+            return []
+        graphs.append(set(ops))
+    return sorted(set.intersection(*graphs)) if graphs else []
+
+
 def headline(cause: dict[str, Any]) -> str:
     """'12 cases (add, sub) fail at compare on tosa_int, ethos_u55_128 [tosa_ref]: <conclusion>'."""
     n, subjects = len(cause["cases"]), cause["subjects"]
     ops = ", ".join(subjects[:4]) + (f" and {len(subjects) - 4} more" if len(subjects) > 4 else "")
+    common = cause.get("common_ops") or []
+    shared = f"; every failing graph contains {', '.join(common)}" if common else ""
     return (f"{n} case{'s' * (n != 1)} ({ops}) fail at {cause['stage'] or '?'} on {', '.join(cause['targets'])} "
-            f"[{', '.join(cause['executors'])}]: {cause['conclusion']}")
+            f"[{', '.join(cause['executors'])}]: {cause['conclusion']}{shared}")

@@ -173,6 +173,9 @@ def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
         "total_nodes": info.num_delegated_nodes + info.num_non_delegated_nodes,
         "partitions": info.num_delegated_subgraphs,
         "undelegated_ops": undelegated,
+        # Every compute op in the graph, delegated or not: which op failing graphs have in common.
+        "ops": {op: b.delegated + b.non_delegated for op, b in sorted(info.delegation_by_operator.items())
+                if not op.startswith(_GLUE_PREFIXES)},
     }
 
 

@@ -78,7 +78,7 @@ def to_markdown(matrix: dict[str, Any]) -> str:
     lines = [
         f"# Support matrix ({matrix['kind']}s)",
         "",
-        "Cases per outcome. WRONG (delegated): the partitioner took the op and the result is out of tolerance.",
+        "Cases per outcome. WRONG (delegated): a fully delegated program computed a result out of tolerance.",
         "",
         "| " + " | ".join([matrix["kind"], *targets]) + " |",
         "|" + "---|" * (len(targets) + 1),

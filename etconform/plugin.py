@@ -206,7 +206,8 @@ class _Merger:
         self.config = config
         self.last = 0.0
         self.records: list[dict[str, Any]] = []
-        self.info = runinfo.start(list(config.invocation_params.args), getattr(config.option, "numprocesses", None) or 1)
+        self.info = runinfo.start(list(config.invocation_params.args), list(config.args),
+                                  getattr(config.option, "numprocesses", None) or 1)
         self.info["memory_budget"] = config.getoption("--memory-budget") or ""
         self.info["base_seed"] = config.getoption("--seed")
 

@@ -50,27 +50,33 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform()}
 
 
-def selection(args: list[str]) -> dict[str, Any]:
-    """The paths and narrowing options of a pytest command line; partial when anything narrows it."""
-    narrowing = [a for a in args if a.split("=")[0] in _NARROWING or "::" in a]
-    paths = [a for a in args if not a.startswith("-") and (Path(a.split("::")[0]).exists())]
+def selection(args: list[str], paths: list[str]) -> dict[str, Any]:
+    """The paths (pytest's positional arguments) and the options that narrow them; partial when any does."""
     picked = []
     for i, a in enumerate(args):
         if a in ("-k", "-m") and i + 1 < len(args):
             picked.append(f"{a} {shlex.quote(args[i + 1])}")
+        elif a[:2] in ("-k", "-m") and len(a) > 2 and not a.startswith("--"):
+            picked.append(f"{a[:2]} {shlex.quote(a[2:].lstrip('='))}")
         elif a.split("=")[0] in _NARROWING[2:] or "::" in a:
             picked.append(a)
-    return {"paths": paths, "narrowed_by": picked, "partial": bool(narrowing)}
+    return {"paths": list(paths), "narrowed_by": picked, "partial": bool(picked)}
 
 
-def start(args: list[str], workers: int) -> dict[str, Any]:
-    return {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "started_epoch": time.time(),
-        "command": shlex.join([Path(sys.argv[0]).name, *args]), "cwd": os.getcwd(), "selection": selection(args),
-        "workers": workers, "etconform_commit": _commit(), "machine": machine(), "versions": versions(),
-        "configured": {name: bool(os.environ.get(env)) for name, env in
-                       (("fvp", "ETCONFORM_FVP_PATH"), ("device", "ETCONFORM_DEVICE"), ("devices", "ETCONFORM_DEVICES"))},
-    }
+def start(args: list[str], paths: list[str], workers: int) -> dict[str, Any]:
+    """Never raises: a run goes on with what could be found out."""
+    info: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "started_epoch": time.time()}
+    try:
+        info.update({
+            "command": shlex.join([Path(sys.argv[0]).name, *args]), "cwd": os.getcwd(),
+            "selection": selection(args, paths), "workers": workers, "etconform_commit": _commit(),
+            "machine": machine(), "versions": versions(),
+            "configured": {name: bool(os.environ.get(env)) for name, env in
+                           (("fvp", "ETCONFORM_FVP_PATH"), ("device", "ETCONFORM_DEVICE"), ("devices", "ETCONFORM_DEVICES"))},
+        })
+    except Exception as exc:  # noqa: BLE001 - run.json is a description, not a reason to stop a run
+        info["error"] = f"{type(exc).__name__}: {exc}"
+    return info
 
 
 def finish(results_dir: Path, info: dict[str, Any], exit_status: int, tests: int) -> None:

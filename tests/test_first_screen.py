@@ -31,7 +31,9 @@ def test_a_run_records_how_it_ran_and_its_report_says_so(tmp_path):
     _pytest(tmp_path / "again", "--baseline", str(tmp_path / "first"), "--memory-budget", "sram=384KiB")
     run = json.loads((tmp_path / "again" / "run.json").read_text())["runs"][0]
     assert run["selection"]["partial"] and run["selection"]["narrowed_by"] == ["-m operator", "-k 'xnnpack_fp32 and relu-4d'"]
-    tests = {json.loads(line)["test_id"] for line in (tmp_path / "again" / "records.jsonl").read_text().splitlines()}
+    records = [json.loads(line) for line in (tmp_path / "again" / "records.jsonl").read_text().splitlines()]
+    tests = {r["test_id"] for r in records}
+    assert any(op.startswith("aten_relu") for op in next(r for r in records if r["case"] == "relu-4d")["delegation"]["ops"])
     assert run["exit_status"] == 0 and run["tests"] == len(tests) >= 1 and run["duration_s"] > 0 and run["base_seed"] == 0
     assert run["machine"]["cores"] == os.cpu_count() and run["memory_budget"] == "sram=384KiB"
     assert run["etconform_commit"] and "unknown" not in run["etconform_commit"]
@@ -106,3 +108,36 @@ def test_vela_summary_names_its_clock(tmp_path):
     summary = read_summary(tmp_path)
     assert summary["core_clock_mhz"] == 1000.0 and summary["memory_mode"] == "Dedicated_Sram_384KB"
     assert total_estimate([summary])["core_clock_mhz"] == 1000.0
+
+
+def test_a_fault_in_add_shows_as_add_when_the_cases_test_layout_ops():
+    def layout_case(case, extra_op):
+        ops = {"aten_add_tensor": 1, extra_op: 1}
+        r = _compare_failure(case, "tosa_int")
+        r["delegation"] = {**r["delegation"], "ops": ops}
+        return r
+
+    records = [layout_case("permute-a", "aten_permute_copy_default"), layout_case("transpose-b", "aten_transpose_copy_int")]
+    (cause,) = causes.group(records)
+    assert cause["common_ops"] == ["aten_add_tensor"]
+    assert causes.headline(cause).endswith("every failing graph contains aten_add_tensor")
+
+
+def test_a_mismatch_with_compute_on_the_cpu_is_not_blamed_on_the_delegate():
+    from etconform import policy
+
+    finding = {"stage": "compare", "check": "vs_quantized", "message": "off"}
+    record = _record("gelu-a", "tosa_int", "mismatch", stage="compare", findings=[finding])
+    assert policy.is_wrong_delegated(record)
+    record["delegation"] = {**record["delegation"], "undelegated_ops": {"aten_gelu_default": 1}}
+    assert not policy.is_wrong_delegated(record)
+
+
+def test_the_selection_is_read_from_any_command_line_without_touching_the_disk():
+    from etconform.runinfo import selection
+
+    long_k = "ethos_u85_256 and (" + " or ".join(f"case_{i}-variant" for i in range(40)) + ")"
+    found = selection(["suites/ethos_u", "-k", long_k, "-mmodel", "--deselect", "suites/x.py::t"], ["suites/ethos_u"])
+    assert found["partial"] and found["paths"] == ["suites/ethos_u"]
+    assert found["narrowed_by"][1:] == ["-m model", "--deselect", "suites/x.py::t"] and long_k in found["narrowed_by"][0]
+    assert selection(["suites/ethos_u", "-n", "2"], ["suites/ethos_u"])["partial"] is False
