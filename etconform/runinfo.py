@@ -35,6 +35,12 @@ def _commit() -> str:
     return head + (" + uncommitted changes" if dirty else "")
 
 
+def _program() -> str:
+    """'pytest', or 'python -m pytest' when run as a module."""
+    argv0 = Path(sys.argv[0])
+    return f"python -m {argv0.parent.name}" if argv0.name == "__main__.py" else argv0.name
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     memory_gib = None
@@ -68,7 +74,7 @@ def start(args: list[str], paths: list[str], workers: int) -> dict[str, Any]:
     info: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "started_epoch": time.time()}
     try:
         info.update({
-            "command": shlex.join([Path(sys.argv[0]).name, *args]), "cwd": os.getcwd(),
+            "command": f"{_program()} {shlex.join(args)}", "cwd": os.getcwd(),
             "selection": selection(args, paths), "workers": workers, "etconform_commit": _commit(),
             "machine": machine(), "versions": versions(),
             "configured": {name: bool(os.environ.get(env)) for name, env in

@@ -37,7 +37,8 @@ def test_a_run_records_how_it_ran_and_its_report_says_so(tmp_path):
     assert run["exit_status"] == 0 and run["tests"] == len(tests) >= 1 and run["duration_s"] > 0 and run["base_seed"] == 0
     assert run["machine"]["cores"] == os.cpu_count() and run["memory_budget"] == "sram=384KiB"
     assert run["etconform_commit"] and "unknown" not in run["etconform_commit"]
-    assert run["versions"]["executorch"] and "--baseline" in run["command"]
+    assert run["versions"]["executorch"] and run["command"].startswith("python -m pytest -p no:cacheprovider")
+    assert run["selection"]["paths"] == ["suites/xnnpack"]
     page = (tmp_path / "again" / "report.html").read_text()
     first_screen = page.split("<h2>Unexpected")[0].split("<h2>Models")[0]
     assert "PASS: 0 unexpected failures" in first_screen and "Qualification: GO" in first_screen
