@@ -1,0 +1,1 @@
+"""Readers of what Vela produces for Arm Ethos-U NPUs."""
