@@ -77,6 +77,7 @@ def _conclusion(stage: str, executors: set[str], targets: set[str], groups: list
 
 def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Causes, largest first: {stage, executors, pattern, targets, subjects, cases, conclusion, example}."""
+    known = {(r["case"], r["target"]) for r in records if r["outcome"] == "xfail"}
     found: dict[tuple, dict[str, Any]] = {}
     for (case, target), group_records in sorted(failing_cases(records).items()):
         bad = [r for r in group_records if r["outcome"] in policy.FAILING]
@@ -84,7 +85,8 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = _key(bad)
         g = found.setdefault(key, {"stage": key[0], "executors": set(key[1]), "pattern": key[2], "targets": set(),
                                    "subjects": collections.Counter(), "cases": [], "records": [],
-                                   "example": first.get("message") or ""})
+                                   "example": first.get("message") or "", "known_elsewhere": set()})
+        g["known_elsewhere"].update(t for c, t in known if c == case and t != target)
         g["targets"].add(target)
         g["subjects"][first.get("subject", case)] += 1
         g["cases"].append((case, target))
@@ -94,6 +96,7 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         g["common_ops"] = common_ops(g["records"]) if len(g["subjects"]) > 1 else []
         g["conclusion"] = _conclusion(g["stage"], g["executors"], g["targets"], g.pop("records"), g["pattern"])
         g["targets"], g["executors"] = sorted(g["targets"]), sorted(g["executors"])
+        g["known_elsewhere"] = sorted(set(g["known_elsewhere"]) - set(g["targets"]))
         g["subjects"] = [s for s, _ in g["subjects"].most_common()]
         causes.append(g)
     return causes
@@ -116,5 +119,8 @@ def headline(cause: dict[str, Any]) -> str:
     ops = ", ".join(subjects[:4]) + (f" and {len(subjects) - 4} more" if len(subjects) > 4 else "")
     common = cause.get("common_ops") or []
     shared = f"; every failing graph contains {', '.join(common)}" if common else ""
+    if cause.get("known_elsewhere"):
+        shared += (f"; the same cases are known failures on {', '.join(cause['known_elsewhere'])}: "
+                   "an expectation may be missing here")
     return (f"{n} case{'s' * (n != 1)} ({ops}) fail at {cause['stage'] or '?'} on {', '.join(cause['targets'])} "
             f"[{', '.join(cause['executors'])}]: {cause['conclusion']}{shared}")

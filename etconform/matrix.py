@@ -91,7 +91,7 @@ def to_markdown(matrix: dict[str, Any]) -> str:
 
 def level_label(counts: dict[str, int]) -> str:
     """'TOSA graph verified (TOSA reference model) 620 · nothing ran the program 3'."""
-    names = {**policy.LEVELS, "nothing": "the lowered program ran nowhere"}
+    names = {**policy.LEVELS, "nothing": "no executor agreed"}
     order = ["nothing", *policy.LEVELS]
     return " · ".join(f"{names[lvl]} {n}" for lvl, n in sorted(counts.items(), key=lambda kv: -order.index(kv[0])))
 

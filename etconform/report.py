@@ -38,7 +38,7 @@ def _what_ran(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     for r in records:
         per[(r["target"], r["executor"])]["skip" if r["outcome"] == "skip" else "ran"] += 1
         if r["outcome"] == "skip":
-            reasons[(r["target"], r["executor"])][(r.get("message") or "no reason given")[:220]] += 1
+            reasons[(r["target"], r["executor"])][clip(r.get("message") or "no reason given", 220)] += 1
     lines: dict[str, list[str]] = collections.defaultdict(list)
     for (target, executor), counts in sorted(per.items(), key=lambda kv: (kv[0][0], kv[1]["ran"] == 0, kv[0][1])):
         name = EXECUTOR_NAMES.get(executor, executor)
@@ -84,7 +84,8 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         outcome, stage = policy.case_outcome(group)
         per_target[target]["unexpected" if outcome in ("wrong_delegated", *FAILING) else outcome] += 1
         counts["unexpected" if outcome in ("wrong_delegated", *FAILING) else outcome] += 1
-        counts["wrong_delegated"] += outcome == "wrong_delegated"
+        if outcome in ("wrong_delegated", *FAILING):
+            counts[f"unexpected_{outcome}"] += 1
         counts["unexpected_fallback"] += outcome in FAILING and stage == "partition"
         counts["ran_nowhere"] += policy.verified_level(group) in ("", "quantization") and outcome in ("pass", "fallback")
     caveats = []
@@ -96,13 +97,39 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         caveats.append("no run.json: when, how and where these records were made is unknown")
     if counts["ran_nowhere"]:
         caveats.append(f"{counts['ran_nowhere']} case x targets were verified by no executor of the lowered program")
+    caveats += _unverified_levels(records)
     if any(run.get("exit_status") not in (0, 1, None) for run in runs):
         caveats.append("the run did not finish normally (exit status "
                        + ", ".join(str(run.get("exit_status")) for run in runs) + ")")
     status = "FAIL" if counts["unexpected"] else "PASS"
     targets = {t: f"{'FAIL' if c['unexpected'] else 'PASS'}: {c['unexpected']} unexpected, {c['xfail']} known, "
-                  f"{c['pass'] + c['fallback']} passed, {c['skip']} skipped" for t, c in sorted(per_target.items())}
+                  f"{c['pass']} passed, {c['fallback']} passed with expected CPU fallbacks, {c['skip']} skipped"
+               for t, c in sorted(per_target.items())}
     return {"status": status, "pairs": len(grouped), "counts": dict(counts), "caveats": caveats, "targets": targets}
+
+
+# Executors that run on the real NPU or a board: without them the NPU's arithmetic is not executed.
+_DEVICE_EXECUTORS = ("fvp", "device")
+
+
+def _unverified_levels(records: list[dict[str, Any]]) -> list[str]:
+    """'ethos_u55_128: no FVP or board ran: ...' for each target whose device executors all skipped."""
+    ran: dict[str, set[str]] = collections.defaultdict(set)
+    present: dict[str, set[str]] = collections.defaultdict(set)
+    for r in records:
+        if r["executor"] in _DEVICE_EXECUTORS:
+            present[r["target"]].add(r["executor"])
+            if r["outcome"] != "skip":
+                ran[r["target"]].add(r["executor"])
+    silent = sorted(t for t in present if not ran[t])
+    ethos = [t for t in silent if t.startswith("ethos_u")]
+    notes = []
+    if ethos:
+        notes.append(f"{', '.join(ethos)}: no FVP or board ran, so what Vela compiled (its command stream) was not "
+                     "executed; their numerics rest on the TOSA reference model, their speed on Vela's estimate")
+    if other := [t for t in silent if t not in ethos]:
+        notes.append(f"{', '.join(other)}: no board ran; verified on this host's ExecuTorch runtime only")
+    return notes
 
 
 def _artifacts(results_dir: Path | None, case: str, target: str) -> list[str]:
@@ -114,18 +141,19 @@ def _artifacts(results_dir: Path | None, case: str, target: str) -> list[str]:
     return sorted(str(p.relative_to(results_dir)) for p in folder.rglob("*") if p.is_file())[:40]
 
 
-def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: Any) -> dict[str, Any]:
+def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: Any, cwd: str = "") -> dict[str, Any]:
     first = group[0]
     case, target = first["case"], first["target"]
     test_id = next((r.get("test_id") for r in group if r.get("test_id")), "")
     seed = "" if base_seed is None else f" --seed {base_seed}"
+    cd = f"cd {cwd} && " if cwd else ""
     return {
-        "case": case, "target": target, "seed": first.get("seed"),
+        "case": case, "target": target, "seed": first.get("seed"), "base_seed": base_seed,
         "records": [{k: r.get(k) for k in ("executor", "outcome", "stage", "message", "metrics", "tolerance", "expected")}
                     for r in group],
         "artifacts": _artifacts(results_dir, case, target),
-        "reproduce": [f".venv/bin/python -m etconform run {case} {target}{seed}"]
-        + ([f".venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else []),
+        "reproduce": [f"{cd}.venv/bin/python -m etconform run {case} {target}{seed}"]
+        + ([f"{cd}.venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else []),
     }
 
 
@@ -150,7 +178,8 @@ def build(records: list[dict[str, Any]], runs: list[dict[str, Any]] | None = Non
     for r in records:
         grouped[(r["case"], r["target"])].append(r)
     base_seed = runs[0].get("base_seed") if runs else None
-    details = {f"{c}@{t}": _details(g, results_dir, base_seed) for (c, t), g in sorted(grouped.items())
+    cwd = runs[0].get("cwd", "") if runs else ""
+    details = {f"{c}@{t}": _details(g, results_dir, base_seed, cwd) for (c, t), g in sorted(grouped.items())
                if policy.case_outcome(g)[0] in ("wrong_delegated", "xfail", *FAILING)}
     return {
         "run": [{k: v for k, v in run.items() if k != "started_epoch"} for run in runs],
@@ -174,8 +203,8 @@ def _threshold_text(metrics: dict[str, Any], tolerance: dict[str, Any]) -> str:
     """'cosine 0.9996 (>= 0.95), top-1 1 (>= 0.5)': each accuracy figure beside the bound it is held to."""
     parts = []
     for metric, bound, label in (("cosine", "min_cosine", "cosine"), ("sqnr_db", "min_sqnr_db", "SQNR dB"),
-                                 ("top1_agreement", "min_top1_agreement", "top-1"),
-                                 ("next_token_agreement", "min_next_token_agreement", "next token")):
+                                 ("top1_agreement", "min_top1_agreement", "top-1 agreement"),
+                                 ("next_token_agreement", "min_next_token_agreement", "next-token agreement")):
         if metrics.get(metric) is not None:
             parts.append(f"{label} {_fmt(metrics[metric])}" + (f" (>= {_fmt(tolerance[bound])})" if bound in tolerance else ""))
     return ", ".join(parts)
@@ -211,6 +240,7 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
             "vela_ms": est.get("inference_time_ms"), "npu_operators": est.get("npu_operators"),
             "inferences_per_s": 1e3 / est["inference_time_ms"] if est.get("inference_time_ms") else None,
             "system_config": est.get("system_config"), "core_clock_mhz": est.get("core_clock_mhz"),
+            "memory_mode": est.get("memory_mode"),
             **{k: est.get(f"{k}_memory_used") for k in ("sram", "dram", "off_chip_flash", "on_chip_flash")},
             "fits_budget": fit, "budget_note": fit_why, "min_sqnr_db": (lowered.get("tolerance") or {}).get("min_sqnr_db"),
             "fvp_npu_cycles": ((mine.get("fvp") or {}).get("estimate") or {}).get("npu_cycles"),
@@ -218,6 +248,12 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
             "weights": lowered.get("weights", ""),
         })
     return rows
+
+
+def clip(text: str | None, n: int) -> str:
+    """At most n characters, cut at a word boundary and marked, never mid-word."""
+    text = text or ""
+    return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " …"
 
 
 def _fmt(value: Any) -> str:
@@ -248,7 +284,10 @@ def model_cells(row: dict[str, Any]) -> list[str]:
     estimate = ""
     if row["vela_ms"] is not None:
         clock = f" @ {row['core_clock_mhz']:.0f} MHz" if row["core_clock_mhz"] else ""
-        estimate = f"{row['vela_ms']:.3g} ms ({row['inferences_per_s']:.3g}/s), {row['system_config']}{clock}"
+        clock += f", {row['memory_mode']}" if row.get("memory_mode") else ""
+        estimate = f"{row['vela_ms']:.3g} ms ({row['inferences_per_s']:,.0f}/s), {row['system_config']}{clock}"
+        if row["on_cpu"]:
+            estimate += "; NPU part only, the CPU part not counted"
     memory = ", ".join(f"{name} {row[key]:.0f}" for key, name in (("sram", "SRAM"), ("dram", "DRAM"),
                                                                   ("off_chip_flash", "flash")) if row.get(key) is not None)
     fits = {None: "", True: "yes", False: "NO: "}[row["fits_budget"]] + (row["budget_note"] if row["fits_budget"] is False else "")
@@ -263,7 +302,8 @@ def run_lines(report: dict[str, Any]) -> list[str]:
     for run in report["run"]:
         sel = run.get("selection") or {}
         m = run.get("machine") or {}
-        lines += [f"started {run.get('started')}, took {_duration(run.get('duration_s'))}, exit status "
+        lines += [f"started {run.get('started')}, finished {run.get('finished', 'unknown')}, took "
+                  f"{_duration(run.get('duration_s'))}, exit status "
                   f"{run.get('exit_status', 'unknown: still running or killed')}, {run.get('tests', '?')} tests, "
                   f"{run.get('workers')} workers",
                   f"command: `{run.get('command')}` (in {run.get('cwd')})",
@@ -284,10 +324,13 @@ def _duration(seconds: Any) -> str:
 def verdict_line(report: dict[str, Any]) -> str:
     v = report["verdict"]
     c = v["counts"]
-    return (f"{v['status']}: {c.get('unexpected', 0)} unexpected failures ({c.get('wrong_delegated', 0)} wrong results "
-            f"inside a delegate, {c.get('unexpected_fallback', 0)} unexpected fallbacks to the CPU), "
-            f"{c.get('xfail', 0)} known failures, {c.get('pass', 0)} passed, {c.get('fallback', 0)} passed with expected "
-            f"CPU fallbacks, {c.get('skip', 0)} skipped; {v['pairs']} case x target pairs")
+    parts = [f"{c[f'unexpected_{o}']} {name}" for o, name in (("wrong_delegated", "wrong inside a delegate"),
+             ("mismatch", "mismatches"), ("fail", "failures"), ("error", "bad cases")) if c.get(f"unexpected_{o}")]
+    if c.get("unexpected_fallback"):
+        parts.append(f"of which {c['unexpected_fallback']} unexpected CPU fallbacks")
+    return (f"{v['status']}: {c.get('unexpected', 0)} unexpected" + (f" ({', '.join(parts)})" if parts else "")
+            + f", {c.get('xfail', 0)} known failures, {c.get('pass', 0)} passed, {c.get('fallback', 0)} passed with "
+            f"expected CPU fallbacks, {c.get('skip', 0)} skipped; {v['pairs']} case x target pairs")
 
 
 def to_markdown(report: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from etconform import causes, matrix, policy
-from etconform.report import MODEL_COLUMNS, _fmt, model_cells, run_lines, verdict_line
+from etconform.report import MODEL_COLUMNS, _fmt, clip, model_cells, run_lines, verdict_line
 
 # One name and one colour per outcome, the same in the legend, the matrix and the plots.
 LABELS = {"wrong_delegated": "WRONG (delegated)", "mismatch": "mismatch", "fail": "fail", "error": "error (bad case)",
@@ -57,7 +57,7 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
                 ax.barh(list(totals), counts, left=left, color=COLOURS[outcome], label=LABELS[outcome], edgecolor="white")
                 left = [a + b for a, b in zip(left, counts)]
         ax.set_xlabel("case x target pairs")
-        ax.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.25))
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, never over the axis
         ax.set_title("Outcomes per target")
         found["outcomes"] = _png(fig)
 
@@ -77,13 +77,14 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
     accurate = [r for r in models if r["sqnr_db"] is not None]
     if accurate:  # each bar against its own threshold (red tick): models and targets have different bounds
         fig, ax = plt.subplots(figsize=(7, 0.8 + 0.35 * len(accurate)))
+        below = [r.get("min_sqnr_db") is not None and r["sqnr_db"] < r["min_sqnr_db"] for r in accurate]
         ax.barh([f"{r['case']} / {r['target']}" for r in accurate], [min(r["sqnr_db"], 150) for r in accurate],
-                color=[COLOURS[r["outcome"].split("@")[0]] if r["outcome"].split("@")[0] in COLOURS else "#888"
-                       for r in accurate])
+                color=["#e31a1c" if b else "#31a354" for b in below])
+        ax.bar_label(ax.containers[0], labels=["below threshold" if b else "" for b in below], fontsize=7, padding=2)
         for i, r in enumerate(accurate):
             if r.get("min_sqnr_db") is not None:
-                ax.plot([r["min_sqnr_db"]] * 2, [i - 0.4, i + 0.4], color="#e31a1c", linewidth=2)
-        ax.set_xlabel("SQNR against eager PyTorch (dB, capped at 150); red tick = the model's threshold")
+                ax.plot([r["min_sqnr_db"]] * 2, [i - 0.4, i + 0.4], color="#000", linewidth=2)
+        ax.set_xlabel("SQNR of the lowered program against eager PyTorch (dB, capped at 150); black tick = its threshold")
         ax.tick_params(axis="y", labelsize=7)
         ax.set_title("Model accuracy against its threshold")
         found["model_accuracy"] = _png(fig)
@@ -139,6 +140,12 @@ def _cell(cell: dict[str, Any], subject: str, target: str) -> str:
     return f"<td style='background:{COLOURS[worst]};color:{_ink(worst)}'>{text}</td>"
 
 
+def _drop_empty(head: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Columns with nothing in any row are left out: no empty columns, no empty sections."""
+    keep = [i for i in range(len(head)) if any(row[i] for row in rows)]
+    return [head[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
 def _table(head: list[str], rows: list[list[str]], raw: bool = False) -> str:
     cells = "".join("<tr>" + "".join(f"<td>{c if raw else e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + f"</tr>{cells}</table>"
@@ -157,7 +164,7 @@ def _details(d: dict[str, Any]) -> str:
     return (f"<details id='{anchor(d['case'], d['target'])}'><summary><b>{e(d['case'])}</b> on {e(d['target'])}: "
             f"{e(LABELS.get(worst, worst))}</summary>"
             + _table(["executor", "outcome", "message", "numbers", "bounds"], rows, raw=True)
-            + f"<p>seed {e(str(d['seed']))} · reproduce: " + " or ".join(f"<code>{e(c)}</code>" for c in d["reproduce"])
+            + f"<p>case seed {e(str(d['seed']))} (derived from the run's base seed {e(str(d.get('base_seed')))}) · reproduce: " + " or ".join(f"<code>{e(c)}</code>" for c in d["reproduce"])
             + f"</p><p>artifacts: {links}</p></details>")
 
 
@@ -174,11 +181,14 @@ def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") 
     colour = "#b30000" if v["status"] == "FAIL" else "#1a7f37"
     caveats = "".join(f"<li><b>{e(c)}</b></li>" for c in v["caveats"])
     levels = report["operators"]["levels"]
-    what_ran = _table(["target", "verdict (case x targets)", "a pass rests on (operators)", "what ran (records per executor)"],
+    what_ran = _table(["target", "verdict (case x targets)", "operator cases by the highest level that agreed",
+                       "what ran (records per executor)"],
                       [[t, v["targets"].get(t, ""), matrix.level_label(levels.get(t, {})), "; ".join(lines)]
                        for t, lines in report["what_ran"].items()])
     cause_items = "".join(
-        f"<li><a href='#{anchor(*c['cases'][0])}'>{e(causes.headline(c))}</a><br><small>e.g. {e(c['example'][:240])}</small></li>"
+        f"<li>{e(causes.headline(c))}<br><small>e.g. {e(clip(c['example'], 240))}</small><br><small>cases: "
+        + ", ".join(f"<a href='#{anchor(case, target)}'>{e(case)} on {e(target)}</a>" for case, target in c["cases"][:12])
+        + (f" and {len(c['cases']) - 12} more" if len(c["cases"]) > 12 else "") + "</small></li>"
         for c in report["causes"])
     sections = [
         "<h1>etconform qualification report</h1>",
@@ -192,9 +202,10 @@ def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") 
     if report["models"]:
         budget = f" Memory budget: {e(report['budget'])}." if report["budget"] else " No --memory-budget given."
         sections.append("<h2>Models: accuracy, delegation, speed, memory</h2><p>accuracy of the lowered program "
-                        "against eager PyTorch beside its threshold; NPU estimate and memory from Vela (its system "
+                        "against eager PyTorch beside its threshold (with random weights, agreement with eager, not "
+                        "task accuracy); NPU estimate and memory from Vela (its system "
                         f"configuration and clock named; the CPU part is not in it).{budget}</p><div class=wide>"
-                        + _table(list(MODEL_COLUMNS), [model_cells(r) for r in report["models"]]) + "</div>")
+                        + _table(*_drop_empty(list(MODEL_COLUMNS), [model_cells(r) for r in report["models"]])) + "</div>")
     if pngs:
         sections.append("<h2>Plots</h2>" + "".join(f"<figure><img alt='{k}' src='data:image/png;base64,{p}'></figure>"
                                                     for k, p in pngs.items()))
@@ -215,6 +226,11 @@ def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") 
     if report["fallbacks"]:
         sections.append(f"<h2>Expected fallbacks to the CPU ({len(report['fallbacks'])})</h2>" + _table(
             ["case", "target", "on the CPU, and the partitioner's reason"],
-            [[f["case"], f["target"], (f["message"] or "")[:300]] for f in report["fallbacks"]]))
+            [[f["case"], f["target"], clip(f["message"], 300)] for f in report["fallbacks"]]))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>etconform: {v['status']}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>")
+            f"<style>{CSS}</style></head><body>{''.join(sections)}{OPEN_TARGET}</body></html>")
+
+
+# A link to a case opens its details (they start closed, to keep the page short).
+OPEN_TARGET = """<script>function openTarget(){var d=document.getElementById(location.hash.slice(1));
+if(d&&d.tagName==='DETAILS'){d.open=true;}}window.addEventListener('hashchange',openTarget);openTarget();</script>"""

@@ -41,7 +41,7 @@ def test_a_run_records_how_it_ran_and_its_report_says_so(tmp_path):
     assert run["selection"]["paths"] == ["suites/xnnpack"]
     page = (tmp_path / "again" / "report.html").read_text()
     first_screen = page.split("<h2>Unexpected")[0].split("<h2>Models")[0]
-    assert "PASS: 0 unexpected failures" in first_screen and "Qualification: GO" in first_screen
+    assert "PASS: 0 unexpected, 0 known failures" in first_screen and "Qualification: GO" in first_screen
     assert "a partial run (-m operator -k &#x27;xnnpack_fp32 and relu-4d&#x27;)" in first_screen
     assert "command: " in first_screen and "board not run: no device configured" in first_screen
     # The inputs are kept beside the outputs: enough to reproduce the case by hand.
@@ -142,3 +142,18 @@ def test_the_selection_is_read_from_any_command_line_without_touching_the_disk()
     assert found["partial"] and found["paths"] == ["suites/ethos_u"]
     assert found["narrowed_by"][1:] == ["-m model", "--deselect", "suites/x.py::t"] and long_k in found["narrowed_by"][0]
     assert selection(["suites/ethos_u", "-n", "2"], ["suites/ethos_u"])["partial"] is False
+
+
+def test_a_failure_known_on_another_target_says_an_expectation_may_be_missing():
+    known = _record("gelu-a", "ethos_u55_128", "xfail", stage="compare", expected="recipe")
+    (cause,) = causes.group([known, _compare_failure("gelu-a", "ethos_u85_256")])
+    assert cause["known_elsewhere"] == ["ethos_u55_128"]
+    assert "known failures on ethos_u55_128: an expectation may be missing here" in causes.headline(cause)
+
+
+def test_the_first_screen_says_when_no_fvp_or_board_ran():
+    records = [_record("add-a", "ethos_u55_128"), _record("add-a", "ethos_u55_128", "skip", "fvp", message="no FVP")]
+    caveats = report.build(records)["verdict"]["caveats"]
+    assert any(c.startswith("ethos_u55_128: no FVP or board ran, so what Vela compiled") for c in caveats)
+    records[1] = _record("add-a", "ethos_u55_128", executor="fvp")
+    assert not any("no FVP or board ran" in c for c in report.build(records)["verdict"]["caveats"])
