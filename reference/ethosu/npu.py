@@ -1,0 +1,336 @@
+"""A functional model of the Ethos-U55-128 that runs one Vela 5.1.0 command stream on numpy.
+
+The register commands (reference/ethosu/stream.py) set registers; the operations read them and
+move int8 feature maps between memory regions. Arithmetic and layouts follow
+/work/shared/design/VELA_STREAM.md. Anything not implemented raises Unsupported, naming it:
+the model never returns a guess. Timing (DMA waits, block dependencies) is not modelled.
+Covers: CONV, DEPTHWISE (stride, padding), POOL AVERAGE without padding, ELEMENTWISE ADD with
+one 32-bit operand scale, 8-bit LUT activations, 1D DMA, NHWC and NHCWB16, NATURAL and TFL rounding.
+Not yet: 16/32-bit feature maps, MAX pool, other elementwise modes, broadcast, dilation, U65/U85.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reference.ethosu.arith import Unsupported, output_stage, rescale
+from reference.ethosu.stream import Command, decode
+from reference.ethosu.weights import decode_scales, decode_weights
+
+__all__ = ["Unsupported", "run_stream"]
+
+SHRAM = "shram"  # the NPU's internal memory, reached by DMA with the internal bit set
+LUT_BYTES = 256  # one 8-bit table; the eight slots fill the last 2 KiB of SHRAM
+_NO_EFFECT = ("NPU_OP_DMA_WAIT", "NPU_OP_KERNEL_WAIT", "NPU_OP_PMU_MASK", "NPU_OP_IRQ")  # timing and events
+_B_SHIFT = 19  # OPA_32BIT ADD: the unscaled 8-bit operand is shifted up by Vela's input shift (20) - 1
+
+
+def run_stream(vela: str | Path | Mapping[str, Any], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The int8 outputs of one delegate's Vela output (out_vela.npz, or its arrays) on int8 `inputs`."""
+    if isinstance(vela, (str, Path)):
+        with np.load(vela, allow_pickle=True) as data:
+            vela = {key: data[key] for key in data.files}
+    cmd_data = np.asarray(vela["cmd_data"]).tobytes()
+    npu = Npu(_shram_bytes(cmd_data), _memory(vela, inputs))
+    for command in decode(cmd_data):
+        if command.name == "NPU_OP_STOP":
+            break
+        npu.execute(command)
+    else:
+        raise ValueError("the command stream has no NPU_OP_STOP")
+    return [
+        _read_io(npu.memory, vela, "output", i).reshape(_shape(vela["output_shape"][i]))
+        for i in range(len(vela["output_shape"]))
+    ]
+
+
+def _shram_bytes(cmd_data: bytes) -> int:
+    tag, config = struct.unpack_from("<2I", cmd_data, 4)
+    if tag & 0xFF != 0x01:
+        raise ValueError("cmd_data has no driver config word after 'COP1'")
+    macs, shram_kib, product = 1 << (config & 0xF), (config >> 8) & 0xFF, config >> 28
+    if product != 0 or macs != 128:
+        raise Unsupported(f"{'Ethos-U65' if product == 1 else f'product {product}'} with {macs} MACs per cycle")
+    return shram_kib * 1024
+
+
+def _shape(shape6: np.ndarray) -> tuple[int, ...]:
+    """Vela's 6-D I/O shape as the delegate's 4-D tensor."""
+    shape = [int(n) for n in shape6]
+    while len(shape) > 4 and shape[0] == 1:
+        shape.pop(0)
+    return tuple(shape)
+
+
+def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str, bytearray]:
+    weights = bytearray(np.asarray(vela["weight_data"]).tobytes())
+    memory: dict[int | str, bytearray] = {int(vela["weight_region"]): weights}
+    for prefix in ("scratch", "scratch_fast"):
+        if int(vela[f"{prefix}_size"]):
+            memory.setdefault(int(vela[f"{prefix}_region"]), bytearray(int(vela[f"{prefix}_size"])))
+    if len(inputs) != len(vela["input_shape"]):
+        raise ValueError(f"{len(inputs)} inputs for a stream of {len(vela['input_shape'])}")
+    for prefix in ("input", "output"):
+        for i in range(len(vela[f"{prefix}_shape"])):
+            region = int(vela[f"{prefix}_region"][i])
+            end = int(vela[f"{prefix}_offset"][i]) + _io_bytes(vela, prefix, i)
+            memory.setdefault(region, bytearray(end))
+            if len(memory[region]) < end:
+                raise ValueError(f"{prefix} {i} ends at {end}, beyond region {region} ({len(memory[region])} bytes)")
+    for i, array in enumerate(inputs):
+        if array.dtype != np.int8 or array.size != int(np.prod(vela["input_shape"][i])):
+            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes int8 "
+                             f"{vela['input_shape'][i].tolist()}")
+        offset = int(vela["input_offset"][i])
+        memory[int(vela["input_region"][i])][offset : offset + array.size] = np.ascontiguousarray(array).tobytes()
+    return memory
+
+
+def _io_bytes(vela: Mapping[str, Any], prefix: str, i: int) -> int:
+    if int(vela[f"{prefix}_elem_size"][i]) != 1:
+        raise Unsupported(f"{prefix} {i} of {int(vela[f'{prefix}_elem_size'][i])}-byte elements")
+    return int(np.prod(vela[f"{prefix}_shape"][i]))
+
+
+def _read_io(memory: dict[int | str, bytearray], vela: Mapping[str, Any], prefix: str, i: int) -> np.ndarray:
+    offset = int(vela[f"{prefix}_offset"][i])
+    data = memory[int(vela[f"{prefix}_region"][i])][offset : offset + _io_bytes(vela, prefix, i)]
+    return np.frombuffer(bytes(data), dtype=np.int8).copy()
+
+
+@dataclass
+class FeatureMap:
+    region: int
+    bases: tuple[int, int, int, int]  # tiles: top-left, top-right, bottom-left, bottom-right
+    height0: int
+    height1: int
+    width0: int
+    stride_y: int
+    stride_x: int
+    stride_c: int
+    layout: str
+    zero_point: int
+
+    def addresses(self, height: int, width: int, depth: int) -> np.ndarray:
+        """Byte address of every (y, x, c); tiles as in Vela's get_address, 1-byte elements."""
+        y, x, c = np.arange(height)[:, None, None], np.arange(width)[None, :, None], np.arange(depth)[None, None, :]
+        right = x >= self.width0
+        below = np.where(right, y >= self.height1, y >= self.height0)
+        y = y - np.where(below, np.where(right, self.height1, self.height0), 0)
+        x = x - np.where(right, self.width0, 0)
+        base = np.array(self.bases)[right * 1 + below * 2]
+        channel = c if self.layout == "NHWC" else (c // 16) * self.stride_c + c % 16
+        return base + y * self.stride_y + x * self.stride_x + channel
+
+
+class Npu:
+    """Register file and memories of one NPU; `execute` runs one command."""
+
+    def __init__(self, shram_bytes: int, memory: dict[int | str, bytearray]):
+        self.memory = memory
+        self.memory[SHRAM] = bytearray(shram_bytes)
+        self.registers: dict[str, Command] = {}
+
+    def execute(self, command: Command) -> None:
+        if command.name.startswith("NPU_SET_"):
+            self.registers[command.name] = command
+        elif command.name in _NO_EFFECT:
+            return
+        elif command.name == "NPU_OP_DMA_START":
+            self._dma()
+        elif command.name in ("NPU_OP_CONV", "NPU_OP_DEPTHWISE"):
+            self._convolution(depthwise=command.name == "NPU_OP_DEPTHWISE")
+        elif command.name == "NPU_OP_POOL":
+            self._pool(str(command.fields["mode"]))
+        elif command.name == "NPU_OP_ELEMENTWISE":
+            self._elementwise(str(command.fields["mode"]))
+        else:
+            raise Unsupported(f"operation {command.name}")
+
+    # Registers, by their name without NPU_SET_
+    def field(self, name: str, key: str = "param") -> int | str:
+        if f"NPU_SET_{name}" not in self.registers:
+            raise ValueError(f"the stream reads NPU_SET_{name} before setting it")
+        return self.registers[f"NPU_SET_{name}"].fields[key]
+
+    def number(self, name: str, key: str = "param") -> int:
+        return int(self.field(name, key))
+
+    def signed16(self, name: str) -> int:
+        value = self.number(name)
+        return value - (1 << 16) if value & 0x8000 else value
+
+    def feature_map(self, prefix: str) -> FeatureMap:
+        precision = self.field(f"{prefix}_PRECISION", "precision")
+        if precision != "S8":
+            raise Unsupported(f"{prefix} precision {precision}")
+        return FeatureMap(
+            region=self.number(f"{prefix}_REGION"),
+            bases=tuple(self.number(f"{prefix}_BASE{i}", "data") for i in range(4)),
+            height0=self.number(f"{prefix}_HEIGHT0_M1") + 1,
+            height1=self.number(f"{prefix}_HEIGHT1_M1") + 1,
+            width0=self.number(f"{prefix}_WIDTH0_M1") + 1,
+            stride_y=self.number(f"{prefix}_STRIDE_Y", "data"),
+            stride_x=self.number(f"{prefix}_STRIDE_X", "data"),
+            stride_c=self.number(f"{prefix}_STRIDE_C", "data"),
+            layout=str(self.field(f"{prefix}_PRECISION", "format")),
+            zero_point=self.signed16(f"{prefix}_ZERO_POINT"),
+        )
+
+    def ofm_shape(self) -> tuple[int, int, int]:
+        return tuple(self.number(f"OFM_{d}_M1") + 1 for d in ("HEIGHT", "WIDTH", "DEPTH"))
+
+    # Memory
+    def read(self, fm: FeatureMap, height: int, width: int, depth: int) -> np.ndarray:
+        """The feature map as int64 (height, width, depth), zero point subtracted."""
+        buffer = self._bytes_of(fm.region)
+        return buffer[self._checked(fm, height, width, depth, len(buffer))].astype(np.int64) - fm.zero_point
+
+    def write(self, fm: FeatureMap, values: np.ndarray) -> None:
+        buffer = self._bytes_of(fm.region)
+        buffer[self._checked(fm, *values.shape, len(buffer))] = values
+
+    def _bytes_of(self, region: int | str) -> np.ndarray:
+        """A region as a writable int8 view."""
+        if region not in self.memory:
+            raise ValueError(f"the stream uses region {region}, which the Vela output does not lay out")
+        return np.frombuffer(self.memory[region], dtype=np.int8)
+
+    @staticmethod
+    def _checked(fm: FeatureMap, height: int, width: int, depth: int, size: int) -> np.ndarray:
+        at = fm.addresses(height, width, depth)
+        if at.min() < 0 or at.max() >= size:
+            raise ValueError(f"feature map at {fm.bases[0]:#x} reaches outside region {fm.region} ({size} bytes)")
+        return at
+
+    def _block(self, region: str, base: str, length: str) -> bytes:
+        start, size = self.number(base, "data"), self.number(length, "data")
+        data = self._bytes_of(self.number(region))
+        if start + size > len(data):
+            raise ValueError(f"{base} {start:#x} + {size} bytes leaves region {self.number(region)}")
+        return data[start : start + size].tobytes()
+
+    # Operations
+    def _dma(self) -> None:
+        src, dst = self.registers["NPU_SET_DMA0_SRC_REGION"], self.registers["NPU_SET_DMA0_DST_REGION"]
+        for end in (src.fields, dst.fields):
+            if end["stride_mode"] != "STRIDE_MODE_1D":
+                raise Unsupported(f"DMA {end['stride_mode']}")
+        if src.fields["internal"]:
+            raise Unsupported("DMA from SHRAM")
+        source = self._bytes_of(int(src.fields["region"]))
+        target = self._bytes_of(SHRAM if dst.fields["internal"] else int(dst.fields["region"]))
+        start, to, length = (self.number(f"DMA0_{n}", "data") for n in ("SRC", "DST", "LEN"))
+        if start + length > len(source) or to + length > len(target):
+            raise ValueError(f"DMA of {length} bytes from {start:#x} to {to:#x} leaves its regions")
+        target[to : to + length] = source[start : start + length]
+
+    def _check_common(self) -> None:
+        for name, supported in (("IFM_UPSCALE", "NONE"), ("ACC_FORMAT", "INT_32BIT")):
+            key = "mode" if name == "IFM_UPSCALE" else "param"
+            if self.field(name, key) != supported:
+                raise Unsupported(f"{name} {self.field(name, key)}")
+        if "NPU_SET_PARALLEL_MODE" in self.registers and self.number("PARALLEL_MODE"):
+            raise Unsupported(f"PARALLEL_MODE {self.number('PARALLEL_MODE')}")
+
+    def _windows(self) -> tuple[list[tuple[int, int, np.ndarray]], tuple[int, ...], bool]:
+        """(ky, kx, IFM values under kernel tap ky, kx for every OFM position), the pads, part-kernel-first."""
+        height, width, _ = self.ofm_shape()
+        bits = self.number("KERNEL_STRIDE")
+        if bits & 0b111000 or bits >> 10:
+            raise Unsupported(f"KERNEL_STRIDE {bits:#x} (dilation or decomposition)")
+        stride_x = ((bits >> 6 & 1) << 1 | bits & 1) + 1
+        stride_y = ((bits >> 9 & 1) << 1 | bits >> 1 & 1) + 1
+        kernel_h, kernel_w = self.number("KERNEL_HEIGHT_M1") + 1, self.number("KERNEL_WIDTH_M1") + 1
+        top, left, bottom, right = pads = tuple(self.number(f"IFM_PAD_{s}") for s in ("TOP", "LEFT", "BOTTOM", "RIGHT"))
+        # No IFM height or width register: the OFM, kernel, stride and pads imply them.
+        ifm_h = (height - 1) * stride_y + kernel_h - top - bottom
+        ifm_w = (width - 1) * stride_x + kernel_w - left - right
+        ifm = self.read(self.feature_map("IFM"), ifm_h, ifm_w, self.number("IFM_DEPTH_M1") + 1)
+        padded = np.pad(ifm, ((top, bottom), (left, right), (0, 0)))  # pads hold the zero point: 0 once subtracted
+        taps = [
+            (ky, kx, padded[ky : ky + stride_y * (height - 1) + 1 : stride_y, kx : kx + stride_x * (width - 1) + 1 :
+                            stride_x])
+            for ky in range(kernel_h) for kx in range(kernel_w)
+        ]
+        return taps, pads, bool(bits & 0b100)
+
+    def _convolution(self, depthwise: bool) -> None:
+        self._check_common()
+        height, width, depth = self.ofm_shape()
+        taps, _, part_kernel_first = self._windows()
+        ifm_depth = taps[0][2].shape[2]
+        if depthwise and ifm_depth != depth:
+            raise Unsupported(f"DEPTHWISE with IFM depth {ifm_depth} and OFM depth {depth}")
+        kernel_h, kernel_w = taps[-1][0] + 1, taps[-1][1] + 1
+        weights = decode_weights(
+            self._block("WEIGHT_REGION", "WEIGHT_BASE", "WEIGHT_LENGTH"),
+            (depth, kernel_h, kernel_w, 1 if depthwise else ifm_depth),
+            self.number("OFM_BLK_DEPTH_M1") + 1, depthwise, part_kernel_first,
+        )
+        acc = np.zeros((height, width, depth), dtype=np.int64)
+        for ky, kx, ifm in taps:
+            acc += ifm * weights[:, ky, kx, 0] if depthwise else ifm @ weights[:, ky, kx, :].T
+        if self.field("OFM_PRECISION", "scaling"):
+            raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a global OFM scale")
+        bias, scale, shift = decode_scales(self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH"), depth)
+        self._output(acc + bias, scale, shift)
+
+    def _pool(self, mode: str) -> None:
+        self._check_common()
+        if mode != "AVERAGE":
+            raise Unsupported(f"POOL {mode}")
+        taps, pads, _ = self._windows()
+        if any(pads):
+            raise Unsupported("POOL AVERAGE with padding")
+        self._output(sum(ifm for _, _, ifm in taps), *self._global_scale("POOL AVERAGE"))  # the scale divides
+
+    def _elementwise(self, mode: str) -> None:
+        self._check_common()
+        if mode != "ADD":
+            raise Unsupported(f"ELEMENTWISE {mode}")
+        broadcast = self.registers["NPU_SET_IFM2_BROADCAST"].fields
+        if any(broadcast.values()):
+            raise Unsupported(f"ELEMENTWISE with IFM2_BROADCAST {broadcast}")
+        shape = self.ofm_shape()
+        if self.number("IFM_DEPTH_M1") + 1 != shape[2]:
+            raise Unsupported("ELEMENTWISE with an IFM depth other than the OFM's")
+        a, b = self.read(self.feature_map("IFM"), *shape), self.read(self.feature_map("IFM2"), *shape)
+        scale_mode = self.field("IFM_PRECISION", "scale_mode")
+        round_mode = str(self.field("IFM_PRECISION", "round_mode"))
+        opa_scale, opa_shift = self.number("OPA_SCALE", "data"), self.number("OPA_SCALE", "shift")
+        if scale_mode == "SCALE_OPA_32BIT":
+            a, b = rescale(a, opa_scale, opa_shift, round_mode), b << _B_SHIFT
+        elif scale_mode == "SCALE_OPB_32BIT":
+            a, b = a << _B_SHIFT, rescale(b, opa_scale, opa_shift, round_mode)
+        else:
+            raise Unsupported(f"ELEMENTWISE ADD with IFM scale mode {scale_mode}")
+        self._output(a + b, *self._global_scale("ELEMENTWISE ADD"))
+
+    def _global_scale(self, what: str) -> tuple[int, int]:
+        if not self.field("OFM_PRECISION", "scaling"):
+            raise Unsupported(f"{what} with per-channel OFM scales")
+        return self.number("OFM_SCALE", "data"), self.number("OFM_SCALE", "shift")
+
+    def _output(self, acc: np.ndarray, scale: Any, shift: Any) -> None:
+        if acc.min() < -(1 << 31) or acc.max() >= 1 << 31:
+            raise Unsupported("a 32-bit accumulator overflow (saturation is not modelled)")
+        if self.field("ACTIVATION", "act_clip_range") != "OFM_PRECISION":
+            raise Unsupported(f"activation clip range {self.field('ACTIVATION', 'act_clip_range')}")
+        function = str(self.field("ACTIVATION", "type"))
+        lut = None
+        if function.startswith("LUT_"):
+            start = len(self.memory[SHRAM]) - 8 * LUT_BYTES + int(function.removeprefix("LUT_")) * LUT_BYTES
+            lut = self._bytes_of(SHRAM)[start : start + LUT_BYTES].copy()
+        elif function != "NONE":
+            raise Unsupported(f"activation {function}")
+        ofm = self.feature_map("OFM")
+        clamp = (self.signed16("ACTIVATION_MIN"), self.signed16("ACTIVATION_MAX"))
+        rounding = str(self.field("OFM_PRECISION", "rounding"))
+        self.write(ofm, output_stage(acc, scale, shift, rounding, ofm.zero_point, clamp, lut))

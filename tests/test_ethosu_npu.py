@@ -1,0 +1,209 @@
+"""The U55 functional model (reference/ethosu/npu.py) against the TOSA reference model, exactly.
+
+Each model is lowered once for ethos_u55_128 through the real pipeline. For each input seed the
+program runs on the TOSA reference model (reference/tosa_ref.py), which records the delegate's
+int8 inputs and the reference model's int8 outputs; the functional model runs Vela's command
+stream on the same inputs and must give the same integers, value for value. Mutations of the
+stream, a scale record and a weight must change the outputs; modes the model lacks must raise.
+Covers: conv2d (+ReLU, stride 2, padding 1), depthwise conv 3x3, sigmoid(x) + y (LUT, ADD).
+Not yet: programs with several delegates, U65/U85 streams, int16.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import reference.tosa_ref as tosa_ref
+from reference.ethosu.npu import Unsupported, run_stream
+from reference.ethosu.stream import Command, decode
+from tests.test_ethosu_stream import MODELS, TARGET
+
+SEEDS = (0, 1)
+
+
+@dataclasses.dataclass
+class Compiled:
+    vela: dict[str, Any]  # the arrays of the pipeline's output/out_vela.npz
+    run_on_tosa: Callable[[int], tuple[list[np.ndarray], list[np.ndarray]]]  # seed -> delegate inputs, outputs
+
+
+@pytest.fixture(scope="module")
+def compile_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Compiled]:
+    """model name -> its Vela output and its TOSA runs, each model lowered once."""
+    done: dict[str, Compiled] = {}
+
+    def compile_one(name: str) -> Compiled:
+        if name not in done:
+            done[name] = _lower(name, tmp_path_factory.mktemp(name))
+        return done[name]
+
+    return compile_one
+
+
+def _lower(name: str, workdir: Path) -> Compiled:
+    from etconform.lowering import lower
+    from etconform.targets import TARGETS
+
+    case = MODELS[name]
+    built = case.build_all(0)
+    lowered = lower(built.module, built.samples[0], TARGETS[TARGET], workdir, built.calibration)
+    assert len(lowered.delegates) == 1, "one delegate per model"
+    with np.load(workdir / "output" / "out_vela.npz", allow_pickle=True) as data:
+        vela = {key: data[key] for key in data.files}
+
+    def run_on_tosa(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        calls = []
+        real = tosa_ref.run_tosa
+
+        def recording(tosa: bytes, inputs: list[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
+            outputs = real(tosa, inputs, **kwargs)
+            calls.append((inputs, outputs))
+            return outputs
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tosa_ref, "run_tosa", recording)
+            tosa_ref.TosaReferenceModel().run(lowered, case.build_all(seed).samples[0])
+        assert len(calls) == 1, "the delegate ran once"
+        return calls[0]
+
+    return Compiled(vela, run_on_tosa)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_outputs_equal_the_tosa_reference_model(compile_model, model, seed):
+    compiled = compile_model(model)
+    inputs, expected = compiled.run_on_tosa(seed)
+    assert all(a.dtype == np.int8 for a in inputs + expected)
+    outputs = run_stream(compiled.vela, inputs)
+    assert [o.shape for o in outputs] == [e.shape for e in expected]
+    assert all(np.array_equal(o, e) for o, e in zip(outputs, expected))
+
+
+# Mutations: each changes one thing Vela compiled; the model must see it in the outputs.
+def _before(commands: list[Command], operation: str, name: str) -> Command:
+    """The last `name` command before the first `operation`."""
+    end = next(i for i, c in enumerate(commands) if c.name == operation)
+    return next(c for c in reversed(commands[:end]) if c.name == name)
+
+
+def _set_word(cmd_data: bytes, word: int, value: int) -> bytes:
+    return cmd_data[: word * 4] + struct.pack("<I", value) + cmd_data[word * 4 + 4 :]
+
+
+def _word(cmd_data: bytes, word: int) -> int:
+    return struct.unpack_from("<I", cmd_data, word * 4)[0]
+
+
+def _weight_data_offset(commands: list[Command], operation: str, address: int) -> int:
+    """Where in weight_data lies what the last DMA before `operation` copied to `address`."""
+    registers: dict[str, int] = {}
+    copied = None
+    for command in commands:
+        if command.name == operation:
+            break
+        if command.name in ("NPU_SET_DMA0_SRC", "NPU_SET_DMA0_DST", "NPU_SET_DMA0_LEN"):
+            registers[command.name.removeprefix("NPU_SET_DMA0_")] = int(command.fields["data"])
+        if command.name == "NPU_OP_DMA_START":
+            copied = dict(registers)
+    assert copied and copied["DST"] <= address < copied["DST"] + copied["LEN"]
+    return copied["SRC"] + address - copied["DST"]
+
+
+def _with(vela: dict[str, Any], cmd_data: bytes | None = None, weight_data: bytes | None = None) -> dict[str, Any]:
+    changed = dict(vela)
+    if cmd_data is not None:
+        changed["cmd_data"] = np.frombuffer(cmd_data, dtype=np.uint8)
+    if weight_data is not None:
+        changed["weight_data"] = np.frombuffer(weight_data, dtype=np.uint8)
+    return changed
+
+
+def _round_mode_tfl(vela: dict[str, Any], operation: str) -> dict[str, Any]:
+    cmd_data = vela["cmd_data"].tobytes()
+    precision = _before(decode(cmd_data), operation, "NPU_SET_OFM_PRECISION")
+    assert precision.fields["rounding"] == "NATURAL"
+    return _with(vela, _set_word(cmd_data, precision.offset, _word(cmd_data, precision.offset) & ~(3 << 30)))
+
+
+def _ofm_zero_point_plus_one(vela: dict[str, Any], operation: str) -> dict[str, Any]:
+    cmd_data = vela["cmd_data"].tobytes()
+    zero_point = _before(decode(cmd_data), operation, "NPU_SET_OFM_ZERO_POINT")
+    word = _word(cmd_data, zero_point.offset)
+    return _with(vela, _set_word(cmd_data, zero_point.offset, (word & 0xFFFF) | ((word >> 16) + 1 & 0xFFFF) << 16))
+
+
+def _one_scale_halved(vela: dict[str, Any], operation: str) -> dict[str, Any]:
+    """Channel 0's 32-bit scale (bytes 5-8 of its 10-byte record) halved."""
+    commands = decode(vela["cmd_data"].tobytes())
+    record = _weight_data_offset(commands, operation, int(_before(commands, operation, "NPU_SET_SCALE_BASE")
+                                                          .fields["data"]))
+    weight_data = bytearray(vela["weight_data"].tobytes())
+    (scale,) = struct.unpack_from("<I", weight_data, record + 5)
+    struct.pack_into("<I", weight_data, record + 5, scale // 2)
+    return _with(vela, weight_data=bytes(weight_data))
+
+
+def _one_weight_moved(vela: dict[str, Any], operation: str) -> dict[str, Any]:
+    """The first nonzero weight of the stream moved by 64 toward zero, re-encoded with Vela's codec."""
+    from ethosu import mlw_codec
+
+    cmd_data = vela["cmd_data"].tobytes()
+    commands = decode(cmd_data)
+    base, length = (_before(commands, operation, name) for name in ("NPU_SET_WEIGHT_BASE", "NPU_SET_WEIGHT_LENGTH"))
+    start = _weight_data_offset(commands, operation, int(base.fields["data"]))
+    weight_data = bytearray(vela["weight_data"].tobytes())
+    values = mlw_codec.decode(weight_data[start : start + int(length.fields["data"])])
+    first = next(i for i, v in enumerate(values) if v)
+    values[first] -= 64 if values[first] > 0 else -64
+    encoded = mlw_codec.encode(values)
+    assert len(encoded) <= int(length.fields["data"]), "the re-encoded stream must fit where the old one was"
+    weight_data[start : start + len(encoded)] = encoded
+    return _with(vela, _set_word(cmd_data, length.offset + 1, len(encoded)), bytes(weight_data))
+
+
+MUTATIONS = {
+    "round_mode_tfl": _round_mode_tfl,
+    "ofm_zero_point": _ofm_zero_point_plus_one,
+    "scale_record": _one_scale_halved,
+    "weight": _one_weight_moved,
+}
+OPERATION = {"conv2d": "NPU_OP_CONV", "depthwise": "NPU_OP_DEPTHWISE"}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+@pytest.mark.parametrize("model", sorted(OPERATION))
+def test_a_mutation_changes_the_outputs(compile_model, model, mutation):
+    compiled = compile_model(model)
+    inputs, expected = compiled.run_on_tosa(SEEDS[0])
+    assert all(np.array_equal(o, e) for o, e in zip(run_stream(compiled.vela, inputs), expected))
+    mutated = run_stream(MUTATIONS[mutation](compiled.vela, OPERATION[model]), inputs)
+    assert not all(np.array_equal(o, e) for o, e in zip(mutated, expected))
+
+
+# (model, command, bits to clear, bits to set, what Unsupported must name)
+UNSUPPORTED = {
+    "elementwise_mul": ("add_sigmoid", "NPU_OP_ELEMENTWISE", 0xFFFF << 16, 0, "ELEMENTWISE MUL"),
+    "pool_max": ("add_sigmoid", "NPU_OP_POOL", 0xFFFF << 16, 0, "POOL MAX"),
+    "round_truncate": ("conv2d", "NPU_SET_OFM_PRECISION", 3 << 30, 1 << 30, "round mode TRUNCATE"),
+    "activation_tanh": ("add_sigmoid", "NPU_SET_ACTIVATION", 0xFFF << 16, 3 << 16, "activation TANH"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_an_unimplemented_mode_raises_unsupported(compile_model, case):
+    model, name, clear, set_bits, message = UNSUPPORTED[case]
+    compiled = compile_model(model)
+    inputs, _ = compiled.run_on_tosa(SEEDS[0])
+    cmd_data = compiled.vela["cmd_data"].tobytes()
+    target = next(c for c in decode(cmd_data) if c.name == name)
+    changed = _set_word(cmd_data, target.offset, _word(cmd_data, target.offset) & ~clear | set_bits)
+    with pytest.raises(Unsupported, match=message):
+        run_stream(_with(compiled.vela, changed), inputs)
