@@ -138,18 +138,20 @@ def _checks(key: Key, executor: str, old: Record, new: Record) -> list[Change]:
 
 
 def _estimates(key: Key, executor: str, old: Record, new: Record, th: Thresholds) -> list[Change]:
+    """One change for what rose beyond the margin and one for what fell, each naming every metric."""
     a, b = old.get("estimate") or {}, new.get("estimate") or {}
-    changes = []
+    rose, fell = [], []
     for name in ESTIMATES:
         if not isinstance(a.get(name), (int, float)) or not isinstance(b.get(name), (int, float)):
             continue
         before, after = a[name], b[name]
-        rise = f" ({after / before - 1:+.0%})" if before else ""
+        text = f"{name} {before:g} -> {after:g}" + (f" ({after / before - 1:+.0%})" if before else "")
         if after > before * (1 + th.estimate_margin):
-            changes.append(Change(key, [executor], "estimate", True, f"{name} {before:g} -> {after:g}{rise}"))
+            rose.append(text)
         elif after < before * (1 - th.estimate_margin):
-            changes.append(Change(key, [executor], "estimate", False, f"{name} {before:g} -> {after:g}{rise}"))
-    return changes
+            fell.append(text)
+    return ([Change(key, [executor], "estimate", True, "; ".join(rose))] if rose else []) + \
+        ([Change(key, [executor], "estimate", False, "; ".join(fell))] if fell else [])
 
 
 def _accuracy(key: Key, executor: str, old: Record, new: Record, th: Thresholds) -> list[Change]:
