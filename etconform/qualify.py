@@ -100,9 +100,11 @@ def _stack_changes(v: Verdict) -> list[tuple[str, str, str]]:
 def _conclusion(g: dict[str, Any]) -> str:
     n = len(g["changes"])
     cases = sorted({c.key[0] for c in g["changes"]})
+    first = g["changes"][0]
+    others = [c for c in cases if c != first.key[0]]
     return (f"{n} finding{'s' * (n != 1)} on {', '.join(sorted(g['targets']))} "
-            f"(seen by {', '.join(sorted(g['executors']))}): {g['pattern']}"
-            + (f"; e.g. {', '.join(cases[:3])}" if cases else ""))
+            f"(seen by {', '.join(sorted(g['executors']))}), e.g. {first.key[0]} on {first.key[1]}: {first.text}"
+            + (f"; also {', '.join(others[:4])}" + (" ..." if len(others) > 4 else "") if others else ""))
 
 
 def to_markdown(v: Verdict, baseline: str, candidate: str) -> str:

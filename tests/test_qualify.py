@@ -81,6 +81,7 @@ def test_one_cause_is_one_group_and_the_changed_package_is_named(tmp_path, capsy
     assert "ethos-u-vela 5.1.0 -> 5.2.0" in out
     causes = [line for line in out.split("## Causes")[1].splitlines() if line[:1].isdigit()]
     assert len(causes) == 1 and causes[0].startswith("1. **no NPU-estimate regression**: 5 findings on ethos_u55_128")
+    assert "e.g. conv2d-k0 on ethos_u55_128: inference_time_ms 1 -> 1.1 (+10%); also conv2d-k1" in causes[0]
 
 
 def test_a_partial_candidate_is_no_go_and_says_why(tmp_path, capsys):
