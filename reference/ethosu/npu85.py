@@ -1,0 +1,397 @@
+"""A functional model of the Ethos-U85 (128/256 MACs) that runs one Vela 5.1.0 command stream on numpy.
+
+The register commands (reference/ethosu/stream85.py) set registers that persist from one operation
+to the next; operations read them and move int8 feature maps between memory regions. Anything not
+implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
+Covers: CONV and DEPTHWISE (stride, padding, depth-first and part-kernel-first weights, SWD format),
+POOL SUM and MAX, ELEMENTWISE ADD and SUB with explicit operand scales, 8-bit LUTs in the LUT RAM,
+chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, NATURAL rounding (any mode when the
+shift is 0), 32-bit accumulators.
+Not yet: 16/32-bit feature maps, the 48-bit accumulator, RESIZE, the other pool and elementwise
+modes, broadcast, dilation, sparse or FWD weights, 2D/3D DMA, reverse, accumulator chaining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reference.ethosu.arith import Unsupported, output_stage, rescale
+from reference.ethosu.stream import Command
+from reference.ethosu.stream85 import decode, npu_of
+from reference.ethosu.weights85 import decode_scales, decode_weights
+
+__all__ = ["Unsupported", "run_stream_u85"]
+
+LUT = "lut"  # the LUT RAM, reached by DMA with the internal bit set (regor: lutram, 2 KiB, slots of 256 bytes)
+LUT_RAM_BYTES, LUT_SLOT_BYTES = 2048, 256
+_NO_EFFECT = ("NPU_OP_DMA_WAIT", "NPU_OP_KERNEL_WAIT", "NPU_OP_PMU_MASK", "NPU_OP_IRQ")  # timing and events
+# OFM microblock -> its depth on each MAC configuration (regor's s_EthosU85Configs).
+_UBLOCK_DEPTH = {128: {"MICROBLOCK_U1X2": 8, "MICROBLOCK_U1X1": 16},
+                 256: {"MICROBLOCK_U1X2": 16, "MICROBLOCK_U1X4": 8, "MICROBLOCK_U2X2": 8}}
+_ROUND_MODES = {"ROUND_MODE_OFM_NATURAL": "NATURAL", "ROUND_MODE_IFM_NATURAL": "NATURAL"}
+
+
+def run_stream_u85(vela: str | Path | Mapping[str, Any], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The int8 outputs of one delegate's Vela output (out_vela.npz, or its arrays) on int8 `inputs`."""
+    if isinstance(vela, (str, Path)):
+        with np.load(vela, allow_pickle=True) as data:
+            vela = {key: data[key] for key in data.files}
+    cmd_data = np.asarray(vela["cmd_data"]).tobytes()
+    product, macs = npu_of(cmd_data)
+    if product != "ethos-u85" or macs not in _UBLOCK_DEPTH:
+        raise Unsupported(f"{product} with {macs} MACs per cycle")
+    npu = Npu85(macs, _memory(vela, inputs))
+    for command in decode(cmd_data):
+        if command.name == "NPU_OP_STOP":
+            break
+        npu.execute(command)
+    else:
+        raise ValueError("the command stream has no NPU_OP_STOP")
+    return [
+        _read_io(npu.memory, vela, "output", i).reshape(_shape(vela["output_shape"][i]))
+        for i in range(len(vela["output_shape"]))
+    ]
+
+
+def _shape(shape6: np.ndarray) -> tuple[int, ...]:
+    """Vela's 6-D I/O shape as the delegate's 4-D tensor."""
+    shape = [int(n) for n in shape6]
+    while len(shape) > 4 and shape[0] == 1:
+        shape.pop(0)
+    return tuple(shape)
+
+
+def _io_bytes(vela: Mapping[str, Any], prefix: str, i: int) -> int:
+    if int(vela[f"{prefix}_elem_size"][i]) != 1:
+        raise Unsupported(f"{prefix} {i} of {int(vela[f'{prefix}_elem_size'][i])}-byte elements")
+    return int(np.prod(vela[f"{prefix}_shape"][i]))
+
+
+def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str, bytearray]:
+    memory: dict[int | str, bytearray] = {int(vela["weight_region"]): bytearray(np.asarray(vela["weight_data"]).tobytes())}
+    for prefix in ("scratch", "scratch_fast"):
+        if int(vela[f"{prefix}_size"]):
+            memory.setdefault(int(vela[f"{prefix}_region"]), bytearray(int(vela[f"{prefix}_size"])))
+    if len(inputs) != len(vela["input_shape"]):
+        raise ValueError(f"{len(inputs)} inputs for a stream of {len(vela['input_shape'])}")
+    for prefix in ("input", "output"):
+        for i in range(len(vela[f"{prefix}_shape"])):
+            region = int(vela[f"{prefix}_region"][i])
+            end = int(vela[f"{prefix}_offset"][i]) + _io_bytes(vela, prefix, i)
+            memory.setdefault(region, bytearray(end))
+            if len(memory[region]) < end:
+                raise ValueError(f"{prefix} {i} ends at {end}, beyond region {region} ({len(memory[region])} bytes)")
+    for i, array in enumerate(inputs):
+        if array.dtype != np.int8 or array.size != int(np.prod(vela["input_shape"][i])):
+            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes int8 "
+                             f"{vela['input_shape'][i].tolist()}")
+        offset = int(vela["input_offset"][i])
+        memory[int(vela["input_region"][i])][offset : offset + array.size] = np.ascontiguousarray(array).tobytes()
+    memory[LUT] = bytearray(LUT_RAM_BYTES)
+    return memory
+
+
+def _read_io(memory: dict[int | str, bytearray], vela: Mapping[str, Any], prefix: str, i: int) -> np.ndarray:
+    offset = int(vela[f"{prefix}_offset"][i])
+    data = memory[int(vela[f"{prefix}_region"][i])][offset : offset + _io_bytes(vela, prefix, i)]
+    return np.frombuffer(bytes(data), dtype=np.int8).copy()
+
+
+@dataclass
+class FeatureMap:
+    region: int
+    bases: tuple[int, int, int, int]  # tiles: top-left, top-right, bottom-left, bottom-right
+    height0: int
+    height1: int
+    width0: int
+    stride_y: int
+    stride_x: int
+    stride_c: int
+    layout: str
+    zero_point: int
+    chained: bool  # held in the chaining buffer between two operations, not in memory
+
+    def addresses(self, height: int, width: int, depth: int) -> np.ndarray:
+        """Byte address of every (y, x, c); tiles as in Vela's get_address, 1-byte elements."""
+        y, x, c = np.arange(height)[:, None, None], np.arange(width)[None, :, None], np.arange(depth)[None, None, :]
+        right = x >= self.width0
+        below = np.where(right, y >= self.height1, y >= self.height0)
+        y = y - np.where(below, np.where(right, self.height1, self.height0), 0)
+        x = x - np.where(right, self.width0, 0)
+        base = np.array(self.bases)[right * 1 + below * 2]
+        channel = c if self.layout == "ACTIVATION_FORMAT_NHWC" else (c // 16) * self.stride_c + c % 16
+        return base + y * self.stride_y + x * self.stride_x + channel
+
+
+class Npu85:
+    """Register file and memories of one Ethos-U85; `execute` runs one command."""
+
+    def __init__(self, macs: int, memory: dict[int | str, bytearray]):
+        self.macs = macs
+        self.memory = memory
+        self.registers: dict[str, Command] = {}
+        self.chain: np.ndarray | None = None  # the last chained OFM, as int8 (height, width, depth)
+
+    def execute(self, command: Command) -> None:
+        if command.name.startswith("NPU_SET_"):
+            self.registers[command.name] = command
+        elif command.name in _NO_EFFECT:
+            return
+        elif command.name == "NPU_OP_DMA_START":
+            self._dma()
+        elif command.name in ("NPU_OP_CONV", "NPU_OP_DEPTHWISE"):
+            if command.fields.get("weights_ifm2"):
+                raise Unsupported("CONV with weights from IFM2")
+            self._convolution(depthwise=command.name == "NPU_OP_DEPTHWISE")
+        elif command.name == "NPU_OP_POOL":
+            self._pool(str(command.fields["pooling_mode"]))
+        elif command.name == "NPU_OP_ELEMENTWISE":
+            self._elementwise(str(command.fields["elementwise_mode"]))
+        else:
+            raise Unsupported(f"operation {command.name}")
+
+    # Registers, by their name without NPU_SET_
+    def field(self, name: str, key: str) -> int | str:
+        if f"NPU_SET_{name}" not in self.registers:
+            raise ValueError(f"the stream reads NPU_SET_{name} before setting it")
+        return self.registers[f"NPU_SET_{name}"].fields[key]
+
+    def number(self, name: str, key: str) -> int:
+        return int(self.field(name, key))
+
+    def signed16(self, name: str, key: str) -> int:
+        value = self.number(name, key)
+        return value - (1 << 16) if value & 0x8000 else value
+
+    def feature_map(self, prefix: str) -> FeatureMap:
+        precision = self.registers[f"NPU_SET_{prefix}_PRECISION"].fields if f"NPU_SET_{prefix}_PRECISION" in \
+            self.registers else {}
+        kind = (precision.get("activation_type"), precision.get("activation_precision"))
+        if kind != ("ACTIVATION_TYPE_SIGNED", "ACTIVATION_PRECISION_B8"):
+            raise Unsupported(f"{prefix} precision {kind[0]} {kind[1]}")
+        storage = precision["activation_storage"]
+        if storage not in ("ACTIVATION_STORAGE_TILE2X2", "ACTIVATION_STORAGE_CHAINED"):
+            raise Unsupported(f"{prefix} {storage}")
+        if prefix == "OFM" and (precision["activation_reverse"] != "ACTIVATION_REVERSE_NONE"):
+            raise Unsupported(f"OFM {precision['activation_reverse']}")
+        chained = storage == "ACTIVATION_STORAGE_CHAINED"
+        return FeatureMap(
+            region=-1 if chained else self.number(f"{prefix}_REGION", "region"),
+            bases=(0, 0, 0, 0) if chained else tuple(self.number(f"{prefix}_BASE{i}", "addr") for i in range(4)),
+            height0=self.number(f"{prefix}_HEIGHT0_M1", "height_m1") + 1,
+            height1=self.number(f"{prefix}_HEIGHT1_M1", "height_m1") + 1,
+            width0=self.number(f"{prefix}_WIDTH0_M1", "width_m1") + 1,
+            stride_y=0 if chained else self.number(f"{prefix}_STRIDE_Y", "addr"),
+            stride_x=0 if chained else self.number(f"{prefix}_STRIDE_X", "addr"),
+            stride_c=0 if chained else self.number(f"{prefix}_STRIDE_C", "addr"),
+            layout=str(precision["activation_format"]),
+            zero_point=self.signed16(f"{prefix}_ZERO_POINT", "zero_point"),
+            chained=chained,
+        )
+
+    def ofm_shape(self) -> tuple[int, int, int]:
+        return tuple(self.number(f"OFM_{d}_M1", f"{d.lower()}_m1") + 1 for d in ("HEIGHT", "WIDTH", "DEPTH"))
+
+    # Memory
+    def read(self, fm: FeatureMap, height: int, width: int, depth: int) -> np.ndarray:
+        """The feature map as int64 (height, width, depth), zero point subtracted."""
+        if fm.chained:
+            if self.chain is None or self.chain.shape != (height, width, depth):
+                raise ValueError(f"a chained IFM of {(height, width, depth)} follows no chained OFM of that shape")
+            values, self.chain = self.chain, None
+            return values.astype(np.int64) - fm.zero_point
+        buffer = self._bytes_of(fm.region)
+        return buffer[self._checked(fm, height, width, depth, len(buffer))].astype(np.int64) - fm.zero_point
+
+    def write(self, fm: FeatureMap, values: np.ndarray) -> None:
+        if fm.chained:
+            self.chain = values.copy()
+            return
+        buffer = self._bytes_of(fm.region)
+        buffer[self._checked(fm, *values.shape, len(buffer))] = values
+
+    def _bytes_of(self, region: int | str) -> np.ndarray:
+        """A region as a writable int8 view."""
+        if region not in self.memory:
+            raise ValueError(f"the stream uses region {region}, which the Vela output does not lay out")
+        return np.frombuffer(self.memory[region], dtype=np.int8)
+
+    @staticmethod
+    def _checked(fm: FeatureMap, height: int, width: int, depth: int, size: int) -> np.ndarray:
+        at = fm.addresses(height, width, depth)
+        if at.min() < 0 or at.max() >= size:
+            raise ValueError(f"feature map at {fm.bases[0]:#x} reaches outside region {fm.region} ({size} bytes)")
+        return at
+
+    def _block(self, region: str, base: str, length: str) -> bytes:
+        start, size = self.number(base, "addr"), self.number(length, "length")
+        data = self._bytes_of(self.number(region, "region"))
+        if start + size > len(data):
+            raise ValueError(f"{base} {start:#x} + {size} bytes leaves region {self.number(region, 'region')}")
+        return data[start : start + size].tobytes()
+
+    # Operations
+    def _dma(self) -> None:
+        src, dst = self.registers["NPU_SET_DMA0_SRC_REGION"].fields, self.registers["NPU_SET_DMA0_DST_REGION"].fields
+        if src["stride_mode"] != "DMA_STRIDE_MODE_D1":
+            raise Unsupported(f"DMA {src['stride_mode']}")
+        for end in (src, dst):
+            if end["idx_mode"] != "DMA_IDX_MODE_DISABLED":
+                raise Unsupported(f"DMA {end['idx_mode']}")
+        if src["region_mode"] == "DMA_REGION_MODE_INTERNAL":
+            raise Unsupported("DMA from the LUT RAM")
+        source = self._bytes_of(int(src["region"]))
+        target = self._bytes_of(LUT if dst["region_mode"] == "DMA_REGION_MODE_INTERNAL" else int(dst["region"]))
+        start, to, length = (self.number(f"DMA0_{n}", "addr") for n in ("SRC", "DST", "LEN"))
+        if start + length > len(source) or to + length > len(target):
+            raise ValueError(f"DMA of {length} bytes from {start:#x} to {to:#x} leaves its regions")
+        target[to : to + length] = source[start : start + length]
+
+    def _check_common(self) -> None:
+        if self.field("IFM_UPSCALE", "mode") != "IFM_UPSCALE_MODE_NONE":
+            raise Unsupported(f"{self.field('IFM_UPSCALE', 'mode')}")
+        acc = self.registers["NPU_SET_ACC_FORMAT"].fields
+        for key, supported in (("acc_format", "ACC_FORMAT_I32"), ("acc_input", "ACC_INPUT_RESET"),
+                               ("acc_output", "ACC_OUTPUT_ENABLE")):
+            if acc[key] != supported:
+                raise Unsupported(f"{acc[key]}")
+
+    def _stride(self) -> tuple[int, int]:
+        f = self.registers["NPU_SET_KERNEL_STRIDE"].fields
+        for key in ("dilation_x", "dilation_y"):
+            if f[key] != "KERNEL_DILATION_NONE":
+                raise Unsupported(f"{key} {f[key]}")
+        return int(f["stride_x_msb"]) << 1 | int(f["stride_x_lsb"]), int(f["stride_y_msb"]) << 1 | int(f["stride_y_lsb"])
+
+    def _windows(self) -> tuple[list[tuple[int, int, np.ndarray]], tuple[int, ...], np.ndarray]:
+        """(ky, kx, IFM values under tap ky, kx for every OFM position), the pads, a mask of real IFM values."""
+        height, width, _ = self.ofm_shape()
+        stride_x, stride_y = (s + 1 for s in self._stride())
+        kernel_h, kernel_w = self.number("KERNEL_HEIGHT_M1", "height_m1") + 1, self.number("KERNEL_WIDTH_M1", "width_m1") + 1
+        pads = tuple(self.number(f"IFM_PAD_{s}", "pad") for s in ("TOP", "LEFT", "BOTTOM", "RIGHT"))
+        top, left, bottom, right = pads
+        # No IFM height or width register: the OFM, kernel, stride and pads imply them.
+        ifm_h = (height - 1) * stride_y + kernel_h - top - bottom
+        ifm_w = (width - 1) * stride_x + kernel_w - left - right
+        ifm = self.read(self.feature_map("IFM"), ifm_h, ifm_w, self.number("IFM_DEPTH_M1", "depth_m1") + 1)
+        padded = np.pad(ifm, ((top, bottom), (left, right), (0, 0)))  # pads hold the zero point: 0 once subtracted
+        real = np.pad(np.ones(ifm.shape, dtype=bool), ((top, bottom), (left, right), (0, 0)))
+        taps, masks = [], []
+        for ky in range(kernel_h):
+            for kx in range(kernel_w):
+                rows = slice(ky, ky + stride_y * (height - 1) + 1, stride_y)
+                cols = slice(kx, kx + stride_x * (width - 1) + 1, stride_x)
+                taps.append((ky, kx, padded[rows, cols]))
+                masks.append(real[rows, cols])
+        return taps, pads, np.stack(masks)
+
+    def _convolution(self, depthwise: bool) -> None:
+        self._check_common()
+        height, width, depth = self.ofm_shape()
+        taps, _, _ = self._windows()
+        ifm_depth = taps[0][2].shape[2]
+        if depthwise and ifm_depth != depth:
+            raise Unsupported(f"DEPTHWISE with IFM depth {ifm_depth} and OFM depth {depth}")
+        kernel_h, kernel_w = taps[-1][0] + 1, taps[-1][1] + 1
+        weight_format = self.registers["NPU_SET_WEIGHT_FORMAT"].fields
+        if weight_format != {"weight_format": "WEIGHT_FORMAT_SWD", "weight_sparsity": "WEIGHT_SPARSITY_NONE"}:
+            raise Unsupported(f"weights in {weight_format['weight_format']} {weight_format['weight_sparsity']}")
+        ublock = str(self.field("ACC_FORMAT", "microblock"))
+        if ublock not in _UBLOCK_DEPTH[self.macs]:
+            raise Unsupported(f"{ublock} on {self.macs} MACs")
+        ublock_depth = _UBLOCK_DEPTH[self.macs][ublock]
+        order = str(self.field("KERNEL_STRIDE", "weight_order"))
+        traversal = "DEPTHWISE" if depthwise else order.removeprefix("WEIGHT_ORDER_")
+        # regor's IFM block depth for 8-bit IFMs (ArchEthosU85::FindBlockConfig)
+        ifm_block_depth = 16 if traversal == "PART_KERNEL_FIRST" else 32 if ublock_depth == 16 else 64
+        stride_x, stride_y = (s + 1 for s in self._stride())
+        weights = decode_weights(
+            self._block("WEIGHT_REGION", "WEIGHT_BASE", "WEIGHT_LENGTH"),
+            (depth, kernel_h, kernel_w, 1 if depthwise else ifm_depth), traversal, (stride_x, stride_y),
+            self.number("OFM_BLK_DEPTH_M1", "depth_m1") + 1, ifm_block_depth, ublock_depth,
+        )
+        acc = np.zeros((height, width, depth), dtype=np.int64)
+        for ky, kx, ifm in taps:
+            acc += ifm * weights[:, ky, kx, 0] if depthwise else ifm @ weights[:, ky, kx, :].T
+        if self.field("OFM_PRECISION", "scale_mode") != "OFM_SCALE_MODE_PER_CHANNEL":
+            raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a global OFM scale")
+        bias, scale, shift = decode_scales(self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH"), depth, 32)
+        self._output(acc + bias, scale, shift)
+
+    def _pool(self, mode: str) -> None:
+        self._check_common()
+        taps, _, real = self._windows()
+        values = np.stack([ifm for _, _, ifm in taps])
+        if mode == "POOLING_MODE_SUM":
+            acc = values.sum(axis=0)
+        elif mode == "POOLING_MODE_MAX":
+            acc = np.where(real, values, np.iinfo(np.int64).min).max(axis=0)  # padding never wins
+        else:
+            raise Unsupported(mode)
+        self._output(acc, *self._global_scale(mode))
+
+    def _elementwise(self, mode: str) -> None:
+        self._check_common()
+        if mode not in ("ELEMENTWISE_MODE_ADD", "ELEMENTWISE_MODE_SUB"):
+            raise Unsupported(mode)
+        for operand in ("IFM", "IFM2"):
+            broadcast = self.field(f"{operand}_BROADCAST", "broadcast_mode")
+            if broadcast != "BROADCAST_MODE_NONE":
+                raise Unsupported(f"{mode} with {operand} {broadcast}")
+        shape = self.ofm_shape()
+        if self.number("IFM_DEPTH_M1", "depth_m1") + 1 != shape[2]:
+            raise Unsupported(f"{mode} with an IFM depth other than the OFM's")
+        a = self._scaled(self.read(self.feature_map("IFM"), *shape), "IFM_SCALE")
+        b = self._scaled(self.read(self.feature_map("IFM2"), *shape), "IFM2_SCALE")
+        self._output(a + b if mode == "ELEMENTWISE_MODE_ADD" else a - b, *self._global_scale(mode))
+
+    def _scaled(self, values: np.ndarray, register: str) -> np.ndarray:
+        f = self.registers[f"NPU_SET_{register}"].fields
+        return _rescale(values, int(f["scale"]), int(f["shift"]), str(f["round_mode"]), int(f["dbl_rnd"]))
+
+    def _global_scale(self, what: str) -> tuple[int, int]:
+        if self.field("OFM_PRECISION", "scale_mode") != "OFM_SCALE_MODE_GLOBAL":
+            raise Unsupported(f"{what} with per-channel OFM scales")
+        return self.number("OFM_SCALE", "scale"), self.number("OFM_SCALE", "shift")
+
+    def _output(self, acc: np.ndarray, scale: Any, shift: Any) -> None:
+        if acc.min() < -(1 << 31) or acc.max() >= 1 << 31:
+            raise Unsupported("a 32-bit accumulator overflow (saturation is not modelled)")
+        activation = self.registers["NPU_SET_ACTIVATION"].fields
+        function = str(activation["activation_function"])
+        lut = None
+        if function == "ACTIVATION_FUNCTION_LUT_S8_S8":
+            start = int(activation["table"]) * LUT_SLOT_BYTES
+            lut = self._bytes_of(LUT)[start : start + LUT_SLOT_BYTES].copy()
+        elif function != "ACTIVATION_FUNCTION_LUT_NONE":
+            raise Unsupported(function)
+        if activation["activation_clip_range"] == "ACTIVATION_CLIP_RANGE_B16":
+            clamp = (self.signed16("ACTIVATION_MIN", "clip_boundary"), self.signed16("ACTIVATION_MAX", "clip_boundary"))
+        else:
+            clamp = (-128, 127)
+        ofm_scale = self.registers["NPU_SET_OFM_SCALE"].fields
+        round_mode = _round_mode(str(ofm_scale["round_mode"]), int(ofm_scale["dbl_rnd"]), shift)
+        ofm = self.feature_map("OFM")
+        values = output_stage(acc, scale, shift, round_mode, ofm.zero_point, clamp, lut)
+        transpose = str(self.field("OFM_PRECISION", "activation_transpose")).removeprefix("ACTIVATION_TRANSPOSE_")
+        self.write(ofm, np.transpose(values, ["HWC".index(axis) for axis in transpose]))
+
+
+def _round_mode(mode: str, dbl_rnd: int, shift: Any) -> str:
+    """arith's name for a U85 round mode; with no shift every mode gives the exact product."""
+    if dbl_rnd:
+        raise Unsupported(f"{mode} with dbl_rnd {dbl_rnd}")
+    if not np.any(np.asarray(shift)):
+        return "NATURAL"
+    if mode not in _ROUND_MODES:
+        raise Unsupported(f"round mode {mode}")
+    return _ROUND_MODES[mode]
+
+
+def _rescale(values: np.ndarray, scale: int, shift: int, mode: str, dbl_rnd: int) -> np.ndarray:
+    return rescale(values, scale, shift, _round_mode(mode, dbl_rnd, shift))
