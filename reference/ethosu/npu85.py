@@ -4,11 +4,12 @@ The register commands (reference/ethosu/stream85.py) set registers that persist 
 to the next; operations read them and move int8 feature maps between memory regions. Anything not
 implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
 Covers: CONV and DEPTHWISE (stride, padding, depth-first and part-kernel-first weights, SWD format),
-POOL SUM and MAX, ELEMENTWISE ADD and SUB with explicit operand scales, 8-bit LUTs in the LUT RAM,
+POOL SUM and MAX, ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS with explicit operand scales and
+broadcast (H, W, C, scalar), 8-bit LUTs in the LUT RAM,
 chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, NATURAL rounding (any mode when the
 shift is 0), 32-bit accumulators.
 Not yet: 16/32-bit feature maps, the 48-bit accumulator, RESIZE, the other pool and elementwise
-modes, broadcast, dilation, sparse or FWD weights, 2D/3D DMA, reverse, accumulator chaining.
+modes, dilation, sparse or FWD weights, 2D/3D DMA, reverse, accumulator chaining.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ _NO_EFFECT = ("NPU_OP_DMA_WAIT", "NPU_OP_KERNEL_WAIT", "NPU_OP_PMU_MASK", "NPU_O
 # OFM microblock -> its depth on each MAC configuration (regor's s_EthosU85Configs).
 _UBLOCK_DEPTH = {128: {"MICROBLOCK_U1X2": 8, "MICROBLOCK_U1X1": 16},
                  256: {"MICROBLOCK_U1X2": 16, "MICROBLOCK_U1X4": 8, "MICROBLOCK_U2X2": 8}}
+# Elementwise modes on scaled operands (regor: IFM scales are unit for MUL, MIN, MAX).
+_ELEMENTWISE = {
+    "ELEMENTWISE_MODE_ADD": lambda a, b: a + b,
+    "ELEMENTWISE_MODE_SUB": lambda a, b: a - b,
+    "ELEMENTWISE_MODE_MUL": lambda a, b: a * b,
+    "ELEMENTWISE_MODE_MIN": np.minimum,
+    "ELEMENTWISE_MODE_MAX": np.maximum,
+    "ELEMENTWISE_MODE_ABS": lambda a, _: np.abs(a),
+}
+_UNARY = ("ELEMENTWISE_MODE_ABS",)
 _ROUND_MODES = {"ROUND_MODE_OFM_NATURAL": "NATURAL", "ROUND_MODE_IFM_NATURAL": "NATURAL"}
 
 
@@ -135,7 +146,7 @@ class Npu85:
         self.macs = macs
         self.memory = memory
         self.registers: dict[str, Command] = {}
-        self.chain: np.ndarray | None = None  # the last chained OFM, as int8 (height, width, depth)
+        self.chains: dict[int, np.ndarray] = {}  # chain buffer (the REGION register) -> int8 (height, width, depth)
 
     def execute(self, command: Command) -> None:
         if command.name.startswith("NPU_SET_"):
@@ -180,17 +191,22 @@ class Npu85:
         if prefix == "OFM" and (precision["activation_reverse"] != "ACTIVATION_REVERSE_NONE"):
             raise Unsupported(f"OFM {precision['activation_reverse']}")
         chained = storage == "ACTIVATION_STORAGE_CHAINED"
+        region = self.number(f"{prefix}_REGION", "region")  # a chain buffer when chained
+        zero_point = self.signed16(f"{prefix}_ZERO_POINT", "zero_point")
+        layout = str(precision["activation_format"])
+        if chained:  # no address, tiles or strides
+            return FeatureMap(region, (0, 0, 0, 0), 0, 0, 0, 0, 0, 0, layout, zero_point, chained)
         return FeatureMap(
-            region=-1 if chained else self.number(f"{prefix}_REGION", "region"),
-            bases=(0, 0, 0, 0) if chained else tuple(self.number(f"{prefix}_BASE{i}", "addr") for i in range(4)),
+            region=region,
+            bases=tuple(self.number(f"{prefix}_BASE{i}", "addr") for i in range(4)),
             height0=self.number(f"{prefix}_HEIGHT0_M1", "height_m1") + 1,
             height1=self.number(f"{prefix}_HEIGHT1_M1", "height_m1") + 1,
             width0=self.number(f"{prefix}_WIDTH0_M1", "width_m1") + 1,
-            stride_y=0 if chained else self.number(f"{prefix}_STRIDE_Y", "addr"),
-            stride_x=0 if chained else self.number(f"{prefix}_STRIDE_X", "addr"),
-            stride_c=0 if chained else self.number(f"{prefix}_STRIDE_C", "addr"),
-            layout=str(precision["activation_format"]),
-            zero_point=self.signed16(f"{prefix}_ZERO_POINT", "zero_point"),
+            stride_y=self.number(f"{prefix}_STRIDE_Y", "addr"),
+            stride_x=self.number(f"{prefix}_STRIDE_X", "addr"),
+            stride_c=self.number(f"{prefix}_STRIDE_C", "addr"),
+            layout=layout,
+            zero_point=zero_point,
             chained=chained,
         )
 
@@ -201,16 +217,16 @@ class Npu85:
     def read(self, fm: FeatureMap, height: int, width: int, depth: int) -> np.ndarray:
         """The feature map as int64 (height, width, depth), zero point subtracted."""
         if fm.chained:
-            if self.chain is None or self.chain.shape != (height, width, depth):
-                raise ValueError(f"a chained IFM of {(height, width, depth)} follows no chained OFM of that shape")
-            values, self.chain = self.chain, None
+            values = self.chains.pop(fm.region, None)
+            if values is None or values.shape != (height, width, depth):
+                raise ValueError(f"chain buffer {fm.region} holds no {(height, width, depth)} OFM to read")
             return values.astype(np.int64) - fm.zero_point
         buffer = self._bytes_of(fm.region)
         return buffer[self._checked(fm, height, width, depth, len(buffer))].astype(np.int64) - fm.zero_point
 
     def write(self, fm: FeatureMap, values: np.ndarray) -> None:
         if fm.chained:
-            self.chain = values.copy()
+            self.chains[fm.region] = values.copy()
             return
         buffer = self._bytes_of(fm.region)
         buffer[self._checked(fm, *values.shape, len(buffer))] = values
@@ -337,18 +353,24 @@ class Npu85:
 
     def _elementwise(self, mode: str) -> None:
         self._check_common()
-        if mode not in ("ELEMENTWISE_MODE_ADD", "ELEMENTWISE_MODE_SUB"):
+        if mode not in _ELEMENTWISE:
             raise Unsupported(mode)
-        for operand in ("IFM", "IFM2"):
-            broadcast = self.field(f"{operand}_BROADCAST", "broadcast_mode")
-            if broadcast != "BROADCAST_MODE_NONE":
-                raise Unsupported(f"{mode} with {operand} {broadcast}")
-        shape = self.ofm_shape()
-        if self.number("IFM_DEPTH_M1", "depth_m1") + 1 != shape[2]:
-            raise Unsupported(f"{mode} with an IFM depth other than the OFM's")
-        a = self._scaled(self.read(self.feature_map("IFM"), *shape), "IFM_SCALE")
-        b = self._scaled(self.read(self.feature_map("IFM2"), *shape), "IFM2_SCALE")
-        self._output(a + b if mode == "ELEMENTWISE_MODE_ADD" else a - b, *self._global_scale(mode))
+        a = self._scaled(self._operand("IFM"), "IFM_SCALE")
+        if mode in _UNARY:
+            acc = _ELEMENTWISE[mode](a, None)
+        else:
+            acc = _ELEMENTWISE[mode](a, self._scaled(self._operand("IFM2"), "IFM2_SCALE"))
+        self._output(np.broadcast_to(acc, self.ofm_shape()), *self._global_scale(mode))
+
+    def _operand(self, prefix: str) -> np.ndarray:
+        """An elementwise operand, zero point subtracted, with 1 along the axes it is broadcast on."""
+        broadcast = str(self.field(f"{prefix}_BROADCAST", "broadcast_mode")).removeprefix("BROADCAST_MODE_")
+        if broadcast == "SCALAR":  # OP_SCALAR in place of a feature map
+            scalar = self.number("OP_SCALAR", "scalar") - self.signed16(f"{prefix}_ZERO_POINT", "zero_point")
+            return np.full((1, 1, 1), scalar, dtype=np.int64)
+        height, width, depth = self.ofm_shape()
+        shape = (1 if "H" in broadcast else height, 1 if "W" in broadcast else width, 1 if "C" in broadcast else depth)
+        return self.read(self.feature_map(prefix), *shape)
 
     def _scaled(self, values: np.ndarray, register: str) -> np.ndarray:
         f = self.registers[f"NPU_SET_{register}"].fields
