@@ -6,8 +6,8 @@ implemented raises Unsupported, naming it: the model never returns a guess. Timi
 Covers: CONV and DEPTHWISE (stride, padding, depth-first and part-kernel-first weights, SWD format),
 POOL SUM and MAX, ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS with explicit operand scales and
 broadcast (H, W, C, scalar), 8-bit LUTs in the LUT RAM,
-chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, NATURAL rounding (any mode when the
-shift is 0), 32-bit accumulators.
+chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, round modes NATURAL, SYMMETRIC,
+TRUNCATE_TO_ZERO and TRUNCATE_TO_LOWER (any mode when the shift is 0), 32-bit accumulators.
 Not yet: 16/32-bit feature maps, the 48-bit accumulator, RESIZE, the other pool and elementwise
 modes, dilation, sparse or FWD weights, 2D/3D DMA, reverse, accumulator chaining.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from reference.ethosu.arith import Unsupported, output_stage, rescale
+from reference.ethosu.arith import Unsupported
 from reference.ethosu.stream import Command
 from reference.ethosu.stream85 import decode, npu_of
 from reference.ethosu.weights85 import decode_scales, decode_weights
@@ -44,7 +44,13 @@ _ELEMENTWISE = {
     "ELEMENTWISE_MODE_ABS": lambda a, _: np.abs(a),
 }
 _UNARY = ("ELEMENTWISE_MODE_ABS",)
-_ROUND_MODES = {"ROUND_MODE_OFM_NATURAL": "NATURAL", "ROUND_MODE_IFM_NATURAL": "NATURAL"}
+# round mode -> (value * scale + rounding term) >> shift, on Python integers; a sign means toward/away from zero
+_ROUNDERS = {
+    "NATURAL": lambda p, s: (p + (1 << (s - 1))) >> s,  # half up (TOSA's single rounding)
+    "SYMMETRIC": lambda p, s: (abs(p) + (1 << (s - 1))) >> s if p >= 0 else -((abs(p) + (1 << (s - 1))) >> s),
+    "TRUNCATE_TO_ZERO": lambda p, s: abs(p) >> s if p >= 0 else -(abs(p) >> s),
+    "TRUNCATE_TO_LOWER": lambda p, s: p >> s,
+}
 
 
 def run_stream_u85(vela: str | Path | Mapping[str, Any], inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -397,23 +403,26 @@ class Npu85:
         else:
             clamp = (-128, 127)
         ofm_scale = self.registers["NPU_SET_OFM_SCALE"].fields
-        round_mode = _round_mode(str(ofm_scale["round_mode"]), int(ofm_scale["dbl_rnd"]), shift)
         ofm = self.feature_map("OFM")
-        values = output_stage(acc, scale, shift, round_mode, ofm.zero_point, clamp, lut)
+        scaled = _rescale(acc, scale, shift, str(ofm_scale["round_mode"]), int(ofm_scale["dbl_rnd"])) + ofm.zero_point
+        values = np.clip(scaled, max(clamp[0], -128), min(clamp[1], 127)).astype(np.int64)
+        if lut is not None:
+            values = lut[values + 128].astype(np.int64)  # the table index is the int8 value + 128
+        values = values.astype(np.int8)
         transpose = str(self.field("OFM_PRECISION", "activation_transpose")).removeprefix("ACTIVATION_TRANSPOSE_")
         self.write(ofm, np.transpose(values, ["HWC".index(axis) for axis in transpose]))
 
 
-def _round_mode(mode: str, dbl_rnd: int, shift: Any) -> str:
-    """arith's name for a U85 round mode; with no shift every mode gives the exact product."""
+def _rescale(values: np.ndarray, scale: Any, shift: Any, mode: str, dbl_rnd: int) -> np.ndarray:
+    """values * scale / 2**shift rounded as `mode` (a ROUND_MODE_IFM_/OFM_ name); scale, shift scalars or per channel."""
     if dbl_rnd:
         raise Unsupported(f"{mode} with dbl_rnd {dbl_rnd}")
-    if not np.any(np.asarray(shift)):
-        return "NATURAL"
-    if mode not in _ROUND_MODES:
+    name = mode.removeprefix("ROUND_MODE_OFM_").removeprefix("ROUND_MODE_IFM_")
+    shifts = np.asarray(shift, dtype=object)
+    if not np.any(shifts):  # no bits shifted out: every mode gives the exact product
+        return np.asarray(values.astype(object) * np.asarray(scale, dtype=object), dtype=object)
+    if name not in _ROUNDERS:
         raise Unsupported(f"round mode {mode}")
-    return _ROUND_MODES[mode]
-
-
-def _rescale(values: np.ndarray, scale: int, shift: int, mode: str, dbl_rnd: int) -> np.ndarray:
-    return rescale(values, scale, shift, _round_mode(mode, dbl_rnd, shift))
+    rounder = _ROUNDERS[name]
+    product = values.astype(object) * np.asarray(scale, dtype=object)
+    return np.asarray(np.frompyfunc(lambda p, s: rounder(p, s) if s else p, 2, 1)(product, shifts), dtype=object)
