@@ -42,8 +42,18 @@ _ELEMENTWISE = {
     "ELEMENTWISE_MODE_MIN": np.minimum,
     "ELEMENTWISE_MODE_MAX": np.maximum,
     "ELEMENTWISE_MODE_ABS": lambda a, _: np.abs(a),
+    # Comparisons give an all-ones mask (-1) for true: inferred from matching TOSA through the bitwise ops after them.
+    "ELEMENTWISE_MODE_CMP_EQ": lambda a, b: -(a == b).astype(np.int64),
+    "ELEMENTWISE_MODE_CMP_NE": lambda a, b: -(a != b).astype(np.int64),
+    "ELEMENTWISE_MODE_CMP_GE": lambda a, b: -(a >= b).astype(np.int64),
+    "ELEMENTWISE_MODE_CMP_GT": lambda a, b: -(a > b).astype(np.int64),
+    "ELEMENTWISE_MODE_AND": lambda a, b: a.astype(np.int64) & b.astype(np.int64),
+    "ELEMENTWISE_MODE_OR": lambda a, b: a.astype(np.int64) | b.astype(np.int64),
+    "ELEMENTWISE_MODE_XOR": lambda a, b: a.astype(np.int64) ^ b.astype(np.int64),
+    "ELEMENTWISE_MODE_AND_NOT": lambda a, b: a.astype(np.int64) & ~b.astype(np.int64),
+    "ELEMENTWISE_MODE_NOT": lambda a, _: ~a.astype(np.int64),
 }
-_UNARY = ("ELEMENTWISE_MODE_ABS",)
+_UNARY = ("ELEMENTWISE_MODE_ABS", "ELEMENTWISE_MODE_NOT")
 # round mode -> (value * scale + rounding term) >> shift, on Python integers; a sign means toward/away from zero
 _ROUNDERS = {
     "NATURAL": lambda p, s: (p + (1 << (s - 1))) >> s,  # half up (TOSA's single rounding)
