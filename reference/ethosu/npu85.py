@@ -3,13 +3,15 @@
 The register commands (reference/ethosu/stream85.py) set registers that persist from one operation
 to the next; operations read them and move int8 feature maps between memory regions. Anything not
 implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
-Covers: CONV and DEPTHWISE (stride, padding, depth-first and part-kernel-first weights, SWD format),
-POOL SUM and MAX, ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS with explicit operand scales and
-broadcast (H, W, C, scalar), 8-bit LUTs in the LUT RAM,
-chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, round modes NATURAL, SYMMETRIC,
-TRUNCATE_TO_ZERO and TRUNCATE_TO_LOWER (any mode when the shift is 0), 32-bit accumulators.
-Not yet: 16/32-bit feature maps, the 48-bit accumulator, RESIZE, the other pool and elementwise
-modes, dilation, sparse or FWD weights, 2D/3D DMA, reverse, accumulator chaining.
+Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and part-kernel-first weights,
+SWD format), POOL SUM and MAX, ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise
+modes with explicit operand scales and broadcast (H, W, C, scalar), 8-bit LUTs in the LUT RAM,
+chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, 8/16/32-bit feature maps, 32- and
+48-bit accumulators, round modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO and TRUNCATE_TO_LOWER (any
+mode when the shift is 0; the last three from their names, unverified).
+Not yet: RESIZE, POOL AVERAGE/REDUCE_SUM/MIN/ARGMAX/NONE, LRELU, shifts, CLZ, DIV, dilation,
+sparse or FWD weights, weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator chaining,
+16-bit IFMs to convolutions, 16-bit LUTs, I/O other than 8-bit.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ __all__ = ["Unsupported", "run_stream_u85"]
 
 LUT = "lut"  # the LUT RAM, reached by DMA with the internal bit set (regor: lutram, 2 KiB, slots of 256 bytes)
 LUT_RAM_BYTES, LUT_SLOT_BYTES = 2048, 256
+# (activation_type, activation_precision) -> the element type of a feature map
+_DTYPES = {
+    ("ACTIVATION_TYPE_SIGNED", "ACTIVATION_PRECISION_B8"): np.int8,
+    ("ACTIVATION_TYPE_UNSIGNED", "ACTIVATION_PRECISION_B8"): np.uint8,
+    ("ACTIVATION_TYPE_SIGNED", "ACTIVATION_PRECISION_B16"): np.int16,
+    ("ACTIVATION_TYPE_UNSIGNED", "ACTIVATION_PRECISION_B16"): np.uint16,
+    ("ACTIVATION_TYPE_SIGNED", "ACTIVATION_PRECISION_B32"): np.int32,
+}
+# 8-bit table lookups -> the OFM type they apply to (256 entries, one slot of the LUT RAM)
+_LUT_8BIT = {"ACTIVATION_FUNCTION_LUT_S8_S8": np.int8, "ACTIVATION_FUNCTION_LUT_U8_U8": np.uint8}
 _NO_EFFECT = ("NPU_OP_DMA_WAIT", "NPU_OP_KERNEL_WAIT", "NPU_OP_PMU_MASK", "NPU_OP_IRQ")  # timing and events
 # OFM microblock -> its depth on each MAC configuration (regor's s_EthosU85Configs).
 _UBLOCK_DEPTH = {128: {"MICROBLOCK_U1X2": 8, "MICROBLOCK_U1X1": 16},
@@ -142,17 +154,19 @@ class FeatureMap:
     layout: str
     zero_point: int
     chained: bool  # held in the chaining buffer between two operations, not in memory
+    dtype: np.dtype
 
     def addresses(self, height: int, width: int, depth: int) -> np.ndarray:
-        """Byte address of every (y, x, c); tiles as in Vela's get_address, 1-byte elements."""
+        """Byte address of every (y, x, c, byte of the element); tiles as in Vela's get_address."""
         y, x, c = np.arange(height)[:, None, None], np.arange(width)[None, :, None], np.arange(depth)[None, None, :]
         right = x >= self.width0
         below = np.where(right, y >= self.height1, y >= self.height0)
         y = y - np.where(below, np.where(right, self.height1, self.height0), 0)
         x = x - np.where(right, self.width0, 0)
         base = np.array(self.bases)[right * 1 + below * 2]
-        channel = c if self.layout == "ACTIVATION_FORMAT_NHWC" else (c // 16) * self.stride_c + c % 16
-        return base + y * self.stride_y + x * self.stride_x + channel
+        size = self.dtype.itemsize
+        channel = c * size if self.layout == "ACTIVATION_FORMAT_NHWC" else (c // 16) * self.stride_c + c % 16 * size
+        return (base + y * self.stride_y + x * self.stride_x + channel)[..., None] + np.arange(size)
 
 
 class Npu85:
@@ -162,7 +176,7 @@ class Npu85:
         self.macs = macs
         self.memory = memory
         self.registers: dict[str, Command] = {}
-        self.chains: dict[int, np.ndarray] = {}  # chain buffer (the REGION register) -> int8 (height, width, depth)
+        self.chains: dict[int, np.ndarray] = {}  # chain buffer (the REGION register) -> (height, width, depth)
 
     def execute(self, command: Command) -> None:
         if command.name.startswith("NPU_SET_"):
@@ -199,8 +213,9 @@ class Npu85:
         precision = self.registers[f"NPU_SET_{prefix}_PRECISION"].fields if f"NPU_SET_{prefix}_PRECISION" in \
             self.registers else {}
         kind = (precision.get("activation_type"), precision.get("activation_precision"))
-        if kind != ("ACTIVATION_TYPE_SIGNED", "ACTIVATION_PRECISION_B8"):
+        if kind not in _DTYPES:
             raise Unsupported(f"{prefix} precision {kind[0]} {kind[1]}")
+        dtype = np.dtype(_DTYPES[kind])
         storage = precision["activation_storage"]
         if storage not in ("ACTIVATION_STORAGE_TILE2X2", "ACTIVATION_STORAGE_CHAINED"):
             raise Unsupported(f"{prefix} {storage}")
@@ -211,7 +226,7 @@ class Npu85:
         zero_point = self.signed16(f"{prefix}_ZERO_POINT", "zero_point")
         layout = str(precision["activation_format"])
         if chained:  # no address, tiles or strides
-            return FeatureMap(region, (0, 0, 0, 0), 0, 0, 0, 0, 0, 0, layout, zero_point, chained)
+            return FeatureMap(region, (0, 0, 0, 0), 0, 0, 0, 0, 0, 0, layout, zero_point, chained, dtype)
         return FeatureMap(
             region=region,
             bases=tuple(self.number(f"{prefix}_BASE{i}", "addr") for i in range(4)),
@@ -224,6 +239,7 @@ class Npu85:
             layout=layout,
             zero_point=zero_point,
             chained=chained,
+            dtype=dtype,
         )
 
     def ofm_shape(self) -> tuple[int, int, int]:
@@ -238,14 +254,16 @@ class Npu85:
                 raise ValueError(f"chain buffer {fm.region} holds no {(height, width, depth)} OFM to read")
             return values.astype(np.int64) - fm.zero_point
         buffer = self._bytes_of(fm.region)
-        return buffer[self._checked(fm, height, width, depth, len(buffer))].astype(np.int64) - fm.zero_point
+        raw = buffer[self._checked(fm, height, width, depth, len(buffer))]
+        return np.ascontiguousarray(raw).view(fm.dtype)[..., 0].astype(np.int64) - fm.zero_point
 
     def write(self, fm: FeatureMap, values: np.ndarray) -> None:
         if fm.chained:
             self.chains[fm.region] = values.copy()
             return
         buffer = self._bytes_of(fm.region)
-        buffer[self._checked(fm, *values.shape, len(buffer))] = values
+        raw = np.ascontiguousarray(values.astype(fm.dtype))[..., None].view(np.int8)
+        buffer[self._checked(fm, *values.shape, len(buffer))] = raw
 
     def _bytes_of(self, region: int | str) -> np.ndarray:
         """A region as a writable int8 view."""
@@ -288,10 +306,12 @@ class Npu85:
         if self.field("IFM_UPSCALE", "mode") != "IFM_UPSCALE_MODE_NONE":
             raise Unsupported(f"{self.field('IFM_UPSCALE', 'mode')}")
         acc = self.registers["NPU_SET_ACC_FORMAT"].fields
-        for key, supported in (("acc_format", "ACC_FORMAT_I32"), ("acc_input", "ACC_INPUT_RESET"),
-                               ("acc_output", "ACC_OUTPUT_ENABLE")):
+        for key, supported in (("acc_input", "ACC_INPUT_RESET"), ("acc_output", "ACC_OUTPUT_ENABLE")):
             if acc[key] != supported:
                 raise Unsupported(f"{acc[key]}")
+
+    def _acc_bits(self) -> int:
+        return {"ACC_FORMAT_I32": 32, "ACC_FORMAT_I48": 48}[str(self.field("ACC_FORMAT", "acc_format"))]
 
     def _stride(self) -> tuple[int, int]:
         f = self.registers["NPU_SET_KERNEL_STRIDE"].fields
@@ -330,6 +350,8 @@ class Npu85:
         if depthwise and ifm_depth != depth:
             raise Unsupported(f"DEPTHWISE with IFM depth {ifm_depth} and OFM depth {depth}")
         kernel_h, kernel_w = taps[-1][0] + 1, taps[-1][1] + 1
+        if self.feature_map("IFM").dtype.itemsize != 1:
+            raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a {self.feature_map('IFM').dtype} IFM")
         weight_format = self.registers["NPU_SET_WEIGHT_FORMAT"].fields
         if weight_format != {"weight_format": "WEIGHT_FORMAT_SWD", "weight_sparsity": "WEIGHT_SPARSITY_NONE"}:
             raise Unsupported(f"weights in {weight_format['weight_format']} {weight_format['weight_sparsity']}")
@@ -352,7 +374,8 @@ class Npu85:
             acc += ifm * weights[:, ky, kx, 0] if depthwise else ifm @ weights[:, ky, kx, :].T
         if self.field("OFM_PRECISION", "scale_mode") != "OFM_SCALE_MODE_PER_CHANNEL":
             raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a global OFM scale")
-        bias, scale, shift = decode_scales(self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH"), depth, 32)
+        records = self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH")
+        bias, scale, shift = decode_scales(records, depth, self._acc_bits())
         self._output(acc + bias, scale, shift)
 
     def _pool(self, mode: str) -> None:
@@ -398,27 +421,29 @@ class Npu85:
         return self.number("OFM_SCALE", "scale"), self.number("OFM_SCALE", "shift")
 
     def _output(self, acc: np.ndarray, scale: Any, shift: Any) -> None:
-        if acc.min() < -(1 << 31) or acc.max() >= 1 << 31:
-            raise Unsupported("a 32-bit accumulator overflow (saturation is not modelled)")
+        bits = self._acc_bits()
+        if acc.min() < -(1 << (bits - 1)) or acc.max() >= 1 << (bits - 1):
+            raise Unsupported(f"a {bits}-bit accumulator overflow (saturation is not modelled)")
+        ofm = self.feature_map("OFM")
         activation = self.registers["NPU_SET_ACTIVATION"].fields
         function = str(activation["activation_function"])
         lut = None
-        if function == "ACTIVATION_FUNCTION_LUT_S8_S8":
+        if function in _LUT_8BIT and ofm.dtype == _LUT_8BIT[function]:
             start = int(activation["table"]) * LUT_SLOT_BYTES
-            lut = self._bytes_of(LUT)[start : start + LUT_SLOT_BYTES].copy()
+            lut = self._bytes_of(LUT)[start : start + LUT_SLOT_BYTES].view(ofm.dtype).copy()
         elif function != "ACTIVATION_FUNCTION_LUT_NONE":
-            raise Unsupported(function)
+            raise Unsupported(f"{function} with a {ofm.dtype} OFM")
+        low, high = np.iinfo(ofm.dtype).min, np.iinfo(ofm.dtype).max
         if activation["activation_clip_range"] == "ACTIVATION_CLIP_RANGE_B16":
-            clamp = (self.signed16("ACTIVATION_MIN", "clip_boundary"), self.signed16("ACTIVATION_MAX", "clip_boundary"))
-        else:
-            clamp = (-128, 127)
+            signed = np.iinfo(ofm.dtype).min < 0
+            boundary = self.signed16 if signed else self.number
+            low = max(low, boundary("ACTIVATION_MIN", "clip_boundary"))
+            high = min(high, boundary("ACTIVATION_MAX", "clip_boundary"))
         ofm_scale = self.registers["NPU_SET_OFM_SCALE"].fields
-        ofm = self.feature_map("OFM")
         scaled = _rescale(acc, scale, shift, str(ofm_scale["round_mode"]), int(ofm_scale["dbl_rnd"])) + ofm.zero_point
-        values = np.clip(scaled, max(clamp[0], -128), min(clamp[1], 127)).astype(np.int64)
+        values = np.clip(scaled, low, high).astype(np.int64)
         if lut is not None:
-            values = lut[values + 128].astype(np.int64)  # the table index is the int8 value + 128
-        values = values.astype(np.int8)
+            values = lut[values - np.iinfo(ofm.dtype).min].astype(np.int64)  # index: the value's offset from the minimum
         transpose = str(self.field("OFM_PRECISION", "activation_transpose")).removeprefix("ACTIVATION_TRANSPOSE_")
         self.write(ofm, np.transpose(values, ["HWC".index(axis) for axis in transpose]))
 
