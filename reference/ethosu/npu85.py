@@ -3,15 +3,16 @@
 The register commands (reference/ethosu/stream85.py) set registers that persist from one operation
 to the next; operations read them and move int8 feature maps between memory regions. Anything not
 implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
-Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and part-kernel-first weights,
-SWD format), POOL SUM and MAX, ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise
-modes with explicit operand scales and broadcast (H, W, C, scalar), 8-bit LUTs in the LUT RAM,
-chained OFM -> IFM, OFM transposes, 1D DMA, NHWC and NHCWB16, 8/16/32-bit feature maps, 32- and
-48-bit accumulators, round modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO and TRUNCATE_TO_LOWER (any
-mode when the shift is 0; the last three from their names, unverified).
-Not yet: RESIZE, POOL AVERAGE/REDUCE_SUM/MIN/ARGMAX/NONE, LRELU, shifts, CLZ, DIV, dilation,
-sparse or FWD weights, weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator chaining,
-16-bit IFMs to convolutions, 16-bit LUTs, I/O other than 8-bit.
+Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and part-kernel-first
+weights, SWD format); POOL SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D); ELEMENTWISE
+ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W,
+C, scalar); 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM transposes; 1D DMA; NHWC and
+NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATURAL, SYMMETRIC,
+TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when the shift is 0). Semantics not yet confirmed by
+an exact case: AVERAGE, REDUCE_SUM, MIN pools and the round modes other than NATURAL.
+Not yet: RESIZE, POOL ARGMAX/NONE, LRELU, shifts, CLZ, DIV, dilation, sparse or FWD weights,
+weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator chaining, 16-bit IFMs to
+convolutions, 16-bit LUTs, I/O other than 8-bit.
 """
 
 from __future__ import annotations
@@ -386,6 +387,12 @@ class Npu85:
             acc = values.sum(axis=0)
         elif mode == "POOLING_MODE_MAX":
             acc = np.where(real, values, np.iinfo(np.int64).min).max(axis=0)  # padding never wins
+        elif mode == "POOLING_MODE_MIN":
+            acc = np.where(real, values, np.iinfo(np.int64).max).min(axis=0)
+        elif mode == "POOLING_MODE_AVERAGE":  # as TOSA's AVG_POOL2D: padding not counted, a reciprocal multiply
+            acc = _divide_by_count(values.sum(axis=0), real.sum(axis=0))
+        elif mode == "POOLING_MODE_REDUCE_SUM":  # along the depth, into one channel
+            acc = values.sum(axis=0).sum(axis=2, keepdims=True)
         else:
             raise Unsupported(mode)
         self._output(acc, *self._global_scale(mode))
@@ -446,6 +453,17 @@ class Npu85:
             values = lut[values - np.iinfo(ofm.dtype).min].astype(np.int64)  # index: the value's offset from the minimum
         transpose = str(self.field("OFM_PRECISION", "activation_transpose")).removeprefix("ACTIVATION_TRANSPOSE_")
         self.write(ofm, np.transpose(values, ["HWC".index(axis) for axis in transpose]))
+
+
+def _divide_by_count(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """total / count rounded as TOSA's reciprocal_scale and apply_scale_32 (single rounding)."""
+
+    def divide(value: int, n: int) -> int:
+        k = (n - 1).bit_length()
+        multiplier, shift = (((1 << 30) + 1) << k) // n, 30 + k
+        return (value * multiplier + (1 << (shift - 1))) >> shift
+
+    return np.asarray(np.frompyfunc(divide, 2, 1)(total.astype(object), count.astype(object)), dtype=object)
 
 
 def _rescale(values: np.ndarray, scale: Any, shift: Any, mode: str, dbl_rnd: int) -> np.ndarray:
