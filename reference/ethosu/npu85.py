@@ -12,7 +12,7 @@ TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when the shift is 0). Semantics no
 an exact case: AVERAGE, REDUCE_SUM, MIN pools and the round modes other than NATURAL.
 Not yet: RESIZE, POOL ARGMAX/NONE, LRELU, shifts, CLZ, DIV, dilation, sparse or FWD weights,
 weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator chaining, 16-bit IFMs to
-convolutions, 16-bit LUTs, I/O other than 8-bit.
+convolutions, 16-bit LUTs, I/O other than 1, 2, 4-byte signed integers.
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ _ROUNDERS = {
 
 
 def run_stream_u85(vela: str | Path | Mapping[str, Any], inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The int8 outputs of one delegate's Vela output (out_vela.npz, or its arrays) on int8 `inputs`."""
+    """The outputs of one delegate's Vela output (out_vela.npz, or its arrays) on `inputs`.
+
+    Inputs and outputs are signed integers of the element size Vela records (int8 for an int8 delegate;
+    a bool is passed and returned as int8 0/1)."""
     if isinstance(vela, (str, Path)):
         with np.load(vela, allow_pickle=True) as data:
             vela = {key: data[key] for key in data.files}
@@ -106,10 +109,16 @@ def _shape(shape6: np.ndarray) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _io_dtype(vela: Mapping[str, Any], prefix: str, i: int) -> np.dtype:
+    """The signed integer type of an input or output, from its element size (Vela records no more)."""
+    size = int(vela[f"{prefix}_elem_size"][i])
+    if size not in (1, 2, 4):
+        raise Unsupported(f"{prefix} {i} of {size}-byte elements")
+    return np.dtype(f"<i{size}")
+
+
 def _io_bytes(vela: Mapping[str, Any], prefix: str, i: int) -> int:
-    if int(vela[f"{prefix}_elem_size"][i]) != 1:
-        raise Unsupported(f"{prefix} {i} of {int(vela[f'{prefix}_elem_size'][i])}-byte elements")
-    return int(np.prod(vela[f"{prefix}_shape"][i]))
+    return int(np.prod(vela[f"{prefix}_shape"][i])) * _io_dtype(vela, prefix, i).itemsize
 
 
 def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str, bytearray]:
@@ -127,11 +136,12 @@ def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str
             if len(memory[region]) < end:
                 raise ValueError(f"{prefix} {i} ends at {end}, beyond region {region} ({len(memory[region])} bytes)")
     for i, array in enumerate(inputs):
-        if array.dtype != np.int8 or array.size != int(np.prod(vela["input_shape"][i])):
-            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes int8 "
+        dtype = _io_dtype(vela, "input", i)
+        if array.dtype != dtype or array.size != int(np.prod(vela["input_shape"][i])):
+            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes {dtype} "
                              f"{vela['input_shape'][i].tolist()}")
         offset = int(vela["input_offset"][i])
-        memory[int(vela["input_region"][i])][offset : offset + array.size] = np.ascontiguousarray(array).tobytes()
+        memory[int(vela["input_region"][i])][offset : offset + array.nbytes] = np.ascontiguousarray(array).tobytes()
     memory[LUT] = bytearray(LUT_RAM_BYTES)
     return memory
 
@@ -139,7 +149,7 @@ def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str
 def _read_io(memory: dict[int | str, bytearray], vela: Mapping[str, Any], prefix: str, i: int) -> np.ndarray:
     offset = int(vela[f"{prefix}_offset"][i])
     data = memory[int(vela[f"{prefix}_region"][i])][offset : offset + _io_bytes(vela, prefix, i)]
-    return np.frombuffer(bytes(data), dtype=np.int8).copy()
+    return np.frombuffer(bytes(data), dtype=_io_dtype(vela, prefix, i)).copy()
 
 
 @dataclass
