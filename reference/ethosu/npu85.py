@@ -4,13 +4,13 @@ The register commands (reference/ethosu/stream85.py) set registers that persist 
 to the next; operations read them and move int8 feature maps between memory regions. Anything not
 implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
 Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and part-kernel-first
-weights, SWD format); POOL SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D); ELEMENTWISE
-ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W,
+weights, SWD format); POOL SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D), NONE with
+the accumulator from IFM2; ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W,
 C, scalar); 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM transposes; 1D DMA; NHWC and
 NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATURAL, SYMMETRIC,
 TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when the shift is 0). Semantics not yet confirmed by
 an exact case: AVERAGE, REDUCE_SUM, MIN pools and the round modes other than NATURAL.
-Not yet: RESIZE, POOL ARGMAX/NONE, LRELU, shifts, CLZ, DIV, dilation, sparse or FWD weights,
+Not yet: RESIZE, POOL ARGMAX, POOL NONE other than from IFM2, LRELU, shifts, CLZ, DIV, dilation, sparse or FWD weights,
 weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator chaining, 16-bit IFMs to
 convolutions, 16-bit LUTs, I/O other than 1, 2, 4-byte signed integers.
 """
@@ -390,6 +390,11 @@ class Npu85:
         self._output(acc + bias, scale, shift)
 
     def _pool(self, mode: str) -> None:
+        if mode == "POOLING_MODE_NONE":  # the accumulator is loaded from IFM2 and written out (a constant's copy)
+            if self.field("ACC_FORMAT", "acc_input") != "ACC_INPUT_IFM2":
+                raise Unsupported(f"{mode} with {self.field('ACC_FORMAT', 'acc_input')}")
+            self._output(self.read(self.feature_map("IFM2"), *self.ofm_shape()), *self._global_scale(mode))
+            return
         self._check_common()
         taps, _, real = self._windows()
         values = np.stack([ifm for _, _, ifm in taps])
