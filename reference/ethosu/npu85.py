@@ -364,8 +364,9 @@ class Npu85:
         if self.feature_map("IFM").dtype.itemsize != 1:
             raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a {self.feature_map('IFM').dtype} IFM")
         weight_format = self.registers["NPU_SET_WEIGHT_FORMAT"].fields
-        if weight_format != {"weight_format": "WEIGHT_FORMAT_SWD", "weight_sparsity": "WEIGHT_SPARSITY_NONE"}:
-            raise Unsupported(f"weights in {weight_format['weight_format']} {weight_format['weight_sparsity']}")
+        if weight_format["weight_format"] != "WEIGHT_FORMAT_SWD":
+            raise Unsupported(f"weights in {weight_format['weight_format']}")
+        sparse = weight_format["weight_sparsity"] == "WEIGHT_SPARSITY_SPARSE_2_4"
         ublock = str(self.field("ACC_FORMAT", "microblock"))
         if ublock not in _UBLOCK_DEPTH[self.macs]:
             raise Unsupported(f"{ublock} on {self.macs} MACs")
@@ -373,12 +374,15 @@ class Npu85:
         order = str(self.field("KERNEL_STRIDE", "weight_order"))
         traversal = "DEPTHWISE" if depthwise else order.removeprefix("WEIGHT_ORDER_")
         # regor's IFM block depth for 8-bit IFMs (ArchEthosU85::FindBlockConfig)
-        ifm_block_depth = 16 if traversal == "PART_KERNEL_FIRST" else 32 if ublock_depth == 16 else 64
+        if traversal == "PART_KERNEL_FIRST":
+            ifm_block_depth = 16
+        else:
+            ifm_block_depth = 32 if ublock_depth == 16 and not sparse else 128 if sparse else 64
         stride_x, stride_y = (s + 1 for s in self._stride())
         weights = decode_weights(
             self._block("WEIGHT_REGION", "WEIGHT_BASE", "WEIGHT_LENGTH"),
             (depth, kernel_h, kernel_w, 1 if depthwise else ifm_depth), traversal, (stride_x, stride_y),
-            self.number("OFM_BLK_DEPTH_M1", "depth_m1") + 1, ifm_block_depth, ublock_depth,
+            self.number("OFM_BLK_DEPTH_M1", "depth_m1") + 1, ifm_block_depth, ublock_depth, sparse,
         )
         acc = np.zeros((height, width, depth), dtype=np.int64)
         for ky, kx, ifm in taps:

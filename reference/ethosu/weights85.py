@@ -38,12 +38,12 @@ def decode_scales(data: bytes, channels: int, acc_bits: int) -> tuple[np.ndarray
 
 def decode_weights(
     encoded: bytes, ohwi_shape: tuple[int, int, int, int], traversal: str, stride: tuple[int, int],
-    ofm_block_depth: int, ifm_block_depth: int, ofm_ublock_depth: int,
+    ofm_block_depth: int, ifm_block_depth: int, ofm_ublock_depth: int, sparse: bool,
 ) -> np.ndarray:
     """The OHWI int64 weight volume of one operation from its mlw-compressed stream (8-bit IFM, one core)."""
     from ethosu import mlw_codec
 
-    order = _stream_order(ohwi_shape, traversal, stride, ofm_block_depth, ifm_block_depth, ofm_ublock_depth)
+    order = _stream_order(ohwi_shape, traversal, stride, ofm_block_depth, ifm_block_depth, ofm_ublock_depth, sparse)
     values = np.array(mlw_codec.decode(bytearray(encoded)), dtype=np.int64)
     if len(values) != len(order):
         raise ValueError(f"weight stream holds {len(values)} values, a {ohwi_shape} volume in regor's order "
@@ -58,15 +58,16 @@ def decode_weights(
 @functools.cache
 def _stream_order(
     ohwi_shape: tuple[int, int, int, int], traversal: str, stride: tuple[int, int], ofm_block_depth: int,
-    ifm_block_depth: int, ofm_ublock_depth: int,
+    ifm_block_depth: int, ofm_ublock_depth: int, sparse: bool,
 ) -> np.ndarray:
     """For each value of the stream, the flat OHWI index of its weight, or -1 for padding.
 
-    regor's EthosU85WeightOrdering::GetNext for one stream, 8-bit IFM, dilation 1, not sparse."""
+    regor's EthosU85WeightOrdering::GetNext for one stream, 8-bit IFM, dilation 1; 2:4 sparse weights
+    are ordered in steps of 16 IFM channels (the stream still holds every value, zeros included)."""
     ofm_depth, kernel_h, kernel_w, ifm_depth = ohwi_shape
     depthwise = traversal == "DEPTHWISE"
     if traversal == "PART_KERNEL_FIRST":
-        sub_kernel_round, ifm_ublock_depth = 5, ifm_block_depth
+        sub_kernel_round, ifm_ublock_depth = 10 if sparse else 5, ifm_block_depth
     elif traversal == "DEPTH_FIRST":
         stride, sub_kernel_round, ifm_ublock_depth = (1, 1), 1, ifm_block_depth
     elif depthwise:
@@ -75,7 +76,7 @@ def _stream_order(
         raise Unsupported(f"weight traversal {traversal}")
     stride_x, stride_y = stride
     decomp = 8  # sub-kernels of at most 8x8 (8 / dilation)
-    inner_step = 1 if depthwise else 8
+    inner_step = 1 if depthwise else 16 if sparse else 8
     order: list[int] = []
     ifm_loop_inc = -ifm_block_depth
     for ofm_block_z in range(0, ofm_depth, ofm_block_depth):
