@@ -11,7 +11,7 @@ NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATU
 TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when the shift is 0). Semantics not yet confirmed by
 an exact case: AVERAGE, REDUCE_SUM, MIN pools and the round modes other than NATURAL.
 Not yet: RESIZE, POOL ARGMAX, POOL NONE other than from IFM2, LRELU, shifts, CLZ, DIV, dilation, sparse or FWD weights,
-weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator chaining, 16-bit IFMs to
+weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator KEEP, 16-bit IFMs to
 convolutions, 16-bit LUTs, I/O other than 1, 2, 4-byte signed integers.
 """
 
@@ -313,13 +313,14 @@ class Npu85:
             raise ValueError(f"DMA of {length} bytes from {start:#x} to {to:#x} leaves its regions")
         target[to : to + length] = source[start : start + length]
 
-    def _check_common(self) -> None:
+    def _check_common(self, acc_inputs: tuple[str, ...] = ("ACC_INPUT_RESET",)) -> None:
         if self.field("IFM_UPSCALE", "mode") != "IFM_UPSCALE_MODE_NONE":
             raise Unsupported(f"{self.field('IFM_UPSCALE', 'mode')}")
         acc = self.registers["NPU_SET_ACC_FORMAT"].fields
-        for key, supported in (("acc_input", "ACC_INPUT_RESET"), ("acc_output", "ACC_OUTPUT_ENABLE")):
-            if acc[key] != supported:
-                raise Unsupported(f"{acc[key]}")
+        if acc["acc_input"] not in acc_inputs:
+            raise Unsupported(f"{acc['acc_input']}")
+        if acc["acc_output"] != "ACC_OUTPUT_ENABLE":
+            raise Unsupported(f"{acc['acc_output']}")
 
     def _acc_bits(self) -> int:
         return {"ACC_FORMAT_I32": 32, "ACC_FORMAT_I48": 48}[str(self.field("ACC_FORMAT", "acc_format"))]
@@ -354,7 +355,7 @@ class Npu85:
         return taps, pads, np.stack(masks)
 
     def _convolution(self, depthwise: bool) -> None:
-        self._check_common()
+        self._check_common(("ACC_INPUT_RESET", "ACC_INPUT_IFM2"))
         height, width, depth = self.ofm_shape()
         taps, _, _ = self._windows()
         ifm_depth = taps[0][2].shape[2]
@@ -389,6 +390,8 @@ class Npu85:
             acc += ifm * weights[:, ky, kx, 0] if depthwise else ifm @ weights[:, ky, kx, :].T
         if self.field("OFM_PRECISION", "scale_mode") != "OFM_SCALE_MODE_PER_CHANNEL":
             raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a global OFM scale")
+        if self.field("ACC_FORMAT", "acc_input") == "ACC_INPUT_IFM2":  # a partial sum, e.g. of a split 3D kernel
+            acc += self.read(self.feature_map("IFM2"), height, width, depth)
         records = self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH")
         bias, scale, shift = decode_scales(records, depth, self._acc_bits())
         self._output(acc + bias, scale, shift)
@@ -397,7 +400,13 @@ class Npu85:
         if mode == "POOLING_MODE_NONE":  # the accumulator is loaded from IFM2 and written out (a constant's copy)
             if self.field("ACC_FORMAT", "acc_input") != "ACC_INPUT_IFM2":
                 raise Unsupported(f"{mode} with {self.field('ACC_FORMAT', 'acc_input')}")
-            self._output(self.read(self.feature_map("IFM2"), *self.ofm_shape()), *self._global_scale(mode))
+            acc = self.read(self.feature_map("IFM2"), *self.ofm_shape())
+            if self.field("OFM_PRECISION", "scale_mode") == "OFM_SCALE_MODE_PER_CHANNEL":  # the last of a split kernel
+                records = self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH")
+                bias, scale, shift = decode_scales(records, acc.shape[2], self._acc_bits())
+                self._output(acc + bias, scale, shift)
+            else:
+                self._output(acc, *self._global_scale(mode))
             return
         self._check_common()
         taps, _, real = self._windows()
