@@ -204,6 +204,8 @@ class Npu85:
             self._pool(str(command.fields["pooling_mode"]))
         elif command.name == "NPU_OP_ELEMENTWISE":
             self._elementwise(str(command.fields["elementwise_mode"]))
+        elif command.name == "NPU_OP_RESIZE":
+            self._resize(str(command.fields["resize_mode"]))
         else:
             raise Unsupported(f"operation {command.name}")
 
@@ -425,6 +427,33 @@ class Npu85:
             raise Unsupported(mode)
         self._output(acc, *self._global_scale(mode))
 
+    def _resize(self, mode: str) -> None:
+        """TOSA's RESIZE (scale n/d, offset), the accumulator 2**16 times TOSA's: regor adds 16 to the OFM shift."""
+        self._check_common()
+        if mode not in ("RESIZE_MODE_NEAREST", "RESIZE_MODE_BILINEAR"):
+            raise Unsupported(mode)
+        height, width, depth = self.ofm_shape()
+        # regor: the kernel registers hold the IFM height and the IFM width read.
+        ifm_h, ifm_w = self.number("KERNEL_HEIGHT_M1", "height_m1") + 1, self.number("KERNEL_WIDTH_M1", "width_m1") + 1
+        ifm = self.read(self.feature_map("IFM"), ifm_h, ifm_w, depth)
+        axes = []
+        for axis, size, out in (("Y", ifm_h, height), ("X", ifm_w, width)):
+            n = self.number(f"RESIZE_{axis}_SCALE_N_M1", f"resize_{axis.lower()}_scale_n_m1") + 1
+            step = self.registers[f"NPU_SET_RESIZE_{axis}_STEP"].fields
+            d = int(step["one_step_int"]) * n + int(step["one_step_mod"])
+            position = np.arange(out) * d + self.number(f"RESIZE_{axis}_OFFSET", f"resize_{axis.lower()}_offset")
+            index, fraction = position // n, position % n
+            if mode == "RESIZE_MODE_NEAREST":
+                nearest = np.clip(index + (2 * fraction >= n), 0, size - 1)
+                axes.append([(nearest, np.ones(out, dtype=np.int64))])
+            else:
+                axes.append([(np.clip(index, 0, size - 1), n - fraction), (np.clip(index + 1, 0, size - 1), fraction)])
+        acc = np.zeros((height, width, depth), dtype=np.int64)
+        for rows, row_weight in axes[0]:
+            for cols, col_weight in axes[1]:
+                acc += ifm[rows][:, cols] * (row_weight[:, None] * col_weight[None, :])[:, :, None]
+        self._output(acc << 16, *self._global_scale(mode))
+
     def _elementwise(self, mode: str) -> None:
         self._check_common()
         if mode not in _ELEMENTWISE:
@@ -500,10 +529,10 @@ def _rescale(values: np.ndarray, scale: Any, shift: Any, mode: str, dbl_rnd: int
         raise Unsupported(f"{mode} with dbl_rnd {dbl_rnd}")
     name = mode.removeprefix("ROUND_MODE_OFM_").removeprefix("ROUND_MODE_IFM_")
     shifts = np.asarray(shift, dtype=object)
-    if not np.any(shifts):  # no bits shifted out: every mode gives the exact product
-        return np.asarray(values.astype(object) * np.asarray(scale, dtype=object), dtype=object)
+    product = values.astype(object) * np.asarray(scale, dtype=object)
+    if not np.any(product % (np.ones_like(shifts) << shifts)):  # no bits shifted out: every mode is exact
+        return np.asarray(product >> shifts, dtype=object)
     if name not in _ROUNDERS:
         raise Unsupported(f"round mode {mode}")
     rounder = _ROUNDERS[name]
-    product = values.astype(object) * np.asarray(scale, dtype=object)
     return np.asarray(np.frompyfunc(lambda p, s: rounder(p, s) if s else p, 2, 1)(product, shifts), dtype=object)
