@@ -4,15 +4,15 @@ The register commands (reference/ethosu/stream85.py) set registers that persist 
 to the next; operations read them and move int8 feature maps between memory regions. Anything not
 implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
 Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and part-kernel-first
-weights, SWD format); POOL SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D), NONE with
-the accumulator from IFM2; ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W,
-C, scalar); 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM transposes; 1D DMA; NHWC and
-NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATURAL, SYMMETRIC,
-TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when the shift is 0). Semantics not yet confirmed by
-an exact case: AVERAGE, REDUCE_SUM, MIN pools and the round modes other than NATURAL.
-Not yet: RESIZE, POOL ARGMAX, POOL NONE other than from IFM2, LRELU, shifts, CLZ, DIV, dilation, sparse or FWD weights,
-weights from IFM2 (matmul), 2D/3D DMA, reverse, accumulator KEEP, 16-bit IFMs to
-convolutions, 16-bit LUTs, I/O other than 1, 2, 4-byte signed integers.
+weights, SWD format dense or 2:4 sparse, the accumulator loaded from IFM2 for split kernels); POOL
+SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D), NONE from IFM2; ELEMENTWISE ADD, SUB,
+MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W, C,
+scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM
+transposes; 1D DMA; NHWC and NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round
+modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted
+out). Not yet confirmed by an exact case: POOL AVERAGE, REDUCE_SUM, MIN, round modes but NATURAL.
+Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, weights
+from IFM2 (matmul), 2D/3D DMA, reverse, accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
 """
 
 from __future__ import annotations
