@@ -7,12 +7,13 @@ Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and par
 weights, SWD format dense or 2:4 sparse, the accumulator loaded from IFM2 for split kernels); POOL
 SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D), NONE from IFM2; ELEMENTWISE ADD, SUB,
 MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W, C,
-scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM
-transposes; 1D DMA; NHWC and NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round
-modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted
-out). Not yet confirmed by an exact case: POOL AVERAGE, REDUCE_SUM, MIN, round modes but NATURAL.
-Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, weights
-from IFM2 (matmul), 2D/3D DMA, reverse, accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
+scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM transposes
+and reverses; 1D, 2D, 3D DMA (2D/3D from regor's generator, unconfirmed); NHWC and NHCWB16;
+8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATURAL, SYMMETRIC,
+TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted out). Not yet confirmed by an
+exact case: POOL AVERAGE, REDUCE_SUM, MIN, round modes but NATURAL.
+Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, weights from
+IFM2 (matmul), indexed DMA, accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
 """
 
 from __future__ import annotations
@@ -232,8 +233,6 @@ class Npu85:
         storage = precision["activation_storage"]
         if storage not in ("ACTIVATION_STORAGE_TILE2X2", "ACTIVATION_STORAGE_CHAINED"):
             raise Unsupported(f"{prefix} {storage}")
-        if prefix == "OFM" and (precision["activation_reverse"] != "ACTIVATION_REVERSE_NONE"):
-            raise Unsupported(f"OFM {precision['activation_reverse']}")
         chained = storage == "ACTIVATION_STORAGE_CHAINED"
         region = self.number(f"{prefix}_REGION", "region")  # a chain buffer when chained
         zero_point = self.signed16(f"{prefix}_ZERO_POINT", "zero_point")
@@ -301,8 +300,6 @@ class Npu85:
     # Operations
     def _dma(self) -> None:
         src, dst = self.registers["NPU_SET_DMA0_SRC_REGION"].fields, self.registers["NPU_SET_DMA0_DST_REGION"].fields
-        if src["stride_mode"] != "DMA_STRIDE_MODE_D1":
-            raise Unsupported(f"DMA {src['stride_mode']}")
         for end in (src, dst):
             if end["idx_mode"] != "DMA_IDX_MODE_DISABLED":
                 raise Unsupported(f"DMA {end['idx_mode']}")
@@ -311,9 +308,18 @@ class Npu85:
         source = self._bytes_of(int(src["region"]))
         target = self._bytes_of(LUT if dst["region_mode"] == "DMA_REGION_MODE_INTERNAL" else int(dst["region"]))
         start, to, length = (self.number(f"DMA0_{n}", "addr") for n in ("SRC", "DST", "LEN"))
-        if start + length > len(source) or to + length > len(target):
-            raise ValueError(f"DMA of {length} bytes from {start:#x} to {to:#x} leaves its regions")
-        target[to : to + length] = source[start : start + length]
+        # regor's GenerateDMA: LEN contiguous bytes, repeated SIZE0 times at STRIDE0, that SIZE1 times at STRIDE1.
+        dims = {"DMA_STRIDE_MODE_D1": 0, "DMA_STRIDE_MODE_D2": 1, "DMA_STRIDE_MODE_D3": 2}[str(src["stride_mode"])]
+        rows = [(start, to)]
+        for level in range(dims):
+            count = self.number(f"DMA0_SIZE{level}", "size")
+            steps = [self.number(f"DMA0_{end}_STRIDE{level}", "addr") for end in ("SRC", "DST")]
+            steps = [step - (1 << 40) if step >> 39 else step for step in steps]  # 40-bit two's complement
+            rows = [(s + i * steps[0], d + i * steps[1]) for i in range(count) for s, d in rows]
+        for s, d in rows:
+            if min(s, d) < 0 or s + length > len(source) or d + length > len(target):
+                raise ValueError(f"DMA of {length} bytes from {s:#x} to {d:#x} leaves its regions")
+            target[d : d + length] = source[s : s + length]
 
     def _check_common(self, acc_inputs: tuple[str, ...] = ("ACC_INPUT_RESET",)) -> None:
         if self.field("IFM_UPSCALE", "mode") != "IFM_UPSCALE_MODE_NONE":
@@ -508,6 +514,9 @@ class Npu85:
         values = np.clip(scaled, low, high).astype(np.int64)
         if lut is not None:
             values = lut[values - np.iinfo(ofm.dtype).min].astype(np.int64)  # index: the value's offset from the minimum
+        reverse = str(self.field("OFM_PRECISION", "activation_reverse")).removeprefix("ACTIVATION_REVERSE_")
+        if reverse != "NONE":  # regor never combines it with a transpose
+            values = np.flip(values, "HWC".index(reverse))
         transpose = str(self.field("OFM_PRECISION", "activation_transpose")).removeprefix("ACTIVATION_TRANSPOSE_")
         self.write(ofm, np.transpose(values, ["HWC".index(axis) for axis in transpose]))
 
