@@ -8,12 +8,12 @@ weights, SWD format dense or 2:4 sparse, the accumulator loaded from IFM2 for sp
 SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D), NONE from IFM2; ELEMENTWISE ADD, SUB,
 MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W, C,
 scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM transposes
-and reverses; 1D, 2D, 3D DMA (2D/3D from regor's generator, unconfirmed); NHWC and NHCWB16;
+and reverses; 1D, 2D, 3D DMA and gathers (from regor's generator); NHWC and NHCWB16;
 8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATURAL, SYMMETRIC,
 TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted out). Not yet confirmed by an
 exact case: POOL AVERAGE, REDUCE_SUM, MIN, round modes but NATURAL.
 Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, weights from
-IFM2 (matmul), indexed DMA, accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
+IFM2 (matmul), DMA scatter, accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
 """
 
 from __future__ import annotations
@@ -300,9 +300,8 @@ class Npu85:
     # Operations
     def _dma(self) -> None:
         src, dst = self.registers["NPU_SET_DMA0_SRC_REGION"].fields, self.registers["NPU_SET_DMA0_DST_REGION"].fields
-        for end in (src, dst):
-            if end["idx_mode"] != "DMA_IDX_MODE_DISABLED":
-                raise Unsupported(f"DMA {end['idx_mode']}")
+        if dst["idx_mode"] != "DMA_IDX_MODE_DISABLED":
+            raise Unsupported(f"DMA with destination {dst['idx_mode']} (a scatter)")
         if src["region_mode"] == "DMA_REGION_MODE_INTERNAL":
             raise Unsupported("DMA from the LUT RAM")
         source = self._bytes_of(int(src["region"]))
@@ -310,16 +309,32 @@ class Npu85:
         start, to, length = (self.number(f"DMA0_{n}", "addr") for n in ("SRC", "DST", "LEN"))
         # regor's GenerateDMA: LEN contiguous bytes, repeated SIZE0 times at STRIDE0, that SIZE1 times at STRIDE1.
         dims = {"DMA_STRIDE_MODE_D1": 0, "DMA_STRIDE_MODE_D2": 1, "DMA_STRIDE_MODE_D3": 2}[str(src["stride_mode"])]
-        rows = [(start, to)]
-        for level in range(dims):
-            count = self.number(f"DMA0_SIZE{level}", "size")
-            steps = [self.number(f"DMA0_{end}_STRIDE{level}", "addr") for end in ("SRC", "DST")]
-            steps = [step - (1 << 40) if step >> 39 else step for step in steps]  # 40-bit two's complement
-            rows = [(s + i * steps[0], d + i * steps[1]) for i in range(count) for s, d in rows]
+        counts = [self.number(f"DMA0_SIZE{level}", "size") for level in range(dims)] + [1] * (2 - dims)
+        steps = [[self.number(f"DMA0_{end}_STRIDE{level}", "addr") if level < dims else 0 for end in ("SRC", "DST")]
+                 for level in range(2)]
+        steps = [[step - (1 << 40) if step >> 39 else step for step in pair] for pair in steps]  # 40-bit signed
+        rows = [(i1, i0, i0) for i1 in range(counts[1]) for i0 in range(counts[0])]  # (outer, source row, dest row)
+        if src["idx_mode"] == "DMA_IDX_MODE_ENABLED":  # a gather: one index list entry per row, in order
+            indices = self._dma_indices(counts[0] * counts[1])
+            rows = [(i1, indices[i1 * counts[0] + i0], i0) for i1, _, i0 in rows]
+        rows = [(start + i1 * steps[1][0] + s * steps[0][0], to + i1 * steps[1][1] + d * steps[0][1]) for i1, s, d in rows]
         for s, d in rows:
             if min(s, d) < 0 or s + length > len(source) or d + length > len(target):
                 raise ValueError(f"DMA of {length} bytes from {s:#x} to {d:#x} leaves its regions")
             target[d : d + length] = source[s : s + length]
+
+    def _dma_indices(self, count: int) -> list[int]:
+        """The source rows of a gather: `count` int32 indices (inferred: the index tensors Vela stages are int32)."""
+        if self.registers.get("NPU_SET_DMA0_IDX_SKIP1") and self.number("DMA0_IDX_SKIP1", "addr"):
+            raise Unsupported("DMA gather with IDX_SKIP1")
+        start = self.number("DMA0_IDX", "addr")
+        data = self._bytes_of(self.number("DMA0_IDX_REGION", "region"))
+        if start + 4 * count > len(data):
+            raise ValueError(f"DMA gather indices at {start:#x} leave their region")
+        indices = data[start : start + 4 * count].view("<i4").tolist()
+        if min(indices) < 0 or max(indices) > self.number("DMA0_IDX_MAX", "idx_max"):
+            raise Unsupported(f"DMA gather with indices {indices} beyond 0..IDX_MAX")
+        return indices
 
     def _check_common(self, acc_inputs: tuple[str, ...] = ("ACC_INPUT_RESET",)) -> None:
         if self.field("IFM_UPSCALE", "mode") != "IFM_UPSCALE_MODE_NONE":
