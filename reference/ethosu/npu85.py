@@ -4,16 +4,16 @@ The register commands (reference/ethosu/stream85.py) set registers that persist 
 to the next; operations read them and move int8 feature maps between memory regions. Anything not
 implemented raises Unsupported, naming it: the model never returns a guess. Timing is not modelled.
 Covers: CONV and DEPTHWISE with 8-bit IFMs (stride, padding, depth-first and part-kernel-first
-weights, SWD format dense or 2:4 sparse, the accumulator loaded from IFM2 for split kernels); POOL
-SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's AVG_POOL2D), NONE from IFM2; ELEMENTWISE ADD, SUB,
-MUL, MIN, MAX, ABS, comparisons and bitwise modes, with operand scales and broadcast (H, W, C,
-scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs in the LUT RAM; chained OFM -> IFM; OFM transposes
-and reverses; 1D, 2D, 3D DMA and gathers (from regor's generator); NHWC and NHCWB16;
-8/16/32-bit feature maps; 32- and 48-bit accumulators; round modes NATURAL, SYMMETRIC,
-TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted out). Not yet confirmed by an
-exact case: POOL AVERAGE, REDUCE_SUM, MIN, round modes but NATURAL.
-Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, weights from
-IFM2 (matmul), DMA scatter, accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
+weights, SWD format dense or 2:4 sparse, the accumulator loaded from IFM2 for split kernels), CONV
+with weights from IFM2 (regor's MatMul); POOL SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's
+AVG_POOL2D), NONE from IFM2; ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise
+modes, with operand scales and broadcast (H, W, C, scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs
+in the LUT RAM; chained OFM -> IFM; OFM transposes and reverses; 1D, 2D, 3D DMA and gathers (from
+regor's generator); NHWC and NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round
+modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted
+out). Not yet confirmed by an exact case: POOL AVERAGE, REDUCE_SUM, MIN, MatMul, round modes but NATURAL.
+Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, DMA scatter,
+accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
 """
 
 from __future__ import annotations
@@ -199,8 +199,9 @@ class Npu85:
             self._dma()
         elif command.name in ("NPU_OP_CONV", "NPU_OP_DEPTHWISE"):
             if command.fields.get("weights_ifm2"):
-                raise Unsupported("CONV with weights from IFM2")
-            self._convolution(depthwise=command.name == "NPU_OP_DEPTHWISE")
+                self._matmul()
+            else:
+                self._convolution(depthwise=command.name == "NPU_OP_DEPTHWISE")
         elif command.name == "NPU_OP_POOL":
             self._pool(str(command.fields["pooling_mode"]))
         elif command.name == "NPU_OP_ELEMENTWISE":
@@ -418,6 +419,25 @@ class Npu85:
         records = self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH")
         bias, scale, shift = decode_scales(records, depth, self._acc_bits())
         self._output(acc + bias, scale, shift)
+
+    def _matmul(self) -> None:
+        """CONV with weights from IFM2: regor's MatMul, OFM[h, m, n] = sum over k of IFM[h, m, k] * IFM2[h, n, k]."""
+        self._check_common()
+        height, width, depth = self.ofm_shape()
+        kernel = (self.number("KERNEL_HEIGHT_M1", "height_m1"), self.number("KERNEL_WIDTH_M1", "width_m1"))
+        pads = [self.number(f"IFM_PAD_{side}", "pad") for side in ("TOP", "LEFT", "BOTTOM", "RIGHT")]
+        if kernel != (0, 0) or any(pads) or self._stride() != (0, 0):
+            raise Unsupported(f"CONV with weights from IFM2 and a kernel {kernel}, pads {pads} or a stride")
+        ifm_depth = self.number("IFM_DEPTH_M1", "depth_m1") + 1
+        a = self.read(self.feature_map("IFM"), height, width, ifm_depth)
+        b = self.read(self.feature_map("IFM2"), height, depth, ifm_depth)
+        acc = np.einsum("hmk,hnk->hmn", a, b)
+        if self.field("OFM_PRECISION", "scale_mode") == "OFM_SCALE_MODE_PER_CHANNEL":
+            records = self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH")
+            bias, scale, shift = decode_scales(records, depth, self._acc_bits())
+            self._output(acc + bias, scale, shift)
+        else:
+            self._output(acc, *self._global_scale("CONV with weights from IFM2"))
 
     def _pool(self, mode: str) -> None:
         if mode == "POOLING_MODE_NONE":  # the accumulator is loaded from IFM2 and written out (a constant's copy)
