@@ -268,7 +268,7 @@ def test_a_mutation_changes_the_outputs(compile_model, mutation):
 UNSUPPORTED = {
     "round_double": ("conv2d", "NPU_SET_OFM_SCALE", "round_mode", "ROUND_MODE_OFM_DOUBLE_SYMMETRIC",
                      "round mode ROUND_MODE_OFM_DOUBLE_SYMMETRIC"),
-    "pool_average": ("add_sigmoid", "NPU_OP_POOL", "pooling_mode", "POOLING_MODE_AVERAGE", "POOLING_MODE_AVERAGE"),
+    "pool_argmax": ("add_sigmoid", "NPU_OP_POOL", "pooling_mode", "POOLING_MODE_ARGMAX_X", "POOLING_MODE_ARGMAX_X"),
     "elementwise_shl": ("add_sigmoid", "NPU_OP_ELEMENTWISE", "elementwise_mode", "ELEMENTWISE_MODE_SHL",
                         "ELEMENTWISE_MODE_SHL"),
     "lut_tanh": ("add_sigmoid", "NPU_SET_ACTIVATION", "activation_function", "ACTIVATION_FUNCTION_LUT_TANH",

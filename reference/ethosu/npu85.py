@@ -8,11 +8,11 @@ weights, SWD format dense or 2:4 sparse, the accumulator loaded from IFM2 for sp
 with weights from IFM2 (regor's MatMul); POOL SUM, MAX, MIN, REDUCE_SUM, AVERAGE (as TOSA's
 AVG_POOL2D), NONE from IFM2; ELEMENTWISE ADD, SUB, MUL, MIN, MAX, ABS, comparisons and bitwise
 modes, with operand scales and broadcast (H, W, C, scalar); RESIZE NEAREST and BILINEAR; 8-bit LUTs
-in the LUT RAM; chained OFM -> IFM; OFM transposes and reverses; 1D, 2D, 3D DMA and gathers (from
-regor's generator); NHWC and NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round
+in the LUT RAM; chained OFM -> IFM; OFM transposes and reverses; 1D, 2D, 3D DMA, gathers and scatters
+(from regor's generator); NHWC and NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round
 modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted
 out). Not yet confirmed by an exact case: POOL AVERAGE, REDUCE_SUM, MIN, MatMul, round modes but NATURAL.
-Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights, DMA scatter,
+Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights,
 accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
 """
 
@@ -301,8 +301,6 @@ class Npu85:
     # Operations
     def _dma(self) -> None:
         src, dst = self.registers["NPU_SET_DMA0_SRC_REGION"].fields, self.registers["NPU_SET_DMA0_DST_REGION"].fields
-        if dst["idx_mode"] != "DMA_IDX_MODE_DISABLED":
-            raise Unsupported(f"DMA with destination {dst['idx_mode']} (a scatter)")
         if src["region_mode"] == "DMA_REGION_MODE_INTERNAL":
             raise Unsupported("DMA from the LUT RAM")
         source = self._bytes_of(int(src["region"]))
@@ -318,6 +316,9 @@ class Npu85:
         if src["idx_mode"] == "DMA_IDX_MODE_ENABLED":  # a gather: one index list entry per row, in order
             indices = self._dma_indices(counts[0] * counts[1])
             rows = [(i1, indices[i1 * counts[0] + i0], i0) for i1, _, i0 in rows]
+        elif dst["idx_mode"] == "DMA_IDX_MODE_ENABLED":  # a scatter: the index list places the rows
+            indices = self._dma_indices(counts[0] * counts[1])
+            rows = [(i1, i0, indices[i1 * counts[0] + i0]) for i1, i0, _ in rows]
         rows = [(start + i1 * steps[1][0] + s * steps[0][0], to + i1 * steps[1][1] + d * steps[0][1]) for i1, s, d in rows]
         for s, d in rows:
             if min(s, d) < 0 or s + length > len(source) or d + length > len(target):
@@ -325,7 +326,7 @@ class Npu85:
             target[d : d + length] = source[s : s + length]
 
     def _dma_indices(self, count: int) -> list[int]:
-        """The source rows of a gather: `count` int32 indices (inferred: the index tensors Vela stages are int32)."""
+        """The rows of a gather or scatter: `count` int32 indices (inferred: the index tensors Vela stages are int32)."""
         if self.registers.get("NPU_SET_DMA0_IDX_SKIP1") and self.number("DMA0_IDX_SKIP1", "addr"):
             raise Unsupported("DMA gather with IDX_SKIP1")
         start = self.number("DMA0_IDX", "addr")
