@@ -28,6 +28,7 @@ from reference.ethosu import u85_tables as tables
 from reference.ethosu.npu85 import Unsupported, run_stream_u85
 from reference.ethosu.stream import Command
 from reference.ethosu.stream85 import decode, npu_of
+from tests.test_ethosu_npu import _before, _set_word, _with, _word
 from tests.test_ethosu_stream import MODELS, parse_disassembly
 
 REPO = Path(__file__).resolve().parent.parent
@@ -132,7 +133,7 @@ def test_a_u55_stream_is_not_decoded_as_u85(compile_model):
         decode(bytes(cmd_data))
 
 
-def test_the_tables_are_what_the_generator_writes(tmp_path):
+def test_the_tables_are_what_the_generator_writes():
     """Regenerate from the sdist when it is here; without it, the committed tables must be the generator's
     own output for the header they name (checked by the generator's parser on a header rebuilt from them)."""
     sdist = next(iter(sorted(Path("/tmp").glob("*/ethos-u-vela-5.1.0"))), None)
@@ -167,20 +168,6 @@ def _set_field(cmd_data: bytes, command: Command, field: str, value: int | str) 
     return _set_word(changed, command.offset + 1, both >> 32) if command.payload is not None else changed
 
 
-def _set_word(cmd_data: bytes, word: int, value: int) -> bytes:
-    return cmd_data[: word * 4] + struct.pack("<I", value) + cmd_data[word * 4 + 4 :]
-
-
-def _word(cmd_data: bytes, word: int) -> int:
-    return struct.unpack_from("<I", cmd_data, word * 4)[0]
-
-
-def _before(commands: list[Command], operation: str, name: str) -> Command:
-    """The last `name` command before the first `operation`."""
-    end = next(i for i, c in enumerate(commands) if c.name == operation)
-    return next(c for c in reversed(commands[:end]) if c.name == name)
-
-
 def _weight_data_offset(commands: list[Command], operation: str, address: int) -> int:
     """Where in weight_data lies what the last DMA before `operation` copied to `address`."""
     registers: dict[str, int] = {}
@@ -194,15 +181,6 @@ def _weight_data_offset(commands: list[Command], operation: str, address: int) -
             copied = dict(registers)
     assert copied and copied["DST"] <= address < copied["DST"] + copied["LEN"]
     return copied["SRC"] + address - copied["DST"]
-
-
-def _with(vela: dict[str, Any], cmd_data: bytes | None = None, weight_data: bytes | None = None) -> dict[str, Any]:
-    changed = dict(vela)
-    if cmd_data is not None:
-        changed["cmd_data"] = np.frombuffer(cmd_data, dtype=np.uint8)
-    if weight_data is not None:
-        changed["weight_data"] = np.frombuffer(weight_data, dtype=np.uint8)
-    return changed
 
 
 def _round_mode_truncate(vela: dict[str, Any]) -> dict[str, Any]:
