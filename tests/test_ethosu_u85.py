@@ -263,3 +263,96 @@ def test_an_unimplemented_mode_raises_unsupported(compile_model, case):
     target = next(c for c in decode(cmd_data) if c.name == name and (name != "NPU_SET_OFM_SCALE" or c.fields["shift"]))
     with pytest.raises(Unsupported, match=message):
         run_stream_u85(_with(compiled.vela, _set_field(cmd_data, target, field, value)), inputs)
+
+
+# The generator's parser on a small header of regor's shape: runs without the sdist.
+_HEADER = """#define NNX_ARCH_VERSION_MAJOR 2
+#define NNX_ARCH_VERSION_MINOR 0
+#define NNX_ARCH_VERSION_PATCH 0
+enum class cmd0_opcode : uint16_t
+{
+    NPU_OP_STOP = 0,
+};
+
+enum class cmd1_opcode : uint16_t
+{
+    NPU_SET_OFM_SCALE = 36,
+};
+
+enum class round_mode_ofm : uint8_t
+{
+    DOUBLE_SYMMETRIC = 0,
+    NATURAL = 1,
+};
+
+static const char* round_mode_ofm_str[] =
+{
+    "ROUND_MODE_OFM_DOUBLE_SYMMETRIC",
+    "ROUND_MODE_OFM_NATURAL",
+};
+
+struct npu_op_stop_t
+{
+private:
+    uint32_t opcode:10;
+    uint32_t reserved0:4;
+    uint32_t control:2;
+    uint32_t mask:16;
+public:
+    void disassemble(std::vector<std::pair<std::string, std::string>>& fields) const
+    {
+        fields.push_back(std::make_pair<std::string, std::string>("mask", std::to_string(mask)));
+    }
+};
+struct npu_set_ofm_scale_t
+{
+private:
+    uint32_t opcode:10;
+    uint32_t reserved0:4;
+    uint32_t control:2;
+    uint32_t shift:6;
+    uint32_t reserved1:7;
+    uint32_t round_mode:3;
+    uint32_t scale:32;
+public:
+    void disassemble(std::vector<std::pair<std::string, std::string>>& fields) const
+    {
+        fields.push_back(std::make_pair<std::string, std::string>("shift", std::to_string(shift)));
+        fields.push_back(std::make_pair<std::string, std::string>("round_mode", (round_mode < (sizeof(round_mode_ofm_str)/sizeof(round_mode_ofm_str[0])) ? round_mode_ofm_str[round_mode] : "****")));
+        fields.push_back(std::make_pair<std::string, std::string>("scale", std::to_string(scale)));
+    }
+};
+        case (static_cast<uint32_t>(NPU_NAMESPACE::cmd_ctrl::CMD0_CTRL) << 14) | static_cast<uint32_t>(NPU_NAMESPACE::cmd0_opcode::NPU_OP_STOP):
+        {
+            const npu_op_stop_t& v = *reinterpret_cast<const npu_op_stop_t*>(in);
+            op = "NPU_OP_STOP";
+        case (static_cast<uint32_t>(NPU_NAMESPACE::cmd_ctrl::CMD1_CTRL) << 14) | static_cast<uint32_t>(NPU_NAMESPACE::cmd1_opcode::NPU_SET_OFM_SCALE):
+        {
+            const npu_set_ofm_scale_t& v = *reinterpret_cast<const npu_set_ofm_scale_t*>(in);
+            op = "NPU_SET_OFM_SCALE";
+"""
+
+
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_ethosu85_tables", REPO / "tools" / "gen_ethosu85_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generator_reads_regor_header_shapes_and_refuses_others():
+    generator = _generator()
+    namespace: dict[str, Any] = {}
+    exec(generator.render(_HEADER, "5.1.0"), namespace)  # noqa: S102 - the generator's own output
+    assert namespace["CMD1"] == {0x024: "NPU_SET_OFM_SCALE"}
+    assert namespace["FIELDS"]["NPU_SET_OFM_SCALE"] == (
+        ("shift", 16, 6, ""), ("round_mode", 29, 3, "round_mode_ofm"), ("scale", 32, 32, ""))
+    assert namespace["RESERVED"]["NPU_SET_OFM_SCALE"] == 0x1FC03C00
+    with pytest.raises(SystemExit, match="take 63 bits"):
+        generator.render(_HEADER.replace("uint32_t reserved1:7;", "uint32_t reserved1:6;"), "5.1.0")
+    with pytest.raises(SystemExit, match="cannot read how scale is printed"):
+        generator.render(_HEADER.replace("std::to_string(scale)", "std::to_string(scale << 1)"), "5.1.0")
+    with pytest.raises(SystemExit, match="round_mode_ofm_str does not match"):
+        generator.render(_HEADER.replace('"ROUND_MODE_OFM_NATURAL"', '"ROUND_MODE_OFM_TRUNCATE"'), "5.1.0")
