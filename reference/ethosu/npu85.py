@@ -11,7 +11,7 @@ modes, with operand scales and broadcast (H, W, C, scalar); RESIZE NEAREST and B
 in the LUT RAM; chained OFM -> IFM; OFM transposes and reverses; 1D, 2D, 3D DMA, gathers and scatters
 (from regor's generator); NHWC and NHCWB16; 8/16/32-bit feature maps; 32- and 48-bit accumulators; round
 modes NATURAL, SYMMETRIC, TRUNCATE_TO_ZERO, TRUNCATE_TO_LOWER (any mode when no bits are shifted
-out). Not yet confirmed by an exact smoke case: POOL AVERAGE, MatMul, round modes SYMMETRIC and
+out). Not yet confirmed by an exact smoke case: POOL AVERAGE, round modes SYMMETRIC and
 TRUNCATE_*.
 Not yet: POOL ARGMAX, RESIZE REPLICATE, LRELU, shifts, CLZ, DIV, dilation, FWD weights,
 accumulator KEEP, 16-bit IFMs to convolutions, 16-bit LUTs.
