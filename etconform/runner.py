@@ -165,7 +165,7 @@ def run_case(
             files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
         try:
             verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
-            _own_checks(verdict, result.checks)
+            _own_checks(verdict, result.checks, result.metrics)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **shared)
             continue
@@ -232,7 +232,8 @@ def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, sample
             raise StageError(Stage(kept["error"]["stage"]), kept["error"]["message"], kept["error"]["detail"])
         if "skip" in kept:
             raise NotRunnable(kept["skip"])
-        result = ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"], kept.get("checks", {}))
+        result = ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"], kept.get("checks", {}),
+                            kept.get("metrics", {}))
         return result, kept["outputs"]
     cacheable = entry is not None and getattr(executor, "cacheable", True)
     try:
@@ -249,7 +250,7 @@ def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, sample
         raise
     if cacheable:
         entry.results[executor.name] = {"outputs": outputs, "latency": result.latency, "estimate": result.estimate,
-                                        "notes": result.notes, "checks": result.checks}
+                                        "notes": result.notes, "checks": result.checks, "metrics": result.metrics}
         entry.dirty = True
     return result, outputs
 
@@ -300,6 +301,8 @@ def _execute(executor: Any, lowered: Lowered, samples: list[Any], timing: tuple[
             outputs.append(more.outputs)
             for check, disagreed in more.checks.items():
                 result.checks.setdefault(check, []).extend(m for m in disagreed if m not in result.checks[check])
+            for name, value in more.metrics.items():
+                result.metrics[name] = max(result.metrics.get(name, value), value)
     return result, outputs
 
 
@@ -329,8 +332,9 @@ def _verdict(
     return verdict
 
 
-def _own_checks(verdict: Verdict, checks: dict[str, list[str]]) -> None:
+def _own_checks(verdict: Verdict, checks: dict[str, list[str]], metrics: dict[str, float]) -> None:
     """An executor's own comparisons (e.g. the stream against the TOSA reference model) join the verdict."""
+    verdict.metrics.update(metrics)
     for check, disagreed in checks.items():
         verdict.checks.append(check)
         verdict.findings += [Finding(check, message) for message in disagreed]

@@ -25,10 +25,12 @@ from reference.tosa_ref import _to_numpy, _to_torch, run_tosa
 
 MODELLED = ("ethos-u55",)  # NPUs reference/ethosu/npu.py models
 CHECK = "vs_tosa"
+MAX_DIFF, DIFFERING = "max_diff_vs_tosa", "values_differing_vs_tosa"  # in output LSBs; over every delegate call
 
 
-def disagreement(label: str, stream: list[np.ndarray], tosa: list[np.ndarray]) -> list[str]:
-    """What differs between the stream's and the TOSA reference model's integer outputs (none: [])."""
+def disagreement(label: str, stream: list[np.ndarray], tosa: list[np.ndarray], metrics: dict[str, float]) -> list[str]:
+    """What differs between the stream's and the TOSA reference model's integer outputs (none: []);
+    adds the largest difference and the number of values that differ to `metrics`."""
     if len(stream) != len(tosa):
         return [f"{label}: the stream gives {len(stream)} outputs, the TOSA reference model {len(tosa)}"]
     found = []
@@ -38,6 +40,8 @@ def disagreement(label: str, stream: list[np.ndarray], tosa: list[np.ndarray]) -
                          f"the TOSA reference model {t.dtype}{list(t.shape)}")
             continue
         diff = np.abs(s.reshape(-1).astype(np.int64) - t.reshape(-1).astype(np.int64))
+        metrics[MAX_DIFF] = max(metrics.get(MAX_DIFF, 0), int(diff.max(initial=0)))
+        metrics[DIFFERING] = metrics.get(DIFFERING, 0) + int((diff > 0).sum())
         if diff.any():
             at = int(diff.argmax())
             found.append(f"{label}, output {i}: {int((diff > 0).sum())} of {diff.size} values differ from the TOSA "
@@ -54,6 +58,7 @@ class _DelegatesOnStream(TorchFunctionMode):
         self.delegates = delegates  # digest of the processed bytes -> (index in lowered.delegates, TOSA graph)
         self.calls = 0
         self.disagreements: list[str] = []
+        self.metrics: dict[str, float] = {MAX_DIFF: 0, DIFFERING: 0}
         self.lacking = ""  # what the functional model lacks, once a call needed it
 
     def _lacks(self, what: str) -> NotRunnable:
@@ -80,7 +85,8 @@ class _DelegatesOnStream(TorchFunctionMode):
             raise self._lacks(f"the functional model lacks {what} (delegate {index})") from what
         except ValueError as exc:
             raise StageError(Stage.RUN, f"delegate {index}: the functional model rejects its stream: {exc}") from exc
-        self.disagreements += disagreement(f"delegate {index} (call {self.calls})", stream, run_tosa(tosa, inputs))
+        label = f"delegate {index} (call {self.calls})"
+        self.disagreements += disagreement(label, stream, run_tosa(tosa, inputs), self.metrics)
         fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
         return tuple(_to_torch(a, f) for a, f in zip(stream, fakes))
 
@@ -118,4 +124,4 @@ class EthosUStream:
             raise
         if not mode.calls:
             raise NotRunnable("no delegate: there is no command stream to run")
-        return ExecResult(outputs, {}, checks={CHECK: mode.disagreements})
+        return ExecResult(outputs, {}, checks={CHECK: mode.disagreements}, metrics=mode.metrics)
