@@ -21,7 +21,7 @@ from reference.base import Availability, ExecResult, NotRunnable
 from reference.ethosu.arith import Unsupported
 from reference.ethosu.npu import run_stream
 from reference.ethosu.package import parse
-from reference.tosa_ref import _to_numpy, _to_torch, run_tosa
+from reference.tosa_ref import _to_numpy, delegate_outputs, run_tosa
 
 MODELLED = ("ethos-u55",)  # NPUs reference/ethosu/npu.py models
 CHECK = "vs_tosa"
@@ -87,8 +87,7 @@ class _DelegatesOnStream(TorchFunctionMode):
             raise StageError(Stage.RUN, f"delegate {index}: the functional model rejects its stream: {exc}") from exc
         label = f"delegate {index} (call {self.calls})"
         self.disagreements += disagreement(label, stream, run_tosa(tosa, inputs), self.metrics)
-        fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
-        return tuple(_to_torch(a, f) for a, f in zip(stream, fakes))
+        return delegate_outputs(module, stream)
 
 
 class EthosUStream:
