@@ -224,3 +224,28 @@ def test_a_target_without_a_functional_model_is_skipped_with_the_reason():
     availability = EXECUTORS["stream"].probe(TARGETS["ethos_u85_256"])
     assert not availability.ok and "ethos-u85-256" in availability.reason
     assert not EXECUTORS["stream"].probe(TARGETS["tosa_int"]).ok
+
+
+def test_the_coverage_counts_cases_with_a_delegate_by_what_the_stream_did():
+    def record(outcome, target="ethos_u55_128", partitions=1, message="", checks=(), findings=()):
+        return {"target": target, "level": "stream", "outcome": outcome, "message": message, "checks": list(checks),
+                "findings": list(findings), "delegation": {"partitions": partitions}}
+
+    differs = {"stage": "compare", "check": "vs_tosa", "message": "delegate 0 (call 1), output 0: 1 of 8 values differ"}
+    records = [
+        record("pass", checks=["vs_eager", "vs_tosa"]),
+        record("mismatch", checks=["vs_eager", "vs_tosa"], findings=[differs]),
+        record("mismatch", checks=["vs_eager", "vs_quantized", "vs_tosa"],  # off eager, equal to TOSA: agreed
+               findings=[{"stage": "compare", "check": "vs_quantized", "message": "3 steps"}]),
+        record("skip", message="the functional model lacks POOL MAX (delegate 0)"),
+        record("skip", message="the functional model lacks POOL MAX (delegate 2)"),
+        record("fail", message="delegate 0: the functional model rejects its stream: no NPU_OP_STOP"),
+        record("skip", partitions=0, message="no delegate: there is no command stream to run"),
+        {**record("pass", checks=["vs_tosa"]), "level": "tosa"},  # another executor
+    ]
+    assert report.stream_coverage(records) == {"ethos_u55_128": {
+        "with_delegate": 6, "agreed": 2, "mismatched": 1, "skipped": 2, "failed": 1,
+        "skip_reasons": [["the functional model lacks POOL MAX", 2]]}}
+    assert report.stream_line(report.stream_coverage(records)["ethos_u55_128"]) == (
+        "2 of 6 cases with a delegate agreed exactly with the TOSA reference model, 1 differed, 2 skipped "
+        "(the functional model lacks POOL MAX: 2), 1 failed")
