@@ -34,11 +34,17 @@ def _tfl(value: int, scale: int, shift: int) -> int:
     return (high >> exponent) + (1 if high & mask > threshold else 0)
 
 
-_ROUNDERS = {"NATURAL": _natural, "TFL": _tfl}
+def _exact(value: int, scale: int, shift: int) -> int:
+    return value * scale
+
+
+_ROUNDERS = {"NATURAL": _natural, "TFL": _tfl, "EXACT": _exact}
 
 
 def rescale(values: np.ndarray, scale: Any, shift: Any, round_mode: str) -> np.ndarray:
     """values * scale / 2**shift with the round mode; scale and shift are scalars or per-channel arrays."""
+    if np.all(np.asarray(shift) == 0):
+        round_mode = "EXACT"  # nothing is shifted out: every round mode gives the product
     if round_mode not in _ROUNDERS:
         raise Unsupported(f"round mode {round_mode}")
     scaled = np.frompyfunc(_ROUNDERS[round_mode], 3, 1)(values.astype(object), np.asarray(scale, dtype=object),
@@ -48,12 +54,7 @@ def rescale(values: np.ndarray, scale: Any, shift: Any, round_mode: str) -> np.n
 
 def output_stage(
     acc: np.ndarray, scale: Any, shift: Any, round_mode: str, zero_point: int, clamp: tuple[int, int],
-    lut: np.ndarray | None,
 ) -> np.ndarray:
-    """int8 OFM values: rescale, add the zero point, clamp to the activation range and int8, then the LUT."""
+    """OFM values as int64: rescale, add the zero point, clamp to `clamp` (the activation range and the type)."""
     scaled = rescale(acc, scale, shift, round_mode) + zero_point
-    low, high = max(clamp[0], -128), min(clamp[1], 127)
-    clamped = np.clip(scaled, low, high).astype(np.int64)
-    if lut is not None:
-        clamped = lut[clamped + 128].astype(np.int64)
-    return clamped.astype(np.int8)
+    return np.clip(scaled, *clamp).astype(np.int64)
