@@ -5,13 +5,16 @@ program runs on the TOSA reference model (reference/tosa_ref.py), which records 
 int8 inputs and the reference model's int8 outputs; the functional model runs Vela's command
 stream on the same inputs and must give the same integers, value for value. Mutations of the
 stream, a scale record and a weight must change the outputs; modes the model lacks must raise.
-Covers: conv2d (+ReLU, stride 2, padding 1), depthwise conv 3x3, sigmoid(x) + y (LUT, ADD).
-Not yet: programs with several delegates, U65/U85 streams, int16.
+Covers: conv2d (+ReLU, stride 2, padding 1), depthwise conv 3x3, sigmoid(x) + y (LUT, ADD),
+maximum(x, y) (int8 -> int32 as a scalar ADD, RESCALE as MUL by a broadcast constant, MAX on int32),
+max pooling with padding, x - y (SUB).
+Not yet: programs with several delegates, U65/U85 streams, int16 activations.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -19,13 +22,29 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import reference.tosa_ref as tosa_ref
+from etconform.cases import Case, Lambda, randn
 from reference.ethosu.npu import Unsupported, run_stream
 from reference.ethosu.stream import Command, decode
-from tests.test_ethosu_stream import MODELS, TARGET
+from tests.test_ethosu_stream import MODELS as STREAM_MODELS
+from tests.test_ethosu_stream import TARGET
 
 SEEDS = (0, 1)
+
+
+def _two_inputs(g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    return randn(g, 1, 4, 6, 6), randn(g, 1, 4, 6, 6)
+
+
+MODELS = {
+    **STREAM_MODELS,
+    "maximum": Case("ethosu_npu", "maximum", lambda: Lambda(torch.maximum), _two_inputs),
+    "max_pool": Case("ethosu_npu", "max_pool", lambda: torch.nn.MaxPool2d(3, stride=2, padding=1),
+                     lambda g: (randn(g, 1, 8, 9, 9),)),
+    "sub": Case("ethosu_npu", "sub", lambda: Lambda(torch.sub), _two_inputs),
+}
 
 
 @dataclasses.dataclass
@@ -73,7 +92,7 @@ def _lower(name: str, workdir: Path) -> Compiled:
         assert len(calls) == 1, "the delegate ran once"
         return calls[0]
 
-    return Compiled(vela, run_on_tosa)
+    return Compiled(vela, functools.cache(run_on_tosa))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -88,9 +107,15 @@ def test_outputs_equal_the_tosa_reference_model(compile_model, model, seed):
 
 
 # Mutations: each changes one thing Vela compiled; the model must see it in the outputs.
+def _is(command: Command, operation: str) -> bool:
+    """`operation` is a name ("NPU_OP_CONV") or a name and mode ("NPU_OP_ELEMENTWISE:MAX")."""
+    name, _, mode = operation.partition(":")
+    return command.name == name and (not mode or command.fields.get("mode") == mode)
+
+
 def _before(commands: list[Command], operation: str, name: str) -> Command:
     """The last `name` command before the first `operation`."""
-    end = next(i for i, c in enumerate(commands) if c.name == operation)
+    end = next(i for i, c in enumerate(commands) if _is(c, operation))
     return next(c for c in reversed(commands[:end]) if c.name == name)
 
 
@@ -107,7 +132,7 @@ def _weight_data_offset(commands: list[Command], operation: str, address: int) -
     registers: dict[str, int] = {}
     copied = None
     for command in commands:
-        if command.name == operation:
+        if _is(command, operation):
             break
         if command.name in ("NPU_SET_DMA0_SRC", "NPU_SET_DMA0_DST", "NPU_SET_DMA0_LEN"):
             registers[command.name.removeprefix("NPU_SET_DMA0_")] = int(command.fields["data"])
@@ -133,11 +158,22 @@ def _round_mode_tfl(vela: dict[str, Any], operation: str) -> dict[str, Any]:
     return _with(vela, _set_word(cmd_data, precision.offset, _word(cmd_data, precision.offset) & ~(3 << 30)))
 
 
-def _ofm_zero_point_plus_one(vela: dict[str, Any], operation: str) -> dict[str, Any]:
+def _param_plus_one(register: str) -> Callable[[dict[str, Any], str], dict[str, Any]]:
+    """A mutation adding one to the 16-bit parameter of the last `register` before the operation."""
+
+    def mutate(vela: dict[str, Any], operation: str) -> dict[str, Any]:
+        cmd_data = vela["cmd_data"].tobytes()
+        command = _before(decode(cmd_data), operation, register)
+        word = _word(cmd_data, command.offset)
+        return _with(vela, _set_word(cmd_data, command.offset, (word & 0xFFFF) | ((word >> 16) + 1 & 0xFFFF) << 16))
+
+    return mutate
+
+
+def _operand_order_flipped(vela: dict[str, Any], operation: str) -> dict[str, Any]:
     cmd_data = vela["cmd_data"].tobytes()
-    zero_point = _before(decode(cmd_data), operation, "NPU_SET_OFM_ZERO_POINT")
-    word = _word(cmd_data, zero_point.offset)
-    return _with(vela, _set_word(cmd_data, zero_point.offset, (word & 0xFFFF) | ((word >> 16) + 1 & 0xFFFF) << 16))
+    command = _before(decode(cmd_data), operation, "NPU_SET_IFM2_BROADCAST")
+    return _with(vela, _set_word(cmd_data, command.offset, _word(cmd_data, command.offset) ^ 1 << 22))
 
 
 def _one_scale_halved(vela: dict[str, Any], operation: str) -> dict[str, Any]:
@@ -171,27 +207,41 @@ def _one_weight_moved(vela: dict[str, Any], operation: str) -> dict[str, Any]:
 
 MUTATIONS = {
     "round_mode_tfl": _round_mode_tfl,
-    "ofm_zero_point": _ofm_zero_point_plus_one,
+    "ofm_zero_point": _param_plus_one("NPU_SET_OFM_ZERO_POINT"),
+    "ifm_zero_point": _param_plus_one("NPU_SET_IFM_ZERO_POINT"),
+    "ofm_shift": _param_plus_one("NPU_SET_OFM_SCALE"),  # the shift is the parameter of OFM_SCALE
+    "opa_shift": _param_plus_one("NPU_SET_OPA_SCALE"),  # the 32-bit operand scale's shift
+    "operand_order": _operand_order_flipped,
     "scale_record": _one_scale_halved,
     "weight": _one_weight_moved,
 }
-OPERATION = {"conv2d": "NPU_OP_CONV", "depthwise": "NPU_OP_DEPTHWISE"}
+# (model, operation, mutation) for each piece of the model that a mutation must reach
+MUTATED = [
+    *((model, operation, mutation) for model, operation in (("conv2d", "NPU_OP_CONV"), ("depthwise", "NPU_OP_DEPTHWISE"))
+      for mutation in ("round_mode_tfl", "ofm_zero_point", "scale_record", "weight")),
+    ("maximum", "NPU_OP_ELEMENTWISE:MAX", "ifm_zero_point"),
+    ("maximum", "NPU_OP_ELEMENTWISE:MUL", "ofm_shift"),
+    ("maximum", "NPU_OP_ELEMENTWISE:ADD", "ifm_zero_point"),
+    ("max_pool", "NPU_OP_POOL:MAX", "ofm_zero_point"),
+    ("sub", "NPU_OP_ELEMENTWISE:SUB", "operand_order"),
+    ("sub", "NPU_OP_ELEMENTWISE:SUB", "opa_shift"),
+    ("sub", "NPU_OP_ELEMENTWISE:SUB", "ofm_shift"),
+]
 
 
-@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-@pytest.mark.parametrize("model", sorted(OPERATION))
-def test_a_mutation_changes_the_outputs(compile_model, model, mutation):
+@pytest.mark.parametrize(("model", "operation", "mutation"), MUTATED, ids=["-".join(m) for m in MUTATED])
+def test_a_mutation_changes_the_outputs(compile_model, model, operation, mutation):
     compiled = compile_model(model)
     inputs, expected = compiled.run_on_tosa(SEEDS[0])
     assert all(np.array_equal(o, e) for o, e in zip(run_stream(compiled.vela, inputs), expected))
-    mutated = run_stream(MUTATIONS[mutation](compiled.vela, OPERATION[model]), inputs)
+    mutated = run_stream(MUTATIONS[mutation](compiled.vela, operation), inputs)
     assert not all(np.array_equal(o, e) for o, e in zip(mutated, expected))
 
 
 # (model, command, bits to clear, bits to set, what Unsupported must name)
 UNSUPPORTED = {
-    "elementwise_mul": ("add_sigmoid", "NPU_OP_ELEMENTWISE", 0xFFFF << 16, 0, "ELEMENTWISE MUL"),
-    "pool_max": ("add_sigmoid", "NPU_OP_POOL", 0xFFFF << 16, 0, "POOL MAX"),
+    "elementwise_clz": ("add_sigmoid", "NPU_OP_ELEMENTWISE", 0xFFFF << 16, 7 << 16, "ELEMENTWISE CLZ"),
+    "upscale_nearest": ("add_sigmoid", "NPU_SET_IFM_UPSCALE", 3 << 16, 1 << 16, "IFM_UPSCALE NEAREST"),
     "round_truncate": ("conv2d", "NPU_SET_OFM_PRECISION", 3 << 30, 1 << 30, "round mode TRUNCATE"),
     "activation_tanh": ("add_sigmoid", "NPU_SET_ACTIVATION", 0xFFF << 16, 3 << 16, "activation TANH"),
 }
