@@ -113,11 +113,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "etconform-stream-sweep")
     parser.add_argument("-k", default="", help="only cases whose id contains this")
+    parser.add_argument("--cached-only", action="store_true", help="skip the cases not lowered yet")
     args = parser.parse_args()
     verdicts: collections.Counter[str] = collections.Counter()
     reasons: collections.Counter[str] = collections.Counter()
     for case in smoke_cases():
-        if args.k not in case.id:
+        if args.k not in case.id or (args.cached_only and not (args.cache / case.id / "meta.json").exists()):
             continue
         found = cached(case, args.cache)
         if found["status"] == "lowered":

@@ -1,12 +1,16 @@
 """A functional model of the Ethos-U55-128 that runs one Vela 5.1.0 command stream on numpy.
 
 The register commands (reference/ethosu/stream.py) set registers; the operations read them and
-move int8 feature maps between memory regions. Arithmetic and layouts follow
+move feature maps between memory regions. Arithmetic and layouts follow
 /work/shared/design/VELA_STREAM.md. Anything not implemented raises Unsupported, naming it:
 the model never returns a guess. Timing (DMA waits, block dependencies) is not modelled.
-Covers: CONV, DEPTHWISE (stride, padding), POOL AVERAGE without padding, ELEMENTWISE ADD with
-one 32-bit operand scale, 8-bit LUT activations, 1D DMA, NHWC and NHCWB16, NATURAL and TFL rounding.
-Not yet: 16/32-bit feature maps, MAX pool, other elementwise modes, broadcast, dilation, U65/U85.
+Covers: CONV, DEPTHWISE (stride, padding), POOL MAX (padding), AVERAGE without padding, REDUCE_SUM
+over channels, per-channel pool scales; ELEMENTWISE ADD, SUB (16-bit operand scales or one 32-bit operand
+scale), MUL (products wider than 32 bits, as Vela's RESCALE-as-MUL needs), MIN, MAX, ABS, with scalar or
+broadcast IFM2 and either operand order; 8-bit LUT activations, clip ranges, 1D DMA; 8/16/32-bit feature
+maps, NHWC and NHCWB16; NATURAL and TFL (shift >= 31) rounding, and any round mode with shift 0.
+Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, IFM upscaling, dilation, 2D/3D DMA,
+TRUNCATE rounding, accumulator saturation, U65/U85.
 """
 
 from __future__ import annotations
@@ -305,16 +309,21 @@ class Npu:
 
     def _pool(self, mode: str) -> None:
         self._check_common()
-        if mode == "MAX":
-            taps, _, _ = self._windows(pad_value=_PAD_NEVER_MAX)  # padding never wins a maximum
-            acc = np.max([ifm for _, _, ifm in taps], axis=0)
-        elif mode in ("AVERAGE", "REDUCE_SUM"):
-            taps, pads, _ = self._windows()
-            if any(pads):
-                raise Unsupported(f"POOL {mode} with padding")
-            acc = _fits_32(np.sum([ifm for _, _, ifm in taps], axis=0), f"POOL {mode}")  # AVERAGE: the scale divides
+        taps, pads, _ = self._windows(pad_value=_PAD_NEVER_MAX if mode == "MAX" else 0)  # pads never win a max
+        if mode == "REDUCE_SUM":  # sums the channels (Vela's MATMUL is MUL then REDUCE_SUM)
+            if len(taps) != 1 or any(pads) or self.ofm_shape()[2] != 1:
+                raise Unsupported(f"POOL REDUCE_SUM with a {taps[-1][0] + 1}x{taps[-1][1] + 1} kernel, pads {pads} "
+                                  f"or OFM depth {self.ofm_shape()[2]}")
+            acc = _fits_32(taps[0][2].sum(axis=2, keepdims=True), "POOL REDUCE_SUM")
         else:
-            raise Unsupported(f"POOL {mode}")
+            if taps[0][2].shape[2] != self.ofm_shape()[2]:
+                raise Unsupported(f"POOL {mode} from IFM depth {taps[0][2].shape[2]} to {self.ofm_shape()[2]}")
+            if mode == "MAX":
+                acc = np.max([ifm for _, _, ifm in taps], axis=0)
+            elif mode == "AVERAGE" and not any(pads):
+                acc = _fits_32(np.sum([ifm for _, _, ifm in taps], axis=0), "POOL AVERAGE")  # the OFM scale divides
+            else:
+                raise Unsupported(f"POOL {mode}{' with padding' if any(pads) else ''}")
         if self.field("OFM_PRECISION", "scaling"):
             self._output(acc, *self._global_scale())
         else:  # per-channel records: a RESCALE that Vela runs as a 1x1 pool
