@@ -38,11 +38,14 @@ _UNSCALED_SHIFT = {"S8": 19, "U8": 19, "S16": 14, "U16": 14}
 _UNARY = ("ABS", "LRELU", "CLZ")
 _GLOBAL_SCALE = ("ADD", "SUB", "MUL", "ABS", "LRELU")  # Vela's useGlobalScale; the rest are not scaled
 _PAD_NEVER_MAX = -(1 << 40)
+_IO_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
 _CLIP_TYPES = {"FORCE_INT8": np.int8, "FORCE_UINT8": np.uint8, "FORCE_INT16": np.int16}
 
 
 def run_stream(vela: str | Path | Mapping[str, Any], inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The int8 outputs of one delegate's Vela output (out_vela.npz, or its arrays) on int8 `inputs`."""
+    """The outputs of one delegate's Vela output (out_vela.npz, or its arrays) on `inputs`.
+
+    Inputs are integer arrays of the element size Vela laid out; outputs are signed integers of theirs."""
     if isinstance(vela, (str, Path)):
         with np.load(vela, allow_pickle=True) as data:
             vela = {key: data[key] for key in data.files}
@@ -94,24 +97,27 @@ def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str
             if len(memory[region]) < end:
                 raise ValueError(f"{prefix} {i} ends at {end}, beyond region {region} ({len(memory[region])} bytes)")
     for i, array in enumerate(inputs):
-        if array.dtype != np.int8 or array.size != int(np.prod(vela["input_shape"][i])):
-            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes int8 "
+        size = int(vela["input_elem_size"][i])
+        if array.dtype.kind not in "iub" or array.dtype.itemsize != size or array.size != int(
+                np.prod(vela["input_shape"][i])):
+            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes {size}-byte integers "
                              f"{vela['input_shape'][i].tolist()}")
         offset = int(vela["input_offset"][i])
-        memory[int(vela["input_region"][i])][offset : offset + array.size] = np.ascontiguousarray(array).tobytes()
+        memory[int(vela["input_region"][i])][offset : offset + array.nbytes] = np.ascontiguousarray(array).tobytes()
     return memory
 
 
 def _io_bytes(vela: Mapping[str, Any], prefix: str, i: int) -> int:
-    if int(vela[f"{prefix}_elem_size"][i]) != 1:
-        raise Unsupported(f"{prefix} {i} of {int(vela[f'{prefix}_elem_size'][i])}-byte elements")
-    return int(np.prod(vela[f"{prefix}_shape"][i]))
+    size = int(vela[f"{prefix}_elem_size"][i])
+    if size not in _IO_TYPES:
+        raise Unsupported(f"{prefix} {i} of {size}-byte elements")
+    return int(np.prod(vela[f"{prefix}_shape"][i])) * size
 
 
 def _read_io(memory: dict[int | str, bytearray], vela: Mapping[str, Any], prefix: str, i: int) -> np.ndarray:
     offset = int(vela[f"{prefix}_offset"][i])
     data = memory[int(vela[f"{prefix}_region"][i])][offset : offset + _io_bytes(vela, prefix, i)]
-    return np.frombuffer(bytes(data), dtype=np.int8).copy()
+    return np.frombuffer(bytes(data), dtype=_IO_TYPES[int(vela[f"{prefix}_elem_size"][i])]).copy()
 
 
 # Precision -> numpy type of its elements.
