@@ -257,3 +257,22 @@ def test_an_unimplemented_mode_raises_unsupported(compile_model, case):
     changed = _set_word(cmd_data, target.offset, _word(cmd_data, target.offset) & ~clear | set_bits)
     with pytest.raises(Unsupported, match=message):
         run_stream(_with(compiled.vela, changed), inputs)
+
+
+def _tflite_multiply(value: int, scale: int, left_shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier for a left shift: SaturatingRoundingDoublingHighMul(x << left, M)."""
+    product = (value << left_shift) * scale
+    nudged = product + ((1 << 30) if product >= 0 else 1 - (1 << 30))
+    return nudged >> 31 if nudged >= 0 else -(-nudged >> 31)
+
+
+def test_tfl_rounding_below_shift_31_is_tflites():
+    from reference.ethosu.arith import rescale
+
+    rng = np.random.default_rng(0)
+    shifts, scales = rng.integers(1, 31, 2000), rng.integers(1 << 30, 1 << 31, 2000)
+    values = rng.integers(-(1 << 16), 1 << 16, 2000)
+    got = [int(rescale(np.array([v]), int(m), int(s), "TFL")[0]) for v, m, s in zip(values, scales, shifts)]
+    assert got == [_tflite_multiply(int(v), int(m), 31 - int(s)) for v, m, s in zip(values, scales, shifts)]
+    # ties: 0.5 rounds up, -0.5 rounds up (to 0), -1.5 to -1
+    assert [int(x) for x in rescale(np.array([1, -1, -3]), 1, 1, "TFL")] == [1, 0, -1]

@@ -72,7 +72,10 @@ def cached(case: Any, cache: Path) -> dict[str, Any]:
     meta = folder / "meta.json"
     if meta.exists():
         return json.loads(meta.read_text())
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:  # claimed by a sweep running beside this one, or left by one that was stopped
+        return {"status": "being lowered by another sweep (or a stopped one: remove its folder)"}
     try:
         found = lower_and_record(case, folder)
     except Exception as exc:  # noqa: BLE001 - a case that cannot be lowered is reported, not fatal
@@ -112,10 +115,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "etconform-stream-sweep")
     parser.add_argument("-k", default="", help="only cases whose id contains this")
     parser.add_argument("--cached-only", action="store_true", help="skip the cases not lowered yet")
+    parser.add_argument("--reverse", action="store_true", help="last case first: a second sweep beside a first")
     args = parser.parse_args()
     verdicts: collections.Counter[str] = collections.Counter()
     reasons: collections.Counter[str] = collections.Counter()
-    for case in smoke_cases():
+    for case in smoke_cases()[:: -1 if args.reverse else 1]:
         if args.k not in case.id or (args.cached_only and not (args.cache / case.id / "meta.json").exists()):
             continue
         found = cached(case, args.cache)

@@ -24,7 +24,9 @@ def _natural(value: int, scale: int, shift: int) -> int:
 def _tfl(value: int, scale: int, shift: int) -> int:
     """Double rounding as TFLite: a rounding doubling high multiply, then a rounding shift right."""
     if shift < 31:
-        raise Unsupported(f"TFL rounding with shift {shift} < 31")
+        # TFLite shifts left first, then its doubling high multiply rounds once, half up: natural rounding
+        # (as regor's own Scale() in compiler/graphir_optimiser.cpp has it for DBL with shift <= 31).
+        return _natural(value, scale, shift)
     product = value * scale
     nudged = product + ((1 << 30) if product >= 0 else 1 - (1 << 30))
     high = nudged >> 31 if nudged >= 0 else -(-nudged >> 31)  # C division truncates toward zero
