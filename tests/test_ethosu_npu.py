@@ -241,7 +241,7 @@ def test_a_mutation_changes_the_outputs(compile_model, model, operation, mutatio
 # (model, command, bits to clear, bits to set, what Unsupported must name)
 UNSUPPORTED = {
     "elementwise_clz": ("add_sigmoid", "NPU_OP_ELEMENTWISE", 0xFFFF << 16, 7 << 16, "ELEMENTWISE CLZ"),
-    "acc_40bit": ("conv2d", "NPU_SET_ACC_FORMAT", 0xFFFF << 16, 1 << 16, "ACC_FORMAT INT_40BIT"),
+    "upscale_nearest": ("add_sigmoid", "NPU_SET_IFM_UPSCALE", 3 << 16, 1 << 16, "IFM_UPSCALE NEAREST"),
     "round_truncate": ("conv2d", "NPU_SET_OFM_PRECISION", 3 << 30, 1 << 30, "round mode TRUNCATE"),
     "activation_tanh": ("add_sigmoid", "NPU_SET_ACTIVATION", 0xFFF << 16, 3 << 16, "activation TANH"),
 }

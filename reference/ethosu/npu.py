@@ -9,8 +9,7 @@ over channels, per-channel pool scales; ELEMENTWISE ADD, SUB (16-bit operand sca
 scale), MUL (products wider than 32 bits, as Vela's RESCALE-as-MUL needs), MIN, MAX, ABS, with scalar or
 broadcast IFM2 and either operand order; 8-bit LUT activations, clip ranges, 1D DMA; 8/16/32-bit feature
 maps, NHWC and NHCWB16; NATURAL and TFL (shift >= 31) rounding, and any round mode with shift 0.
-IFM upscaling by 2 (NEAREST, TRANSPOSE with zeros inserted) for kernel operations.
-Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, dilation, 2D/3D DMA,
+Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, IFM upscaling, dilation, 2D/3D DMA,
 TRUNCATE rounding, accumulator saturation, U65/U85.
 """
 
@@ -262,8 +261,10 @@ class Npu:
         target[to : to + length] = source[start : start + length]
 
     def _check_common(self) -> None:
-        if self.field("ACC_FORMAT") != "INT_32BIT":
-            raise Unsupported(f"ACC_FORMAT {self.field('ACC_FORMAT')}")
+        for name, supported in (("IFM_UPSCALE", "NONE"), ("ACC_FORMAT", "INT_32BIT")):
+            key = "mode" if name == "IFM_UPSCALE" else "param"
+            if self.field(name, key) != supported:
+                raise Unsupported(f"{name} {self.field(name, key)}")
         if "NPU_SET_PARALLEL_MODE" in self.registers and self.number("PARALLEL_MODE"):
             raise Unsupported(f"PARALLEL_MODE {self.number('PARALLEL_MODE')}")
 
@@ -282,7 +283,7 @@ class Npu:
         # No IFM height or width register: the OFM, kernel, stride and pads imply them.
         ifm_h = (height - 1) * stride_y + kernel_h - top - bottom
         ifm_w = (width - 1) * stride_x + kernel_w - left - right
-        ifm = self._upscaled_ifm(ifm_h, ifm_w)
+        ifm = self.read(self.feature_map("IFM"), ifm_h, ifm_w, self.number("IFM_DEPTH_M1") + 1)
         padded = np.pad(ifm, ((top, bottom), (left, right), (0, 0)), constant_values=pad_value)
         taps = [
             (ky, kx, padded[ky : ky + stride_y * (height - 1) + 1 : stride_y, kx : kx + stride_x * (width - 1) + 1 :
@@ -290,18 +291,6 @@ class Npu:
             for ky in range(kernel_h) for kx in range(kernel_w)
         ]
         return taps, pads, bool(bits & 0b100)
-
-    def _upscaled_ifm(self, height: int, width: int) -> np.ndarray:
-        """The IFM as the kernel sees it: upscaled 2x (Vela's resize and transpose convolution) or as stored."""
-        upscale, depth = self.field("IFM_UPSCALE", "mode"), self.number("IFM_DEPTH_M1") + 1
-        if upscale == "NONE":
-            return self.read(self.feature_map("IFM"), height, width, depth)
-        ifm = self.read(self.feature_map("IFM"), (height + 1) // 2, (width + 1) // 2, depth)
-        if upscale == "NEAREST":
-            return ifm.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
-        inserted = np.zeros((2 * ifm.shape[0], 2 * ifm.shape[1], depth), dtype=np.int64)  # "TRANSPOSE": zeros
-        inserted[::2, ::2] = ifm
-        return inserted[:height, :width]
 
     def _convolution(self, depthwise: bool) -> None:
         self._check_common()
@@ -349,8 +338,6 @@ class Npu:
 
     def _elementwise(self, mode: str) -> None:
         self._check_common()
-        if self.field("IFM_UPSCALE", "mode") != "NONE":
-            raise Unsupported(f"ELEMENTWISE with IFM_UPSCALE {self.field('IFM_UPSCALE', 'mode')}")
         shape = self.ofm_shape()
         if self.number("IFM_DEPTH_M1") + 1 != shape[2]:
             raise Unsupported("ELEMENTWISE with an IFM depth other than the OFM's")
