@@ -8,7 +8,7 @@ Covers: CONV, DEPTHWISE (stride, padding), POOL MAX (padding), AVERAGE without p
 over channels, per-channel pool scales; ELEMENTWISE ADD, SUB (16-bit operand scales or one 32-bit operand
 scale), MUL (products wider than 32 bits, as Vela's RESCALE-as-MUL needs), MIN, MAX, ABS, with scalar or
 broadcast IFM2 and either operand order; 8-bit LUT activations, clip ranges, 1D DMA; 8/16/32-bit feature
-maps, NHWC and NHCWB16; NATURAL and TFL (shift >= 31) rounding, and any round mode with shift 0.
+maps, NHWC and NHCWB16; NATURAL and TFL rounding, and any round mode with shift 0.
 Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, IFM upscaling, dilation, 2D/3D DMA,
 TRUNCATE rounding, accumulator saturation, U65/U85.
 """
