@@ -7,7 +7,7 @@ stream on the same inputs and must give the same integers, value for value. Muta
 stream, a scale record and a weight must change the outputs; modes the model lacks must raise.
 Covers: conv2d (+ReLU, stride 2, padding 1), depthwise conv 3x3, sigmoid(x) + y (LUT, ADD),
 maximum(x, y) (int8 -> int32 as a scalar ADD, RESCALE as MUL by a broadcast constant, MAX on int32),
-max pooling with padding, x - y (SUB).
+max pooling with padding, x - y (SUB), nearest upsampling (IFM upscaling), and a Vela finding (amin).
 Not yet: programs with several delegates, U65/U85 streams, int16 activations.
 """
 
@@ -44,6 +44,8 @@ MODELS = {
     "max_pool": Case("ethosu_npu", "max_pool", lambda: torch.nn.MaxPool2d(3, stride=2, padding=1),
                      lambda g: (randn(g, 1, 8, 9, 9),)),
     "sub": Case("ethosu_npu", "sub", lambda: Lambda(torch.sub), _two_inputs),
+    "upsample_nearest": Case("ethosu_npu", "upsample_nearest", lambda: torch.nn.Upsample(scale_factor=2),
+                             lambda g: (randn(g, 1, 2, 3, 5),)),
 }
 # Streams that disagree with the TOSA graph Vela was given, kept as expectations (see the test below).
 VELA_BUGS = {"amin": Case("ethosu_npu", "amin", lambda: Lambda(lambda x: x.amin(-1)), lambda g: (randn(g, 4, 16),))}
@@ -243,7 +245,8 @@ def test_a_mutation_changes_the_outputs(compile_model, model, operation, mutatio
 # (model, command, bits to clear, bits to set, what Unsupported must name)
 UNSUPPORTED = {
     "elementwise_clz": ("add_sigmoid", "NPU_OP_ELEMENTWISE", 0xFFFF << 16, 7 << 16, "ELEMENTWISE CLZ"),
-    "upscale_nearest": ("add_sigmoid", "NPU_SET_IFM_UPSCALE", 3 << 16, 1 << 16, "IFM_UPSCALE NEAREST"),
+    "acc_40bit": ("conv2d", "NPU_SET_ACC_FORMAT", 0xFFFF << 16, 1 << 16, "ACC_FORMAT INT_40BIT"),
+    "upscale_zeros": ("upsample_nearest", "NPU_SET_IFM_UPSCALE", 3 << 16, 2 << 16, "IFM_UPSCALE TRANSPOSE"),
     "round_truncate": ("conv2d", "NPU_SET_OFM_PRECISION", 3 << 30, 1 << 30, "round mode TRUNCATE"),
     "activation_tanh": ("add_sigmoid", "NPU_SET_ACTIVATION", 0xFFF << 16, 3 << 16, "activation TANH"),
 }

@@ -119,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     verdicts: collections.Counter[str] = collections.Counter()
     reasons: collections.Counter[str] = collections.Counter()
+    several = 0
     for case in smoke_cases()[:: -1 if args.reverse else 1]:
         if args.k not in case.id or (args.cached_only and not (args.cache / case.id / "meta.json").exists()):
             continue
@@ -128,13 +129,16 @@ def main() -> None:
         else:
             verdict, detail = "not swept", found["status"]
         verdicts[verdict] += 1
+        several += found["status"].endswith("delegates (not swept yet)")
         if verdict in ("unsupported", "error", "not swept"):
             reasons[f"{verdict}: {re.sub(r'[0-9]+', 'N', detail)}"] += 1
         print(f"{case.id:45s} {verdict:12s} {detail}", flush=True)
     swept = sum(n for v, n in verdicts.items() if v != "not swept")
+    delegated = swept + several
     print(f"\n{swept} cases with one delegate: " + ", ".join(f"{v} {n}" for v, n in verdicts.most_common()))
-    if swept:
-        print(f"exact: {verdicts['exact']} of {swept} ({100 * verdicts['exact'] / swept:.0f} %)")
+    if delegated:
+        print(f"exact: {verdicts['exact']} of {delegated} cases with a delegate "
+              f"({100 * verdicts['exact'] / delegated:.0f} %; {several} with several delegates not swept)")
     for reason, n in reasons.most_common():
         print(f"{n:4d}  {reason}")
 

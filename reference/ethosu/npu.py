@@ -5,11 +5,13 @@ move feature maps between memory regions. Arithmetic and layouts follow
 /work/shared/design/VELA_STREAM.md. Anything not implemented raises Unsupported, naming it:
 the model never returns a guess. Timing (DMA waits, block dependencies) is not modelled.
 Covers: CONV, DEPTHWISE (stride, padding), POOL MAX (padding), AVERAGE without padding, REDUCE_SUM
-over channels, per-channel pool scales; ELEMENTWISE ADD, SUB (16-bit operand scales or one 32-bit operand
+over channels; ELEMENTWISE ADD, SUB (16-bit operand scales or one 32-bit operand
 scale), MUL (products wider than 32 bits, as Vela's RESCALE-as-MUL needs), MIN, MAX, ABS, with scalar or
 broadcast IFM2 and either operand order; 8-bit LUT activations, clip ranges, 1D DMA; 8/16/32-bit feature
-maps, NHWC and NHCWB16; NATURAL and TFL rounding, and any round mode with shift 0.
-Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, IFM upscaling, dilation, 2D/3D DMA,
+maps, NHWC and NHCWB16; NATURAL and TFL rounding, and any round mode with shift 0; IFM upscaling by 2
+with NEAREST (Vela's resize) for kernel operations.
+Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, IFM upscaling with zeros inserted
+(transpose convolution with stride 2), dilation, 2D/3D DMA,
 TRUNCATE rounding, accumulator saturation, U65/U85.
 """
 
@@ -261,10 +263,8 @@ class Npu:
         target[to : to + length] = source[start : start + length]
 
     def _check_common(self) -> None:
-        for name, supported in (("IFM_UPSCALE", "NONE"), ("ACC_FORMAT", "INT_32BIT")):
-            key = "mode" if name == "IFM_UPSCALE" else "param"
-            if self.field(name, key) != supported:
-                raise Unsupported(f"{name} {self.field(name, key)}")
+        if self.field("ACC_FORMAT") != "INT_32BIT":
+            raise Unsupported(f"ACC_FORMAT {self.field('ACC_FORMAT')}")
         if "NPU_SET_PARALLEL_MODE" in self.registers and self.number("PARALLEL_MODE"):
             raise Unsupported(f"PARALLEL_MODE {self.number('PARALLEL_MODE')}")
 
@@ -283,7 +283,7 @@ class Npu:
         # No IFM height or width register: the OFM, kernel, stride and pads imply them.
         ifm_h = (height - 1) * stride_y + kernel_h - top - bottom
         ifm_w = (width - 1) * stride_x + kernel_w - left - right
-        ifm = self.read(self.feature_map("IFM"), ifm_h, ifm_w, self.number("IFM_DEPTH_M1") + 1)
+        ifm = self._upscaled_ifm(ifm_h, ifm_w)
         padded = np.pad(ifm, ((top, bottom), (left, right), (0, 0)), constant_values=pad_value)
         taps = [
             (ky, kx, padded[ky : ky + stride_y * (height - 1) + 1 : stride_y, kx : kx + stride_x * (width - 1) + 1 :
@@ -291,6 +291,16 @@ class Npu:
             for ky in range(kernel_h) for kx in range(kernel_w)
         ]
         return taps, pads, bool(bits & 0b100)
+
+    def _upscaled_ifm(self, height: int, width: int) -> np.ndarray:
+        """The IFM as the kernel sees it: as stored, or upscaled 2x by repeating (Vela's resize)."""
+        upscale, depth = self.field("IFM_UPSCALE", "mode"), self.number("IFM_DEPTH_M1") + 1
+        if upscale == "NONE":
+            return self.read(self.feature_map("IFM"), height, width, depth)
+        if upscale != "NEAREST":  # "TRANSPOSE" inserts zeros: no stream seen yet to test where they go
+            raise Unsupported(f"IFM_UPSCALE {upscale}")
+        ifm = self.read(self.feature_map("IFM"), (height + 1) // 2, (width + 1) // 2, depth)
+        return ifm.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
 
     def _convolution(self, depthwise: bool) -> None:
         self._check_common()
@@ -330,14 +340,14 @@ class Npu:
                 acc = _fits_32(np.sum([ifm for _, _, ifm in taps], axis=0), "POOL AVERAGE")  # the OFM scale divides
             else:
                 raise Unsupported(f"POOL {mode}{' with padding' if any(pads) else ''}")
-        if self.field("OFM_PRECISION", "scaling"):
-            self._output(acc, *self._global_scale())
-        else:  # per-channel records: a RESCALE that Vela runs as a 1x1 pool
-            bias, scale, shift = decode_scales(self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH"), acc.shape[2])
-            self._output(acc + bias, scale, shift)
+        if not self.field("OFM_PRECISION", "scaling"):  # scale records: no smoke stream has one to test against
+            raise Unsupported(f"POOL {mode} with per-channel OFM scales")
+        self._output(acc, *self._global_scale())
 
     def _elementwise(self, mode: str) -> None:
         self._check_common()
+        if self.field("IFM_UPSCALE", "mode") != "NONE":
+            raise Unsupported(f"ELEMENTWISE with IFM_UPSCALE {self.field('IFM_UPSCALE', 'mode')}")
         shape = self.ofm_shape()
         if self.number("IFM_DEPTH_M1") + 1 != shape[2]:
             raise Unsupported("ELEMENTWISE with an IFM depth other than the OFM's")
