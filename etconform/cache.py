@@ -92,7 +92,7 @@ def under_test(backend: str) -> str:
         for part, digest in sorted(_installed(dist).items()):
             if part not in foreign:
                 h.update(f"{dist}/{part}:{digest}".encode())
-    _digest_files([_ROOT / m for m in _HARNESS] + sorted((_ROOT / "reference").glob("*.py")), h, _ROOT)
+    _digest_files([_ROOT / m for m in _HARNESS] + sorted((_ROOT / "reference").rglob("*.py")), h, _ROOT)
     return h.hexdigest()
 
 

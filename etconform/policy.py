@@ -28,6 +28,7 @@ LOWERED, REFERENCE, ESTIMATE = "lowered", "reference", "estimate"
 LEVELS = {
     "quantization": "quantized eager only",
     "tosa": "TOSA graph verified (TOSA reference model)",
+    "stream": "Vela's command stream verified (functional model)",
     "runtime": "program verified on the host runtime",
     "npu": "verified on the NPU (FVP)",
     "board": "verified on a board",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import collections
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from etconform.records import write_atomic
 FAILING = policy.FAILING
 
 
-EXECUTOR_NAMES = {"tosa_ref": "TOSA reference model", "vela": "Vela estimate", "fvp": "Corstone FVP",
+EXECUTOR_NAMES = {"tosa_ref": "TOSA reference model", "stream": "command stream (functional model)", "vela": "Vela estimate", "fvp": "Corstone FVP",
                   "et_runtime": "ExecuTorch runtime", "quantized_eager": "quantized eager", "device": "board"}
 
 
@@ -50,6 +51,43 @@ def _what_ran(records: list[dict[str, Any]]) -> dict[str, list[str]]:
         else:
             lines[target].append(f"{name} {counts['ran']}")
     return dict(lines)
+
+
+STREAM_LEVEL, STREAM_CHECK = "stream", "vs_tosa"  # reference/ethosu_stream.py: its level and its own check
+_DELEGATE_INDEX = re.compile(r"\s*\(delegate \d+\)|delegate \d+ ")
+
+
+def stream_coverage(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per target, of the cases with a delegate: how many ran their command stream on the functional model
+    and agreed exactly with the TOSA reference model, how many differed, were skipped (and why) or failed."""
+    per: dict[str, dict[str, Any]] = {}
+    reasons: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in records:
+        if r.get("level") != STREAM_LEVEL or not (r.get("delegation") or {}).get("partitions"):
+            continue
+        counts = per.setdefault(r["target"], {"with_delegate": 0, "agreed": 0, "mismatched": 0, "skipped": 0,
+                                              "failed": 0})
+        counts["with_delegate"] += 1
+        if r["outcome"] == "skip":
+            counts["skipped"] += 1
+            reasons[r["target"]][_DELEGATE_INDEX.sub(" ", r.get("message") or "no reason given").strip()] += 1
+        elif any(f.get("check") == STREAM_CHECK for f in r.get("findings") or []):
+            counts["mismatched"] += 1
+        elif STREAM_CHECK in (r.get("checks") or []):
+            counts["agreed"] += 1
+        else:
+            counts["failed"] += 1
+    for target, counts in per.items():
+        counts["skip_reasons"] = [[clip(why, 160), n] for why, n in reasons[target].most_common(5)]
+    return dict(sorted(per.items()))
+
+
+def stream_line(counts: dict[str, Any]) -> str:
+    """'12 of 14 cases with a delegate agreed exactly, 0 differed, 2 skipped (POOL MAX: 2)'."""
+    skips = "; ".join(f"{why}: {n}" for why, n in counts["skip_reasons"])
+    return (f"{counts['agreed']} of {counts['with_delegate']} cases with a delegate agreed exactly with the TOSA "
+            f"reference model, {counts['mismatched']} differed, {counts['skipped']} skipped"
+            + (f" ({skips})" if skips else "") + (f", {counts['failed']} failed" if counts["failed"] else ""))
 
 
 def _latency_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -125,8 +163,12 @@ def _unverified_levels(records: list[dict[str, Any]]) -> list[str]:
     ethos = [t for t in silent if t.startswith("ethos_u")]
     notes = []
     if ethos:
+        coverage = stream_coverage(records)
+        streamed = "; ".join(f"{t} {coverage[t]['agreed']} of {coverage[t]['with_delegate']}" for t in ethos if t in coverage)
         notes.append(f"{', '.join(ethos)}: no FVP or board ran, so what Vela compiled (its command stream) was not "
-                     "executed; their numerics rest on the TOSA reference model, their speed on Vela's estimate")
+                     "executed on an NPU; their numerics rest on the TOSA reference model"
+                     + (f" and, for the cases whose stream agreed with it on the functional model ({streamed}), on "
+                        "Vela's own definition of the NPU" if streamed else "") + ", their speed on Vela's estimate")
     if other := [t for t in silent if t not in ethos]:
         notes.append(f"{', '.join(other)}: no board ran; verified on this host's ExecuTorch runtime only")
     return notes
@@ -186,6 +228,7 @@ def build(records: list[dict[str, Any]], runs: list[dict[str, Any]] | None = Non
         "environment": environment(records, runs),
         "verdict": verdict(records, runs),
         "what_ran": _what_ran(records),
+        "stream_coverage": stream_coverage(records),
         "causes": causes.group(records),
         "details": details,
         "totals": {t: dict(c) for t, c in sorted(totals.items())},
@@ -342,6 +385,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     parts += ["", "## Run", ""] + [f"- {line}" for line in run_lines(report)]
     parts += ["", "## Per target: verdict and what ran", ""]
     parts += [f"- **{t}**: {report['verdict']['targets'].get(t, '')}; ran: {'; '.join(lines)}" for t, lines in report["what_ran"].items()]
+    if report.get("stream_coverage"):
+        parts += ["", "Vela's command stream on the functional model, held exactly to the TOSA reference model:", ""]
+        parts += [f"- **{t}**: {stream_line(c)}" for t, c in report["stream_coverage"].items()]
     if report["causes"]:
         parts += ["", "## Unexpected failures by likely cause", ""]
         parts += [f"{i}. {causes.headline(c)}. Example: {c['example'][:200]}" for i, c in enumerate(report["causes"], 1)]

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from etconform import causes, matrix, policy
-from etconform.report import MODEL_COLUMNS, _fmt, clip, model_cells, run_lines, verdict_line
+from etconform.report import MODEL_COLUMNS, _fmt, clip, model_cells, run_lines, stream_line, verdict_line
 
 # One name and one colour per outcome, the same in the legend, the matrix and the plots.
 LABELS = {"wrong_delegated": "WRONG (delegated)", "mismatch": "mismatch", "fail": "fail", "error": "error (bad case)",
@@ -23,6 +23,14 @@ COLOURS = {
     "xfail": "#fed976", "fallback": "#9ecae1", "pass": "#31a354", "skip": "#d9d9d9", "info": "#f0f0f0",
 }
 e = html.escape
+
+
+def _stream_coverage(coverage: dict[str, dict[str, Any]]) -> str:
+    if not coverage:
+        return ""
+    return ("<p>Vela's command stream on the functional model, held exactly to the TOSA reference model:</p><ul>"
+            + "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(stream_line(c))}</li>" for t, c in coverage.items())
+            + "</ul>")
 
 
 def anchor(case: str, target: str) -> str:
@@ -196,6 +204,7 @@ def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") 
         f"<ul>{caveats}</ul>" if caveats else "", qualification,
         "<h2>Run</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in run_lines(report)) + "</ul>",
         f"<h2>Per target: verdict and what ran</h2>{what_ran}",
+        _stream_coverage(report.get("stream_coverage") or {}),
     ]
     if cause_items:
         sections.append(f"<h2>Unexpected failures by likely cause</h2><ol>{cause_items}</ol>")

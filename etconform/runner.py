@@ -18,7 +18,7 @@ import torch
 from etconform import explorer, policy, tolerances
 from etconform.cache import ArtifactCache, Entry, case_key, error_of
 from etconform.cases import Built, Case
-from etconform.compare import Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
+from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
 from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
 from etconform.records import RecordWriter, versions
@@ -26,7 +26,7 @@ from etconform.stages import Stage, StageError
 from etconform.targets import Target
 from models._thresholds import thresholds as model_thresholds
 from reference import EXECUTORS, files
-from reference.base import ExecResult, measure
+from reference.base import ExecResult, NotRunnable, measure
 
 log = logging.getLogger(__name__)
 OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
@@ -150,6 +150,9 @@ def run_case(
         from_lowering = lowering_findings + (partition_findings if lowered_program else [])
         try:
             result, outputs = _cached_execute(entry, executor, lowered, built.samples, timing)
+        except NotRunnable as why:
+            recorder.emit(name, "skip", message=str(why), **common, cache=_cache_field(entry, name))
+            continue
         except StageError as err:
             recorder.failed(name, err, from_lowering, **common, cache=_cache_field(entry, name))
             continue
@@ -162,6 +165,7 @@ def run_case(
             files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
         try:
             verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
+            _own_checks(verdict, result.checks, result.metrics)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **shared)
             continue
@@ -226,10 +230,19 @@ def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, sample
         entry.served.add(executor.name)
         if "error" in kept:
             raise StageError(Stage(kept["error"]["stage"]), kept["error"]["message"], kept["error"]["detail"])
-        return ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"]), kept["outputs"]
+        if "skip" in kept:
+            raise NotRunnable(kept["skip"])
+        result = ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"], kept.get("checks", {}),
+                            kept.get("metrics", {}))
+        return result, kept["outputs"]
     cacheable = entry is not None and getattr(executor, "cacheable", True)
     try:
         result, outputs = _execute(executor, lowered, samples, timing)
+    except NotRunnable as why:
+        if cacheable:
+            entry.results[executor.name] = {"skip": str(why)}
+            entry.dirty = True
+        raise
     except StageError as err:
         if cacheable and not _TRANSIENT.search(err.message):
             entry.results[executor.name] = {"error": {"stage": err.stage.value, "message": err.message, "detail": err.detail}}
@@ -237,7 +250,7 @@ def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, sample
         raise
     if cacheable:
         entry.results[executor.name] = {"outputs": outputs, "latency": result.latency, "estimate": result.estimate,
-                                        "notes": result.notes}
+                                        "notes": result.notes, "checks": result.checks, "metrics": result.metrics}
         entry.dirty = True
     return result, outputs
 
@@ -279,11 +292,17 @@ def _shared_fields(case: Case, lowered: Lowered, results_dir: Path) -> dict[str,
 
 
 def _execute(executor: Any, lowered: Lowered, samples: list[Any], timing: tuple[int, int]) -> tuple[ExecResult, list[Any]]:
-    """The first sample is timed; the others only run. Estimators run once."""
+    """The first sample is timed; the others only run (their own checks count too). Estimators run once."""
     result = executor.run(lowered, samples[0], timing)
     outputs = [result.outputs]
     if executor.role != policy.ESTIMATE:
-        outputs += [executor.run(lowered, s, (0, 1)).outputs for s in samples[1:]]
+        for sample in samples[1:]:
+            more = executor.run(lowered, sample, (0, 1))
+            outputs.append(more.outputs)
+            for check, disagreed in more.checks.items():
+                result.checks.setdefault(check, []).extend(m for m in disagreed if m not in result.checks[check])
+            for name, value in more.metrics.items():
+                result.metrics[name] = max(result.metrics.get(name, value), value)
     return result, outputs
 
 
@@ -311,6 +330,14 @@ def _verdict(
     if peer and peer in refs.by_executor:
         verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)
     return verdict
+
+
+def _own_checks(verdict: Verdict, checks: dict[str, list[str]], metrics: dict[str, float]) -> None:
+    """An executor's own comparisons (e.g. the stream against the TOSA reference model) join the verdict."""
+    verdict.metrics.update(metrics)
+    for check, disagreed in checks.items():
+        verdict.checks.append(check)
+        verdict.findings += [Finding(check, message) for message in disagreed]
 
 
 def _tensors(outputs: Any) -> list[torch.Tensor]:

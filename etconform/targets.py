@@ -73,7 +73,7 @@ def ethos_u(npu: str, system_config: str, memory_mode: str, extra_flags: tuple[s
     return make
 
 
-_ETHOS_U_EXECUTORS = ("quantized_eager", "tosa_ref", "vela", "fvp", "device")
+_ETHOS_U_EXECUTORS = ("quantized_eager", "tosa_ref", "stream", "vela", "fvp", "device")
 
 TARGETS: dict[str, Target] = {
     t.name: t

@@ -12,7 +12,6 @@ Not yet: generation with a KV cache; Llama-style models.
 from __future__ import annotations
 
 import torch
-from transformers import OPTConfig, OPTForCausalLM
 
 from etconform.cases import Case
 from models import _weights as weights
@@ -34,6 +33,8 @@ class Logits(torch.nn.Module):
 
 
 def opt_125m() -> torch.nn.Module:
+    from transformers import OPTConfig, OPTForCausalLM  # here: collection should not import transformers
+
     config = OPTConfig(
         vocab_size=VOCAB, hidden_size=768, num_hidden_layers=12, ffn_dim=3072, num_attention_heads=12,
         max_position_embeddings=2048, word_embed_proj_dim=768, do_layer_norm_before=True,

@@ -11,7 +11,6 @@ Not yet: pretrained weights are used only when on disk; no real images ship here
 from __future__ import annotations
 
 import torch
-import torchvision
 
 from etconform.cases import Case
 from models import _weights as weights
@@ -42,11 +41,17 @@ def _with_statistics(model: torch.nn.Module, size: int) -> torch.nn.Module:
     return weights.recalibrate_batchnorm(model, batches)
 
 
-def torchvision_classifier(builder, weights_enum, size: int):
-    return lambda: _with_statistics(weights.torchvision_model(builder, weights_enum), size)
+def torchvision_classifier(builder: str, weights_enum: str, size: int):
+    def build() -> torch.nn.Module:
+        import torchvision  # here, not at the top: collection should not pay for it (about 4 s)
+
+        models = torchvision.models
+        return _with_statistics(weights.torchvision_model(getattr(models, builder), getattr(models, weights_enum)), size)
+
+    return build
 
 
-mobilenet_v2 = torchvision_classifier(torchvision.models.mobilenet_v2, torchvision.models.MobileNet_V2_Weights, 224)
+mobilenet_v2 = torchvision_classifier("mobilenet_v2", "MobileNet_V2_Weights", 224)
 
 
 def mobilenet_v2_lrn() -> torch.nn.Module:
@@ -65,7 +70,7 @@ CASES = [
     _classifier("mobilenet_v2", "224", mobilenet_v2, 224, smoke=True),
     _classifier("mobilenet_v2_lrn", "224", mobilenet_v2_lrn, 224),
     _classifier("mobilenet_v3_small", "224", torchvision_classifier(
-        torchvision.models.mobilenet_v3_small, torchvision.models.MobileNet_V3_Small_Weights, 224), 224),
+        "mobilenet_v3_small", "MobileNet_V3_Small_Weights", 224), 224),
     _classifier("resnet18", "128", torchvision_classifier(
-        torchvision.models.resnet18, torchvision.models.ResNet18_Weights, 128), 128),
+        "resnet18", "ResNet18_Weights", 128), 128),
 ]

@@ -27,6 +27,13 @@ class ExecResult:
     latency: dict[str, float] = field(default_factory=dict)
     estimate: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Comparisons the executor made itself (name -> what disagreed; [] when it agreed), judged with the others.
+    checks: dict[str, list[str]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # their measures, worst over the samples (known-failure ceilings)
+
+
+class NotRunnable(Exception):  # noqa: N818 - a reason, not a failure
+    """Raised by `run` when this program needs what the executor lacks: the record is a skip naming it."""
 
 
 class Executor(Protocol):

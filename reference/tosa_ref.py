@@ -82,6 +82,12 @@ def _to_torch(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     return tensor.reshape(like.shape)
 
 
+def delegate_outputs(module: Any, arrays: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
+    """A delegate call's integer outputs as the tensors its graph returns (shape, dtype, dim order)."""
+    fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
+    return tuple(_to_torch(a, f) for a, f in zip(arrays, fakes))
+
+
 class _DelegatesOnTosa(TorchFunctionMode):
     """Runs every executorch_call_delegate on the TOSA reference model."""
 
@@ -98,9 +104,7 @@ class _DelegatesOnTosa(TorchFunctionMode):
             if tosa is None:
                 raise StageError(Stage.RUN, f"delegate {module.backend_id} has no TOSA graph to run")
             self.calls += 1
-            outputs = run_tosa(tosa, [_to_numpy(t) for t in tensors])
-            fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
-            return tuple(_to_torch(a, f) for a, f in zip(outputs, fakes))
+            return delegate_outputs(module, run_tosa(tosa, [_to_numpy(t) for t in tensors]))
         return func(*args, **kwargs)
 
 

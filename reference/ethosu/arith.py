@@ -24,7 +24,9 @@ def _natural(value: int, scale: int, shift: int) -> int:
 def _tfl(value: int, scale: int, shift: int) -> int:
     """Double rounding as TFLite: a rounding doubling high multiply, then a rounding shift right."""
     if shift < 31:
-        raise Unsupported(f"TFL rounding with shift {shift} < 31")
+        # TFLite shifts left first, then its doubling high multiply rounds once, half up: natural rounding
+        # (as regor's own Scale() in compiler/graphir_optimiser.cpp has it for DBL with shift <= 31).
+        return _natural(value, scale, shift)
     product = value * scale
     nudged = product + ((1 << 30) if product >= 0 else 1 - (1 << 30))
     high = nudged >> 31 if nudged >= 0 else -(-nudged >> 31)  # C division truncates toward zero
@@ -34,11 +36,17 @@ def _tfl(value: int, scale: int, shift: int) -> int:
     return (high >> exponent) + (1 if high & mask > threshold else 0)
 
 
-_ROUNDERS = {"NATURAL": _natural, "TFL": _tfl}
+def _exact(value: int, scale: int, shift: int) -> int:
+    return value * scale
+
+
+_ROUNDERS = {"NATURAL": _natural, "TFL": _tfl, "EXACT": _exact}
 
 
 def rescale(values: np.ndarray, scale: Any, shift: Any, round_mode: str) -> np.ndarray:
     """values * scale / 2**shift with the round mode; scale and shift are scalars or per-channel arrays."""
+    if np.all(np.asarray(shift) == 0):
+        round_mode = "EXACT"  # nothing is shifted out: every round mode gives the product
     if round_mode not in _ROUNDERS:
         raise Unsupported(f"round mode {round_mode}")
     scaled = np.frompyfunc(_ROUNDERS[round_mode], 3, 1)(values.astype(object), np.asarray(scale, dtype=object),
@@ -48,12 +56,7 @@ def rescale(values: np.ndarray, scale: Any, shift: Any, round_mode: str) -> np.n
 
 def output_stage(
     acc: np.ndarray, scale: Any, shift: Any, round_mode: str, zero_point: int, clamp: tuple[int, int],
-    lut: np.ndarray | None,
 ) -> np.ndarray:
-    """int8 OFM values: rescale, add the zero point, clamp to the activation range and int8, then the LUT."""
+    """OFM values as int64: rescale, add the zero point, clamp to `clamp` (the activation range and the type)."""
     scaled = rescale(acc, scale, shift, round_mode) + zero_point
-    low, high = max(clamp[0], -128), min(clamp[1], 127)
-    clamped = np.clip(scaled, low, high).astype(np.int64)
-    if lut is not None:
-        clamped = lut[clamped + 128].astype(np.int64)
-    return clamped.astype(np.int8)
+    return np.clip(scaled, *clamp).astype(np.int64)

@@ -1,12 +1,18 @@
 """A functional model of the Ethos-U55-128 that runs one Vela 5.1.0 command stream on numpy.
 
 The register commands (reference/ethosu/stream.py) set registers; the operations read them and
-move int8 feature maps between memory regions. Arithmetic and layouts follow
+move feature maps between memory regions. Arithmetic and layouts follow
 /work/shared/design/VELA_STREAM.md. Anything not implemented raises Unsupported, naming it:
 the model never returns a guess. Timing (DMA waits, block dependencies) is not modelled.
-Covers: CONV, DEPTHWISE (stride, padding), POOL AVERAGE without padding, ELEMENTWISE ADD with
-one 32-bit operand scale, 8-bit LUT activations, 1D DMA, NHWC and NHCWB16, NATURAL and TFL rounding.
-Not yet: 16/32-bit feature maps, MAX pool, other elementwise modes, broadcast, dilation, U65/U85.
+Covers: CONV, DEPTHWISE (stride, padding), POOL MAX (padding), AVERAGE without padding, REDUCE_SUM
+over channels; ELEMENTWISE ADD, SUB (16-bit operand scales or one 32-bit operand
+scale), MUL (products wider than 32 bits, as Vela's RESCALE-as-MUL needs), MIN, MAX, ABS, with scalar or
+broadcast IFM2 and either operand order; 8-bit LUT activations, clip ranges, 1D DMA; 8/16/32-bit feature
+maps, NHWC and NHCWB16; NATURAL and TFL rounding, and any round mode with shift 0; IFM upscaling by 2
+with NEAREST (Vela's resize) for kernel operations.
+Not yet: AVERAGE with padding, LRELU, CLZ, SHL, SHR, 16-bit LUTs, IFM upscaling with zeros inserted
+(transpose convolution with stride 2), dilation, 2D/3D DMA,
+TRUNCATE rounding, accumulator saturation, U65/U85.
 """
 
 from __future__ import annotations
@@ -28,11 +34,20 @@ __all__ = ["Unsupported", "run_stream"]
 SHRAM = "shram"  # the NPU's internal memory, reached by DMA with the internal bit set
 LUT_BYTES = 256  # one 8-bit table; the eight slots fill the last 2 KiB of SHRAM
 _NO_EFFECT = ("NPU_OP_DMA_WAIT", "NPU_OP_KERNEL_WAIT", "NPU_OP_PMU_MASK", "NPU_OP_IRQ")  # timing and events
-_B_SHIFT = 19  # OPA_32BIT ADD: the unscaled 8-bit operand is shifted up by Vela's input shift (20) - 1
+# ADD/SUB with one operand scaled by 32 bits: the other is shifted up by Vela's input shift - 1 (scaling.py:
+# advanced_elementwise_add_sub_scale gives the unscaled operand 2**input_shift / 2; 20 for 8-bit, 15 for 16-bit).
+_UNSCALED_SHIFT = {"S8": 19, "U8": 19, "S16": 14, "U16": 14}
+_UNARY = ("ABS", "LRELU", "CLZ")
+_GLOBAL_SCALE = ("ADD", "SUB", "MUL", "ABS", "LRELU")  # Vela's useGlobalScale; the rest are not scaled
+_PAD_NEVER_MAX = -(1 << 40)
+_IO_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
+_CLIP_TYPES = {"FORCE_INT8": np.int8, "FORCE_UINT8": np.uint8, "FORCE_INT16": np.int16}
 
 
 def run_stream(vela: str | Path | Mapping[str, Any], inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The int8 outputs of one delegate's Vela output (out_vela.npz, or its arrays) on int8 `inputs`."""
+    """The outputs of one delegate's Vela output (out_vela.npz, or its arrays) on `inputs`.
+
+    Inputs are integer arrays of the element size Vela laid out; outputs are signed integers of theirs."""
     if isinstance(vela, (str, Path)):
         with np.load(vela, allow_pickle=True) as data:
             vela = {key: data[key] for key in data.files}
@@ -84,29 +99,37 @@ def _memory(vela: Mapping[str, Any], inputs: list[np.ndarray]) -> dict[int | str
             if len(memory[region]) < end:
                 raise ValueError(f"{prefix} {i} ends at {end}, beyond region {region} ({len(memory[region])} bytes)")
     for i, array in enumerate(inputs):
-        if array.dtype != np.int8 or array.size != int(np.prod(vela["input_shape"][i])):
-            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes int8 "
+        size = int(vela["input_elem_size"][i])
+        if array.dtype.kind not in "iub" or array.dtype.itemsize != size or array.size != int(
+                np.prod(vela["input_shape"][i])):
+            raise ValueError(f"input {i} is {array.dtype}{list(array.shape)}, the stream takes {size}-byte integers "
                              f"{vela['input_shape'][i].tolist()}")
         offset = int(vela["input_offset"][i])
-        memory[int(vela["input_region"][i])][offset : offset + array.size] = np.ascontiguousarray(array).tobytes()
+        memory[int(vela["input_region"][i])][offset : offset + array.nbytes] = np.ascontiguousarray(array).tobytes()
     return memory
 
 
 def _io_bytes(vela: Mapping[str, Any], prefix: str, i: int) -> int:
-    if int(vela[f"{prefix}_elem_size"][i]) != 1:
-        raise Unsupported(f"{prefix} {i} of {int(vela[f'{prefix}_elem_size'][i])}-byte elements")
-    return int(np.prod(vela[f"{prefix}_shape"][i]))
+    size = int(vela[f"{prefix}_elem_size"][i])
+    if size not in _IO_TYPES:
+        raise Unsupported(f"{prefix} {i} of {size}-byte elements")
+    return int(np.prod(vela[f"{prefix}_shape"][i])) * size
 
 
 def _read_io(memory: dict[int | str, bytearray], vela: Mapping[str, Any], prefix: str, i: int) -> np.ndarray:
     offset = int(vela[f"{prefix}_offset"][i])
     data = memory[int(vela[f"{prefix}_region"][i])][offset : offset + _io_bytes(vela, prefix, i)]
-    return np.frombuffer(bytes(data), dtype=np.int8).copy()
+    return np.frombuffer(bytes(data), dtype=_IO_TYPES[int(vela[f"{prefix}_elem_size"][i])]).copy()
+
+
+# Precision -> numpy type of its elements.
+_DTYPES = {"U8": np.uint8, "S8": np.int8, "U16": np.uint16, "S16": np.int16, "S32": np.int32}
 
 
 @dataclass
 class FeatureMap:
     region: int
+    dtype: Any  # numpy type of one element
     bases: tuple[int, int, int, int]  # tiles: top-left, top-right, bottom-left, bottom-right
     height0: int
     height1: int
@@ -118,14 +141,15 @@ class FeatureMap:
     zero_point: int
 
     def addresses(self, height: int, width: int, depth: int) -> np.ndarray:
-        """Byte address of every (y, x, c); tiles as in Vela's get_address, 1-byte elements."""
+        """Byte address of every (y, x, c); tiles as in Vela's get_address."""
         y, x, c = np.arange(height)[:, None, None], np.arange(width)[None, :, None], np.arange(depth)[None, None, :]
         right = x >= self.width0
         below = np.where(right, y >= self.height1, y >= self.height0)
         y = y - np.where(below, np.where(right, self.height1, self.height0), 0)
         x = x - np.where(right, self.width0, 0)
         base = np.array(self.bases)[right * 1 + below * 2]
-        channel = c if self.layout == "NHWC" else (c // 16) * self.stride_c + c % 16
+        size = np.dtype(self.dtype).itemsize
+        channel = c * size if self.layout == "NHWC" else (c // 16) * self.stride_c + c % 16 * size
         return base + y * self.stride_y + x * self.stride_x + channel
 
 
@@ -166,21 +190,25 @@ class Npu:
         value = self.number(name)
         return value - (1 << 16) if value & 0x8000 else value
 
+    def signed32(self, name: str) -> int:
+        value = self.number(name, "data")
+        return value - (1 << 32) if value & 0x80000000 else value
+
     def feature_map(self, prefix: str) -> FeatureMap:
-        precision = self.field(f"{prefix}_PRECISION", "precision")
-        if precision != "S8":
-            raise Unsupported(f"{prefix} precision {precision}")
+        precision = str(self.field(f"{prefix}_PRECISION", "precision"))
         return FeatureMap(
             region=self.number(f"{prefix}_REGION"),
+            dtype=_DTYPES[precision],
             bases=tuple(self.number(f"{prefix}_BASE{i}", "data") for i in range(4)),
             height0=self.number(f"{prefix}_HEIGHT0_M1") + 1,
             height1=self.number(f"{prefix}_HEIGHT1_M1") + 1,
             width0=self.number(f"{prefix}_WIDTH0_M1") + 1,
-            stride_y=self.number(f"{prefix}_STRIDE_Y", "data"),
-            stride_x=self.number(f"{prefix}_STRIDE_X", "data"),
-            stride_c=self.number(f"{prefix}_STRIDE_C", "data"),
+            stride_y=self.signed32(f"{prefix}_STRIDE_Y"),  # negative to write an axis reversed
+            stride_x=self.signed32(f"{prefix}_STRIDE_X"),
+            stride_c=self.signed32(f"{prefix}_STRIDE_C"),
             layout=str(self.field(f"{prefix}_PRECISION", "format")),
-            zero_point=self.signed16(f"{prefix}_ZERO_POINT"),
+            zero_point=self.signed16(f"{prefix}_ZERO_POINT") if precision[0] == "S" else self.number(
+                f"{prefix}_ZERO_POINT"),
         )
 
     def ofm_shape(self) -> tuple[int, int, int]:
@@ -189,22 +217,25 @@ class Npu:
     # Memory
     def read(self, fm: FeatureMap, height: int, width: int, depth: int) -> np.ndarray:
         """The feature map as int64 (height, width, depth), zero point subtracted."""
-        buffer = self._bytes_of(fm.region)
-        return buffer[self._checked(fm, height, width, depth, len(buffer))].astype(np.int64) - fm.zero_point
+        buffer = self._bytes_of(fm.region, np.uint8)
+        raw = buffer[self._checked(fm, height, width, depth, len(buffer))]  # (h, w, c, element bytes)
+        return raw.copy().view(fm.dtype)[..., 0].astype(np.int64) - fm.zero_point
 
     def write(self, fm: FeatureMap, values: np.ndarray) -> None:
-        buffer = self._bytes_of(fm.region)
-        buffer[self._checked(fm, *values.shape, len(buffer))] = values
+        buffer = self._bytes_of(fm.region, np.uint8)
+        at = self._checked(fm, *values.shape, len(buffer))
+        buffer[at] = np.ascontiguousarray(values.astype(fm.dtype))[..., None].view(np.uint8)
 
-    def _bytes_of(self, region: int | str) -> np.ndarray:
-        """A region as a writable int8 view."""
+    def _bytes_of(self, region: int | str, dtype: Any = np.int8) -> np.ndarray:
+        """A region as a writable view of bytes."""
         if region not in self.memory:
             raise ValueError(f"the stream uses region {region}, which the Vela output does not lay out")
-        return np.frombuffer(self.memory[region], dtype=np.int8)
+        return np.frombuffer(self.memory[region], dtype=dtype)
 
     @staticmethod
     def _checked(fm: FeatureMap, height: int, width: int, depth: int, size: int) -> np.ndarray:
-        at = fm.addresses(height, width, depth)
+        """The address of every byte of every element: (height, width, depth, element bytes)."""
+        at = fm.addresses(height, width, depth)[..., None] + np.arange(np.dtype(fm.dtype).itemsize)
         if at.min() < 0 or at.max() >= size:
             raise ValueError(f"feature map at {fm.bases[0]:#x} reaches outside region {fm.region} ({size} bytes)")
         return at
@@ -232,15 +263,15 @@ class Npu:
         target[to : to + length] = source[start : start + length]
 
     def _check_common(self) -> None:
-        for name, supported in (("IFM_UPSCALE", "NONE"), ("ACC_FORMAT", "INT_32BIT")):
-            key = "mode" if name == "IFM_UPSCALE" else "param"
-            if self.field(name, key) != supported:
-                raise Unsupported(f"{name} {self.field(name, key)}")
+        if self.field("ACC_FORMAT") != "INT_32BIT":
+            raise Unsupported(f"ACC_FORMAT {self.field('ACC_FORMAT')}")
         if "NPU_SET_PARALLEL_MODE" in self.registers and self.number("PARALLEL_MODE"):
             raise Unsupported(f"PARALLEL_MODE {self.number('PARALLEL_MODE')}")
 
-    def _windows(self) -> tuple[list[tuple[int, int, np.ndarray]], tuple[int, ...], bool]:
-        """(ky, kx, IFM values under kernel tap ky, kx for every OFM position), the pads, part-kernel-first."""
+    def _windows(self, pad_value: int = 0) -> tuple[list[tuple[int, int, np.ndarray]], tuple[int, ...], bool]:
+        """(ky, kx, IFM values under kernel tap ky, kx for every OFM position), the pads, part-kernel-first.
+
+        Padding holds `pad_value` after the zero point is subtracted: 0 (the zero point) by default."""
         height, width, _ = self.ofm_shape()
         bits = self.number("KERNEL_STRIDE")
         if bits & 0b111000 or bits >> 10:
@@ -252,14 +283,24 @@ class Npu:
         # No IFM height or width register: the OFM, kernel, stride and pads imply them.
         ifm_h = (height - 1) * stride_y + kernel_h - top - bottom
         ifm_w = (width - 1) * stride_x + kernel_w - left - right
-        ifm = self.read(self.feature_map("IFM"), ifm_h, ifm_w, self.number("IFM_DEPTH_M1") + 1)
-        padded = np.pad(ifm, ((top, bottom), (left, right), (0, 0)))  # pads hold the zero point: 0 once subtracted
+        ifm = self._upscaled_ifm(ifm_h, ifm_w)
+        padded = np.pad(ifm, ((top, bottom), (left, right), (0, 0)), constant_values=pad_value)
         taps = [
             (ky, kx, padded[ky : ky + stride_y * (height - 1) + 1 : stride_y, kx : kx + stride_x * (width - 1) + 1 :
                             stride_x])
             for ky in range(kernel_h) for kx in range(kernel_w)
         ]
         return taps, pads, bool(bits & 0b100)
+
+    def _upscaled_ifm(self, height: int, width: int) -> np.ndarray:
+        """The IFM as the kernel sees it: as stored, or upscaled 2x by repeating (Vela's resize)."""
+        upscale, depth = self.field("IFM_UPSCALE", "mode"), self.number("IFM_DEPTH_M1") + 1
+        if upscale == "NONE":
+            return self.read(self.feature_map("IFM"), height, width, depth)
+        if upscale != "NEAREST":  # "TRANSPOSE" inserts zeros: no stream seen yet to test where they go
+            raise Unsupported(f"IFM_UPSCALE {upscale}")
+        ifm = self.read(self.feature_map("IFM"), (height + 1) // 2, (width + 1) // 2, depth)
+        return ifm.repeat(2, axis=0).repeat(2, axis=1)[:height, :width]
 
     def _convolution(self, depthwise: bool) -> None:
         self._check_common()
@@ -280,49 +321,104 @@ class Npu:
         if self.field("OFM_PRECISION", "scaling"):
             raise Unsupported(f"{'DEPTHWISE' if depthwise else 'CONV'} with a global OFM scale")
         bias, scale, shift = decode_scales(self._block("SCALE_REGION", "SCALE_BASE", "SCALE_LENGTH"), depth)
-        self._output(acc + bias, scale, shift)
+        self._output(_fits_32(acc + bias, "CONV"), scale, shift)
 
     def _pool(self, mode: str) -> None:
         self._check_common()
-        if mode != "AVERAGE":
-            raise Unsupported(f"POOL {mode}")
-        taps, pads, _ = self._windows()
-        if any(pads):
-            raise Unsupported("POOL AVERAGE with padding")
-        self._output(sum(ifm for _, _, ifm in taps), *self._global_scale("POOL AVERAGE"))  # the scale divides
+        taps, pads, _ = self._windows(pad_value=_PAD_NEVER_MAX if mode == "MAX" else 0)  # pads never win a max
+        if mode == "REDUCE_SUM":  # sums the channels (Vela's MATMUL is MUL then REDUCE_SUM)
+            if len(taps) != 1 or any(pads) or self.ofm_shape()[2] != 1:
+                raise Unsupported(f"POOL REDUCE_SUM with a {taps[-1][0] + 1}x{taps[-1][1] + 1} kernel, pads {pads} "
+                                  f"or OFM depth {self.ofm_shape()[2]}")
+            acc = _fits_32(taps[0][2].sum(axis=2, keepdims=True), "POOL REDUCE_SUM")
+        else:
+            if taps[0][2].shape[2] != self.ofm_shape()[2]:
+                raise Unsupported(f"POOL {mode} from IFM depth {taps[0][2].shape[2]} to {self.ofm_shape()[2]}")
+            if mode == "MAX":
+                acc = np.max([ifm for _, _, ifm in taps], axis=0)
+            elif mode == "AVERAGE" and not any(pads):
+                acc = _fits_32(np.sum([ifm for _, _, ifm in taps], axis=0), "POOL AVERAGE")  # the OFM scale divides
+            else:
+                raise Unsupported(f"POOL {mode}{' with padding' if any(pads) else ''}")
+        if not self.field("OFM_PRECISION", "scaling"):  # scale records: no smoke stream has one to test against
+            raise Unsupported(f"POOL {mode} with per-channel OFM scales")
+        self._output(acc, *self._global_scale())
 
     def _elementwise(self, mode: str) -> None:
         self._check_common()
-        if mode != "ADD":
-            raise Unsupported(f"ELEMENTWISE {mode}")
-        broadcast = self.registers["NPU_SET_IFM2_BROADCAST"].fields
-        if any(broadcast.values()):
-            raise Unsupported(f"ELEMENTWISE with IFM2_BROADCAST {broadcast}")
+        if self.field("IFM_UPSCALE", "mode") != "NONE":
+            raise Unsupported(f"ELEMENTWISE with IFM_UPSCALE {self.field('IFM_UPSCALE', 'mode')}")
         shape = self.ofm_shape()
         if self.number("IFM_DEPTH_M1") + 1 != shape[2]:
             raise Unsupported("ELEMENTWISE with an IFM depth other than the OFM's")
-        a, b = self.read(self.feature_map("IFM"), *shape), self.read(self.feature_map("IFM2"), *shape)
+        a = self.read(self.feature_map("IFM"), *shape)
+        if mode in _UNARY:
+            acc = self._unary(mode, a)
+        else:
+            b = self._ifm2(shape)
+            if self.field("IFM2_BROADCAST", "operand_order"):  # ORDER_A: IFM2 is operand A
+                a, b = b, a
+            acc = self._binary(mode, a, b)
+        if mode in _GLOBAL_SCALE:
+            if not self.field("OFM_PRECISION", "scaling"):
+                raise Unsupported(f"ELEMENTWISE {mode} with per-channel OFM scales")
+            self._output(acc, *self._global_scale())
+        else:
+            # Vela gives these no scale and sets OFM_SCALE to 1, shift 0: both readings of the register agree.
+            if self._global_scale() != (1, 0):
+                raise Unsupported(f"ELEMENTWISE {mode} with OFM_SCALE {self._global_scale()}")
+            self._output(acc, 1, 0)
+
+    def _ifm2(self, shape: tuple[int, int, int]) -> np.ndarray:
+        """Operand IFM2 over the OFM shape, zero point subtracted: a scalar, broadcast or a full map."""
+        broadcast = self.registers["NPU_SET_IFM2_BROADCAST"].fields
+        if broadcast["broadcast_scalar"]:
+            signed = str(self.field("IFM2_PRECISION", "precision")).startswith("S")
+            value = self.signed16("IFM2_SCALAR") if signed else self.number("IFM2_SCALAR")
+            zero_point = self.signed16("IFM2_ZERO_POINT") if signed else self.number("IFM2_ZERO_POINT")
+            return np.full(shape, value - zero_point, dtype=np.int64)
+        fm = self.feature_map("IFM2")
+        read = tuple(1 if broadcast[f"broadcast_{axis}"] else n for axis, n in zip(("height", "width", "depth"), shape))
+        return np.broadcast_to(self.read(fm, *read), shape)
+
+    def _unary(self, mode: str, a: np.ndarray) -> np.ndarray:
+        if mode == "ABS":
+            return np.abs(a)
+        raise Unsupported(f"ELEMENTWISE {mode}")
+
+    def _binary(self, mode: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if mode in ("MIN", "MAX"):
+            return np.minimum(a, b) if mode == "MIN" else np.maximum(a, b)
+        if mode == "MUL":
+            return a.astype(object) * b  # 32-bit operands: Vela's RESCALE as MUL relies on a product wider than 32 bits
+        if mode not in ("ADD", "SUB"):
+            raise Unsupported(f"ELEMENTWISE {mode}")
+        a, b = self._operand_scales(mode, a, b)
+        return _fits_32(a + b if mode == "ADD" else a - b, f"ELEMENTWISE {mode}")
+
+    def _operand_scales(self, mode: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ADD and SUB scale their operands first: both by 16-bit scales, or one by a 32-bit scale."""
         scale_mode = self.field("IFM_PRECISION", "scale_mode")
         round_mode = str(self.field("IFM_PRECISION", "round_mode"))
         opa_scale, opa_shift = self.number("OPA_SCALE", "data"), self.number("OPA_SCALE", "shift")
+        if scale_mode == "SCALE_16BIT":
+            opb_scale = self.number("OPB_SCALE", "data")
+            if opa_shift or opa_scale >> 16 or opb_scale >> 16:
+                raise Unsupported(f"ELEMENTWISE {mode} 16-bit operand scales {opa_scale}>>{opa_shift}, {opb_scale}")
+            if self.field("IFM2_BROADCAST", "operand_order") and opa_scale != opb_scale:
+                raise Unsupported(f"ELEMENTWISE {mode} with reversed operands and unequal 16-bit scales")
+            return a * opa_scale, b * opb_scale
+        unscaled_shift = _UNSCALED_SHIFT.get(str(self.field("IFM_PRECISION", "precision")))
+        if unscaled_shift is None:
+            raise Unsupported(f"ELEMENTWISE {mode} {scale_mode} on {self.field('IFM_PRECISION', 'precision')}")
         if scale_mode == "SCALE_OPA_32BIT":
-            a, b = rescale(a, opa_scale, opa_shift, round_mode), b << _B_SHIFT
-        elif scale_mode == "SCALE_OPB_32BIT":
-            a, b = a << _B_SHIFT, rescale(b, opa_scale, opa_shift, round_mode)
-        else:
-            raise Unsupported(f"ELEMENTWISE ADD with IFM scale mode {scale_mode}")
-        self._output(a + b, *self._global_scale("ELEMENTWISE ADD"))
+            return rescale(a, opa_scale, opa_shift, round_mode), b << unscaled_shift
+        return a << unscaled_shift, rescale(b, opa_scale, opa_shift, round_mode)
 
-    def _global_scale(self, what: str) -> tuple[int, int]:
-        if not self.field("OFM_PRECISION", "scaling"):
-            raise Unsupported(f"{what} with per-channel OFM scales")
+    def _global_scale(self) -> tuple[int, int]:
         return self.number("OFM_SCALE", "data"), self.number("OFM_SCALE", "shift")
 
     def _output(self, acc: np.ndarray, scale: Any, shift: Any) -> None:
-        if acc.min() < -(1 << 31) or acc.max() >= 1 << 31:
-            raise Unsupported("a 32-bit accumulator overflow (saturation is not modelled)")
-        if self.field("ACTIVATION", "act_clip_range") != "OFM_PRECISION":
-            raise Unsupported(f"activation clip range {self.field('ACTIVATION', 'act_clip_range')}")
         function = str(self.field("ACTIVATION", "type"))
         lut = None
         if function.startswith("LUT_"):
@@ -331,6 +427,26 @@ class Npu:
         elif function != "NONE":
             raise Unsupported(f"activation {function}")
         ofm = self.feature_map("OFM")
-        clamp = (self.signed16("ACTIVATION_MIN"), self.signed16("ACTIVATION_MAX"))
+        clip = str(self.field("ACTIVATION", "act_clip_range"))
+        clip_type = np.dtype(ofm.dtype) if clip == "OFM_PRECISION" else np.dtype(_CLIP_TYPES[clip])
+        if lut is not None and clip_type != np.int8:
+            raise Unsupported(f"an 8-bit LUT with a {clip_type} clip range")
+        low, high = self.signed16("ACTIVATION_MIN"), self.signed16("ACTIVATION_MAX")
+        if clip_type.kind == "u":
+            low, high = self.number("ACTIVATION_MIN"), self.number("ACTIVATION_MAX")
+        if clip_type.itemsize == 4:
+            if (low, high) != (-(1 << 15), (1 << 15) - 1):
+                raise Unsupported(f"a 32-bit OFM with activation range {low}..{high}")
+            low, high = -(1 << 31), (1 << 31) - 1  # Vela writes the 16-bit extremes: only the type clamps
+        info = np.iinfo(clip_type)
         rounding = str(self.field("OFM_PRECISION", "rounding"))
-        self.write(ofm, output_stage(acc, scale, shift, rounding, ofm.zero_point, clamp, lut))
+        values = output_stage(acc, scale, shift, rounding, ofm.zero_point, (max(low, info.min), min(high, info.max)))
+        if lut is not None:
+            values = lut[values + 128].astype(np.int64)
+        self.write(ofm, values)
+
+
+def _fits_32(acc: np.ndarray, what: str) -> np.ndarray:
+    if np.min(acc) < -(1 << 31) or np.max(acc) >= 1 << 31:
+        raise Unsupported(f"{what}: a 32-bit accumulator overflow (saturation is not modelled)")
+    return acc

@@ -1,0 +1,126 @@
+"""Vela's command stream on a functional model of the Ethos-U55, held exactly to the TOSA reference model.
+
+The lowered program runs on the host as under tosa_ref; each Ethos-U delegate call runs what the
+device would receive (the delegate's processed bytes: command stream, weights and scales) on the
+functional model (reference/ethosu/npu.py), and the TOSA graph Vela compiled on the TOSA reference
+model, on the same integer inputs. The two must agree value for value (check "vs_tosa"); the
+stream's outputs flow on through the program. A stream using what the model lacks (an opcode, a
+mode, another NPU) is a skip that names it, never a pass.
+Limits: no hardware ground truth (the semantics are Vela's own definitions), no timing hazards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.overrides import TorchFunctionMode
+
+from etconform.stages import Stage, StageError, stage
+from etconform.vela import digest
+from reference.base import Availability, ExecResult, NotRunnable
+from reference.ethosu.arith import Unsupported
+from reference.ethosu.npu import run_stream
+from reference.ethosu.package import parse
+from reference.tosa_ref import _to_numpy, delegate_outputs, run_tosa
+
+MODELLED = ("ethos-u55",)  # NPUs reference/ethosu/npu.py models
+CHECK = "vs_tosa"
+MAX_DIFF, DIFFERING = "max_diff_vs_tosa", "values_differing_vs_tosa"  # in output LSBs; over every delegate call
+
+
+def disagreement(label: str, stream: list[np.ndarray], tosa: list[np.ndarray], metrics: dict[str, float]) -> list[str]:
+    """What differs between the stream's and the TOSA reference model's integer outputs (none: []);
+    adds the largest difference and the number of values that differ to `metrics`."""
+    if len(stream) != len(tosa):
+        return [f"{label}: the stream gives {len(stream)} outputs, the TOSA reference model {len(tosa)}"]
+    found = []
+    for i, (s, t) in enumerate(zip(stream, tosa)):
+        if s.size != t.size or s.dtype != t.dtype:
+            found.append(f"{label}, output {i}: the stream gives {s.dtype}{list(s.shape)}, "
+                         f"the TOSA reference model {t.dtype}{list(t.shape)}")
+            continue
+        diff = np.abs(s.reshape(-1).astype(np.int64) - t.reshape(-1).astype(np.int64))
+        metrics[MAX_DIFF] = max(metrics.get(MAX_DIFF, 0), int(diff.max(initial=0)))
+        metrics[DIFFERING] = metrics.get(DIFFERING, 0) + int((diff > 0).sum())
+        if diff.any():
+            at = int(diff.argmax())
+            found.append(f"{label}, output {i}: {int((diff > 0).sum())} of {diff.size} values differ from the TOSA "
+                         f"reference model, largest difference {int(diff[at])} (stream {int(s.reshape(-1)[at])}, "
+                         f"TOSA {int(t.reshape(-1)[at])} at flat index {at})")
+    return found
+
+
+class _DelegatesOnStream(TorchFunctionMode):
+    """Runs every executorch_call_delegate on the functional model and on the TOSA reference model."""
+
+    def __init__(self, delegates: dict[str, tuple[int, bytes | None]]):
+        super().__init__()
+        self.delegates = delegates  # digest of the processed bytes -> (index in lowered.delegates, TOSA graph)
+        self.calls = 0
+        self.disagreements: list[str] = []
+        self.metrics: dict[str, float] = {MAX_DIFF: 0, DIFFERING: 0}
+        self.lacking = ""  # what the functional model lacks, once a call needed it
+
+    def _lacks(self, what: str) -> NotRunnable:
+        self.lacking = what
+        return NotRunnable(what)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        if func is not torch._higher_order_ops.executorch_call_delegate:
+            return func(*args, **kwargs)
+        module, *tensors = args
+        index, tosa = self.delegates.get(digest(module.processed_bytes), (None, None))
+        if tosa is None:
+            raise StageError(Stage.RUN, f"delegate {module.backend_id} has no TOSA graph to hold its stream to")
+        self.calls += 1
+        inputs = [_to_numpy(t) for t in tensors]
+        for i, array in enumerate(inputs):
+            if array.dtype != np.int8:
+                raise self._lacks(f"delegate {index} input {i} is {array.dtype}: the functional model takes int8 only")
+        try:
+            package = parse(module.processed_bytes)
+            stream = run_stream(package.as_vela(), inputs)
+        except Unsupported as what:
+            raise self._lacks(f"the functional model lacks {what} (delegate {index})") from what
+        except ValueError as exc:
+            raise StageError(Stage.RUN, f"delegate {index}: the functional model rejects its stream: {exc}") from exc
+        label = f"delegate {index} (call {self.calls})"
+        self.disagreements += disagreement(label, stream, run_tosa(tosa, inputs), self.metrics)
+        return delegate_outputs(module, stream)
+
+
+class EthosUStream:
+    name = "stream"
+    role = "lowered"
+    level = "stream"
+    needs_graph = True  # runs the edge program: a cached .pte alone cannot serve it
+
+    def probe(self, target) -> Availability:  # noqa: ANN001
+        if target.backend != "ethos_u":
+            return Availability(False, "only Ethos-U programs carry a Vela command stream")
+        if not target.ethos_u_config.startswith(MODELLED):
+            return Availability(False, f"no functional model of the {target.ethos_u_config} "
+                                       f"(reference/ethosu/npu.py models the {', '.join(MODELLED)})")
+        try:
+            import ethosu.mlw_codec  # noqa: F401
+            import tosa_reference_model  # noqa: F401
+        except ImportError as exc:
+            return Availability(False, f"{exc.name} missing: pip install 'executorch[ethos-u]' (ethos-u-vela, tosa-tools)")
+        return Availability(True)
+
+    def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
+        delegates = {d.digest: (i, d.tosa) for i, d in enumerate(lowered.delegates)}
+        mode = _DelegatesOnStream(delegates)
+        try:
+            with stage(Stage.RUN):
+                program = lowered.edge_program.module()
+                with mode, torch.no_grad():
+                    outputs = program(*inputs)
+        except StageError:
+            if mode.lacking:  # the program's call stack wrapped it: a skip, not a failure
+                raise NotRunnable(mode.lacking) from None
+            raise
+        if not mode.calls:
+            raise NotRunnable("no delegate: there is no command stream to run")
+        return ExecResult(outputs, {}, checks={CHECK: mode.disagreements}, metrics=mode.metrics)
