@@ -29,8 +29,8 @@ from reference.ethosu.stream import decode
 from tests.conftest import by_executor
 from tests.test_ethosu_npu import (
     _before,
-    _ofm_zero_point_plus_one,
     _one_weight_moved,
+    _param_plus_one,
     _round_mode_tfl,
     _set_word,
     _weight_data_offset,
@@ -174,7 +174,7 @@ def test_a_clean_stream_agrees_exactly_and_passes_at_level_stream(run_lowered):
 
 TAMPERS = {
     "round_mode": _round_mode_tfl,
-    "ofm_zero_point": _ofm_zero_point_plus_one,
+    "ofm_zero_point": _param_plus_one("NPU_SET_OFM_ZERO_POINT"),
     "scale_shift": _one_shift_plus_one,
     "weight": _one_weight_moved,
 }
