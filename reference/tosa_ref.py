@@ -8,6 +8,7 @@ non-delegated part runs as it is, in the edge dialect.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -28,11 +29,34 @@ NHWC_ORDER = (0, 2, 3, 1)
 NNHWC_ORDER = (0, 1, 3, 4, 2)
 TIMEOUT_S = 300
 WORKER = Path(__file__).resolve().with_name("tosa_worker.py")
+# The reference model is deterministic: tosa_ref and stream run the same graph on the same inputs
+# for each Ethos-U delegate call, so the second asks this memo (a few recent runs, copied out).
+_RECENT: dict[str, list[np.ndarray]] = {}
+_RECENT_MAX = 16
+
+
+def _run_key(tosa: bytes, inputs: list[np.ndarray], kwargs: dict[str, Any]) -> str:
+    h = hashlib.sha256(tosa)
+    h.update(json.dumps(kwargs, sort_keys=True).encode())
+    for a in inputs:
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def run_tosa(tosa: bytes, inputs: list[np.ndarray], timeout: float = TIMEOUT_S, **kwargs: Any) -> list[np.ndarray]:
     """Run one TOSA graph in a child process; a crash or invalid graph raises StageError(RUN)."""
     kwargs.setdefault("initialize_variable_tensor_from_numpy", True)
+    key = _run_key(tosa, inputs, kwargs)
+    if key not in _RECENT:
+        outputs = _run_tosa_child(tosa, inputs, timeout, kwargs)
+        _RECENT[key] = outputs
+        while len(_RECENT) > _RECENT_MAX:
+            _RECENT.pop(next(iter(_RECENT)))
+    return [a.copy() for a in _RECENT[key]]
+
+
+def _run_tosa_child(tosa: bytes, inputs: list[np.ndarray], timeout: float, kwargs: dict[str, Any]) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="etconform-tosa-") as tmp:
         in_path, out_path = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(
