@@ -1,9 +1,9 @@
-"""Vela's command stream on a functional model of the Ethos-U55, held exactly to the TOSA reference model.
+"""Vela's command stream on a functional model of the Ethos-U55 or U85, held exactly to the TOSA reference model.
 
 The lowered program runs on the host as under tosa_ref; each Ethos-U delegate call runs what the
 device would receive (the delegate's processed bytes: command stream, weights and scales) on the
-functional model (reference/ethosu/npu.py), and the TOSA graph Vela compiled on the TOSA reference
-model, on the same integer inputs. The two must agree value for value (check "vs_tosa"); the
+functional model of its NPU (reference/ethosu/npu.py, npu85.py: chosen by the stream's driver config
+word), and the TOSA graph Vela compiled on the TOSA reference model, on the same integer inputs. The two must agree value for value (check "vs_tosa"); the
 stream's outputs flow on through the program. A stream using what the model lacks (an opcode, a
 mode, another NPU) is a skip that names it, never a pass.
 Limits: no hardware ground truth (the semantics are Vela's own definitions), no timing hazards.
@@ -20,10 +20,15 @@ from etconform.vela import digest
 from reference.base import Availability, ExecResult, NotRunnable
 from reference.ethosu.arith import Unsupported
 from reference.ethosu.npu import run_stream
-from reference.ethosu.package import parse
+from reference.ethosu.npu85 import run_stream_u85
+from reference.ethosu.package import fast_scratch_bytes, parse
+from reference.ethosu.stream85 import npu_of
 from reference.tosa_ref import _to_numpy, delegate_outputs, run_tosa
 
-MODELLED = ("ethos-u55",)  # NPUs reference/ethosu/npu.py models
+# The functional model of each NPU (reference/ethosu/npu.py, npu85.py), by the stream's driver config word.
+MODELS = {"ethos-u55": run_stream, "ethos-u85": run_stream_u85}
+MODELLED = tuple(MODELS)
+_IO_TYPES = (np.int8, np.int16, np.int32)  # what the models read and write (Vela records only element sizes)
 CHECK = "vs_tosa"
 MAX_DIFF, DIFFERING = "max_diff_vs_tosa", "values_differing_vs_tosa"  # in output LSBs; over every delegate call
 
@@ -50,12 +55,18 @@ def disagreement(label: str, stream: list[np.ndarray], tosa: list[np.ndarray], m
     return found
 
 
+def _as_bool(values: np.ndarray) -> np.ndarray:
+    """A bool output as the stream writes it (one byte, 0 or 1); any other byte stays to be reported."""
+    return values.astype(np.bool_) if np.isin(values, (0, 1)).all() else values
+
+
 class _DelegatesOnStream(TorchFunctionMode):
     """Runs every executorch_call_delegate on the functional model and on the TOSA reference model."""
 
-    def __init__(self, delegates: dict[str, tuple[int, bytes | None]]):
+    def __init__(self, delegates: dict[str, tuple[int, bytes | None, int]]):
         super().__init__()
-        self.delegates = delegates  # digest of the processed bytes -> (index in lowered.delegates, TOSA graph)
+        # digest of the processed bytes -> (index in lowered.delegates, TOSA graph, fast scratch bytes)
+        self.delegates = delegates
         self.calls = 0
         self.disagreements: list[str] = []
         self.metrics: dict[str, float] = {MAX_DIFF: 0, DIFFERING: 0}
@@ -70,23 +81,30 @@ class _DelegatesOnStream(TorchFunctionMode):
         if func is not torch._higher_order_ops.executorch_call_delegate:
             return func(*args, **kwargs)
         module, *tensors = args
-        index, tosa = self.delegates.get(digest(module.processed_bytes), (None, None))
+        index, tosa, fast_scratch = self.delegates.get(digest(module.processed_bytes), (None, None, 0))
         if tosa is None:
             raise StageError(Stage.RUN, f"delegate {module.backend_id} has no TOSA graph to hold its stream to")
         self.calls += 1
         inputs = [_to_numpy(t) for t in tensors]
         for i, array in enumerate(inputs):
-            if array.dtype != np.int8:
-                raise self._lacks(f"delegate {index} input {i} is {array.dtype}: the functional model takes int8 only")
+            if array.dtype not in _IO_TYPES and array.dtype != np.bool_:
+                raise self._lacks(f"delegate {index} input {i} is {array.dtype}: the functional models take "
+                                  f"8, 16 and 32-bit integers and bools")
         try:
             package = parse(module.processed_bytes)
-            stream = run_stream(package.as_vela(), inputs)
+            npu, _ = npu_of(package.cmd_data)
+            if npu not in MODELS:
+                raise Unsupported(f"a stream for the {npu}")
+            ints = [a.astype(np.int8) if a.dtype == np.bool_ else a for a in inputs]  # a bool is one byte, 0 or 1
+            stream = MODELS[npu](package.as_vela(fast_scratch), ints)
         except Unsupported as what:
             raise self._lacks(f"the functional model lacks {what} (delegate {index})") from what
         except ValueError as exc:
             raise StageError(Stage.RUN, f"delegate {index}: the functional model rejects its stream: {exc}") from exc
         label = f"delegate {index} (call {self.calls})"
-        self.disagreements += disagreement(label, stream, run_tosa(tosa, inputs), self.metrics)
+        tosa_outputs = run_tosa(tosa, inputs)
+        stream = [_as_bool(s) if t.dtype == np.bool_ else s for s, t in zip(stream, tosa_outputs)]
+        self.disagreements += disagreement(label, stream, tosa_outputs, self.metrics)
         return delegate_outputs(module, stream)
 
 
@@ -101,7 +119,7 @@ class EthosUStream:
             return Availability(False, "only Ethos-U programs carry a Vela command stream")
         if not target.ethos_u_config.startswith(MODELLED):
             return Availability(False, f"no functional model of the {target.ethos_u_config} "
-                                       f"(reference/ethosu/npu.py models the {', '.join(MODELLED)})")
+                                       f"(reference/ethosu/npu.py and npu85.py model the {', '.join(MODELLED)})")
         try:
             import ethosu.mlw_codec  # noqa: F401
             import tosa_reference_model  # noqa: F401
@@ -110,7 +128,8 @@ class EthosUStream:
         return Availability(True)
 
     def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
-        delegates = {d.digest: (i, d.tosa) for i, d in enumerate(lowered.delegates)}
+        delegates = {d.digest: (i, d.tosa, fast_scratch_bytes(str(d.vela.get("memory_mode", ""))))
+                     for i, d in enumerate(lowered.delegates)}
         mode = _DelegatesOnStream(delegates)
         try:
             with stage(Stage.RUN):

@@ -24,7 +24,7 @@ from etconform import policy, report
 from etconform.expectations import Expectation, KnownFailure
 from etconform.targets import TARGETS
 from etconform.vela import digest
-from reference.ethosu.package import HEADER, Package, parse
+from reference.ethosu.package import HEADER, Package, fast_scratch_bytes, parse
 from reference.ethosu.stream import decode
 from tests.conftest import by_executor
 from tests.test_ethosu_npu import (
@@ -221,9 +221,26 @@ def test_a_mode_the_model_lacks_is_a_skip_naming_it(run_lowered):
 def test_a_target_without_a_functional_model_is_skipped_with_the_reason():
     from reference import EXECUTORS
 
-    availability = EXECUTORS["stream"].probe(TARGETS["ethos_u85_256"])
-    assert not availability.ok and "ethos-u85-256" in availability.reason
+    u65 = dataclasses.replace(TARGETS["ethos_u85_256"], name="ethos_u65_256", ethos_u_config="ethos-u65-256")
+    availability = EXECUTORS["stream"].probe(u65)
+    assert not availability.ok and "ethos-u65-256" in availability.reason
+    assert EXECUTORS["stream"].probe(TARGETS["ethos_u85_256"]).ok
     assert not EXECUTORS["stream"].probe(TARGETS["tosa_int"]).ok
+
+
+def test_the_fast_scratch_is_the_memory_modes_arena_cache():
+    assert fast_scratch_bytes("Dedicated_Sram_384KB") == 384 * 1024  # vela.ini: arena_cache_size
+    assert fast_scratch_bytes("Shared_Sram") == 0 and fast_scratch_bytes("no such mode") == 0
+
+
+def test_a_u85_stream_runs_on_its_model_and_agrees_exactly(run_one):
+    """Dispatch by the stream's config word, the fast scratch of Dedicated_Sram_384KB, the real lowering."""
+    u85 = dataclasses.replace(TARGETS["ethos_u85_256"], executors=("quantized_eager", "tosa_ref", "stream"))
+    run = run_one(CASE, u85)
+    record = by_executor(run)["stream"]
+    assert record["outcome"] == "pass", run.summary()
+    assert (record["metrics"]["max_diff_vs_tosa"], record["metrics"]["values_differing_vs_tosa"]) == (0, 0)
+    assert policy.verified_level(run.records) == "stream"
 
 
 def test_the_coverage_counts_cases_with_a_delegate_by_what_the_stream_did():

@@ -42,11 +42,11 @@ class Package:
     inputs: tuple[VelaIO, ...]
     outputs: tuple[VelaIO, ...]
 
-    def as_vela(self) -> dict[str, Any]:
+    def as_vela(self, fast_scratch_size: int = 0) -> dict[str, Any]:
         """The arrays reference.ethosu.npu.run_stream takes, in the driver's regions.
 
-        The fast scratch's size is the platform's, not in the package: it is laid out empty,
-        so a stream that uses it fails on a region it cannot reach rather than on invented memory.
+        The fast scratch's size is the platform's, not in the package (`fast_scratch_bytes`); with
+        none given it is laid out empty, so a stream that uses it fails on a region it cannot reach.
         """
         for kind, ios in (("input", self.inputs), ("output", self.outputs)):
             for i, io in enumerate(ios):
@@ -58,13 +58,29 @@ class Package:
             "weight_data": np.frombuffer(self.weight_data, dtype=np.uint8),
             "weight_region": WEIGHT_REGION,
             "scratch_size": self.scratch_size, "scratch_region": SCRATCH_REGION,
-            "scratch_fast_size": 0, "scratch_fast_region": FAST_SCRATCH_REGION,
+            "scratch_fast_size": fast_scratch_size, "scratch_fast_region": FAST_SCRATCH_REGION,
         }
         for kind, ios in (("input", self.inputs), ("output", self.outputs)):
             vela[f"{kind}_shape"] = np.array([io.shape for io in ios], dtype=np.int64).reshape(len(ios), 6)
             for key in ("elem_size", "offset", "region"):
                 vela[f"{kind}_{key}"] = np.array([getattr(io, key) for io in ios], dtype=np.int64)
         return vela
+
+
+def fast_scratch_bytes(memory_mode: str) -> int:
+    """The fast scratch a platform gives a stream compiled for Vela's `memory_mode`: its arena cache
+    (vela.ini: Dedicated_Sram_384KB caches 384 KiB of the arena in SRAM); 0 when the mode has none."""
+    import configparser
+    from importlib.resources import files
+
+    ini = configparser.ConfigParser()
+    ini.read_string(files("ethosu").joinpath("config_files/Arm/vela.ini").read_text())
+    section = f"Memory_Mode.{memory_mode}"
+    while section in ini:
+        if ini.has_option(section, "arena_cache_size"):
+            return int(ini[section]["arena_cache_size"])
+        section = ini[section].get("inherit", "")
+    return 0
 
 
 def parse(processed: bytes) -> Package:
