@@ -29,7 +29,7 @@ from torch.utils import _pytree as pytree
 
 from etconform.cases import Built
 from etconform.compare import SQNR_CAP_DB
-from etconform.lowering import Lowered, convert_pt2e, lower, prepare_pt2e
+from etconform.lowering import Lowered, convert_pt2e, fake_quantize, lower, prepare_pt2e
 from etconform.targets import Target
 
 # Measured on clean runs (README): the largest fall of a layer's SQNR below the worst
@@ -56,6 +56,7 @@ class Tapped:
     layers: list[Layer]
     eager: list[list[torch.Tensor]]  # per sample, the flat outputs of the tapped float program
     quantized: list[list[torch.Tensor]]  # the same from the tapped quantized module
+    input_sqnr_db: float = CEILING_DB  # the quantized program input against the float one
     changed: dict[str, Any] = field(default_factory=dict)  # what tapping changed
 
 
@@ -105,7 +106,10 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     with torch.no_grad():
         eager = [_flat(tapped.module()(*s)) for s in built.samples]
         quantized = [_flat(lowered.quantized_module(*s)) for s in built.samples]
-    return Tapped(lowered, layers, eager, quantized)
+    rounded = [fake_quantize(s, lowered.input_qparams) for s in built.samples]
+    input_sqnr = min(sqnr_db(torch.cat([r.reshape(-1) for r in rs]).float(), torch.cat([x.reshape(-1) for x in xs]).float())
+                     for rs, xs in zip(rounded, built.samples))
+    return Tapped(lowered, layers, eager, quantized, input_sqnr)
 
 
 def delegate_of_outputs(program: Any) -> dict[int, str]:
@@ -142,9 +146,12 @@ def _joined(per_sample: list[list[torch.Tensor]], index: int) -> torch.Tensor:
     return torch.cat([outs[index].reshape(-1) for outs in per_sample])
 
 
-def first_departure(sqnr: list[float], margin_db: float) -> int | None:
-    """The first index whose SQNR falls more than `margin_db` below the worst before it (at most CEILING_DB)."""
-    level = CEILING_DB
+def first_departure(sqnr: list[float], margin_db: float, start_db: float = CEILING_DB) -> int | None:
+    """The first index whose SQNR falls more than `margin_db` below the worst before it.
+
+    `start_db`: the program input's SQNR (the input is the layer before the first); never above CEILING_DB.
+    """
+    level = min(CEILING_DB, start_db)
     for i, value in enumerate(sqnr):
         if not value >= level - margin_db:  # NaN departs
             return i
@@ -152,9 +159,9 @@ def first_departure(sqnr: list[float], margin_db: float) -> int | None:
     return None
 
 
-def falls(sqnr: list[float]) -> list[float]:
-    """How far each layer falls below the worst before it (capped at CEILING_DB): what the margins bound."""
-    level, found = CEILING_DB, []
+def falls(sqnr: list[float], start_db: float = CEILING_DB) -> list[float]:
+    """How far each layer falls below the worst before it (as first_departure): what the margins bound."""
+    level, found = min(CEILING_DB, start_db), []
     for value in sqnr:
         found.append(round(level - value, 2))
         level = min(level, value)
@@ -174,15 +181,18 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
         steps = float((actual - quantized).abs().max()) / layer.scale if layer.scale else None
         rows.append([layer.name, layer.op, round(vs_q[-1], 2), round(vs_e[-1], 2), round(q_vs_e[-1], 2),
                      None if steps is None else round(steps, 2), layer.runs_on])
+    start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
     kernel = first_departure(vs_q, MARGIN_VS_QUANTIZED_DB)
-    from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB)
-    quantizer = first_departure(q_vs_e, MARGIN_VS_EAGER_DB)
+    from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB, start)
+    quantizer = first_departure(q_vs_e, MARGIN_VS_EAGER_DB, start)
     found: dict[str, Any] = {
         "columns": ["layer", "op", "sqnr_vs_quantized_db", "sqnr_vs_eager_db", "quantized_vs_eager_db", "max_err_qsteps",
                     "runs_on"],
         "layers": rows,
         "margins_db": {"vs_quantized": MARGIN_VS_QUANTIZED_DB, "vs_eager": MARGIN_VS_EAGER_DB, "ceiling": CEILING_DB},
-        "largest_fall_db": {"vs_quantized": max(falls(vs_q), default=0.0), "vs_eager": max(falls(vs_e), default=0.0)},
+        "input_sqnr_db": round(start, 2),
+        "largest_fall_db": {"vs_quantized": max(falls(vs_q), default=0.0), "vs_eager": max(falls(vs_e, start), default=0.0),
+                            "quantized_vs_eager": max(falls(q_vs_e, start), default=0.0)},
         "tapping": tapped.changed,
         "first_departure": None,
         "first_departure_from_eager": None,
