@@ -29,7 +29,7 @@ from torch.utils import _pytree as pytree
 
 from etconform.cases import Built
 from etconform.compare import SQNR_CAP_DB
-from etconform.lowering import Lowered, convert_pt2e, fake_quantize, lower, prepare_pt2e
+from etconform.lowering import Lowered, _qparams, convert_pt2e, fake_quantize, lower, prepare_pt2e
 from etconform.targets import Target
 
 # Measured on clean runs (README): the largest fall of a layer's SQNR below the worst
@@ -95,9 +95,10 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
         raise ValueError("no tensor of the model is quantized: nothing to tap")
     tapped, specs = tap_intermediate_outputs_(copy.deepcopy(program), [(lambda n: n.name in sources, FULL_TENSOR)])
     lowered = lower(built.module, inputs, target, workdir, built.calibration, (tapped, 0.0), tapped=True)
+    steps = tap_steps(lowered.quantized_module)
     layers = []
     for spec in specs:
-        q = lowered.output_qparams[spec.output_index] if spec.output_index < len(lowered.output_qparams) else None
+        q = steps[spec.output_index] if spec.output_index < len(steps) else None
         op = spec.op_target.split(".")[-2] if spec.op_target.count(".") >= 2 else spec.op_target
         layers.append(Layer(spec.module_path or spec.node_name, op, spec.node_name, spec.output_index, q[0] if q else None))
     homes = delegate_of_outputs(lowered.edge_program)
@@ -110,6 +111,16 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     input_sqnr = min(sqnr_db(torch.cat([r.reshape(-1) for r in rs]).float(), torch.cat([x.reshape(-1) for x in xs]).float())
                      for rs, xs in zip(rounded, built.samples))
     return Tapped(lowered, layers, eager, quantized, input_sqnr)
+
+
+def tap_steps(converted: torch.fx.GraphModule) -> list[Any]:
+    """The (scale, zero point, qmin, qmax) of each output of a converted module, looking through taps."""
+    found = []
+    for out in pytree.tree_flatten(converted.graph.output_node().args[0])[0]:
+        while isinstance(out, torch.fx.Node) and out.op == "call_function" and "executorch_devtools.tap" in str(out.target):
+            out = out.args[0]
+        found.append(_qparams(converted, out) if "dequantize_per_tensor" in str(getattr(out, "target", "")) else None)
+    return found
 
 
 def delegate_of_outputs(program: Any) -> dict[int, str]:
@@ -184,7 +195,6 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
     kernel = first_departure(vs_q, MARGIN_VS_QUANTIZED_DB)
     from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB, start)
-    quantizer = first_departure(q_vs_e, MARGIN_VS_EAGER_DB, start)
     found: dict[str, Any] = {
         "columns": ["layer", "op", "sqnr_vs_quantized_db", "sqnr_vs_eager_db", "quantized_vs_eager_db", "max_err_qsteps",
                     "runs_on"],
@@ -197,15 +207,14 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
         "first_departure": None,
         "first_departure_from_eager": None,
     }
-    if kernel is not None:
-        found["first_departure"] = _departure(rows[kernel], "kernel", vs_q[kernel], "vs quantized eager")
     if from_eager is not None:
-        # The quantizer's doing when quantized eager already departs from eager at or before this layer.
-        kind = "quantizer" if quantizer is not None and quantizer <= from_eager and (kernel is None or kernel > from_eager) \
-            else "kernel"
+        # Off eager = the quantizer's error plus the kernel's: the larger (lower SQNR) names the cause.
+        kind = "quantizer" if q_vs_e[from_eager] < vs_q[from_eager] else "kernel"
         found["first_departure_from_eager"] = _departure(rows[from_eager], kind, vs_e[from_eager], "vs eager")
-        if found["first_departure"] is None and kind == "quantizer":
-            found["first_departure"] = found["first_departure_from_eager"]
+    if kernel is not None and (from_eager is None or kernel < from_eager or found["first_departure_from_eager"]["kind"] == "kernel"):
+        found["first_departure"] = _departure(rows[kernel], "kernel", vs_q[kernel], "vs quantized eager")
+    elif from_eager is not None:
+        found["first_departure"] = found["first_departure_from_eager"]
     found["verdict"] = verdict_line(found)
     return found
 
