@@ -112,7 +112,7 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
 
     for r in records:  # one per localized model and executor: where its error comes from
         if (r.get("localization") or {}).get("layers"):
-            found[f"layers {r['case']} {r['target']} {r['executor']}"] = _png(layer_plot(r))
+            found[f"layers_{r['case']}_{r['target']}_{r['executor']}"] = _png(layer_plot(r))
 
     by_target = collections.defaultdict(list)
     for r in records:
