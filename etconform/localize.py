@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,28 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     homes = delegate_of_outputs(lowered.edge_program)
     for layer in layers:
         layer.runs_on = homes.get(layer.output_index, "CPU")
+    # Eager's value of each tap: where the quantizer folds a BatchNorm into the convolution, the BatchNorm's output.
+    folded = {_after_folding(n).name for n in program.graph.nodes if n.name in sources}
+    eager_program, eager_specs = tap_intermediate_outputs_(copy.deepcopy(program), [(lambda n: n.name in folded, FULL_TENSOR)])
+    if [s.output_index for s in eager_specs] != [s.output_index for s in specs]:
+        raise ValueError("the eager taps do not line up with the quantized ones")
     with torch.no_grad():
-        eager = [_flat(tapped.module()(*s)) for s in built.samples]
+        eager = [_flat(eager_program.module()(*s)) for s in built.samples]
         quantized = [_flat(lowered.quantized_module(*s)) for s in built.samples]
     rounded = [fake_quantize(s, lowered.input_qparams) for s in built.samples]
     input_sqnr = min(sqnr_db(torch.cat([r.reshape(-1) for r in rs]).float(), torch.cat([x.reshape(-1) for x in xs]).float())
                      for rs, xs in zip(rounded, built.samples))
     return Tapped(lowered, layers, eager, quantized, input_sqnr)
+
+
+def _after_folding(node: torch.fx.Node) -> torch.fx.Node:
+    """The node itself, or the output of the BatchNorm that is its only user (PT2E folds it into the convolution)."""
+    users = list(node.users)
+    if len(users) != 1 or "batch_norm" not in str(users[0].target):
+        return node
+    norm = users[0]
+    first = [u for u in norm.users if u.target is operator.getitem and u.args[1] == 0]
+    return first[0] if first else norm
 
 
 def tap_steps(converted: torch.fx.GraphModule) -> list[Any]:
