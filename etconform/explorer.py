@@ -2,7 +2,9 @@
 
 Open a model with them (pip install ai-edge-model-explorer executorch-extension-model-explorer):
     model-explorer program.pte --extensions=executorch_extension_model_explorer \\
-        --node_data_paths=program.placement.json,program.error.json
+        --node_data_paths=program.placement.json,program.error.json,program.layers.json
+program.layers.json (from `--localize`) colours each delegate call by the worst per-layer
+SQNR against quantized eager of the layers inside it, and names its first departing layer.
 Node ids are the PTE adapter's: the graph is the execution plan ("forward") and
 instruction k of chain c is "<plan>_<c>_<k>". The error is known for the whole program
 only (its outputs against eager), so it colours the delegate calls that produced it.
@@ -90,4 +92,30 @@ def write_error(pte_path: Path, records: list[dict[str, Any]]) -> Path | None:
     worst = min(compared, key=lambda r: r["metrics"]["sqnr_db"])
     path = pte_path.with_suffix(".error.json")
     path.write_text(json.dumps(error(pte_path.read_bytes(), worst["metrics"]["sqnr_db"], worst["executor"]), indent=1))
+    return path
+
+
+def layers(pte: bytes, localization: dict[str, Any]) -> dict[str, Any]:
+    """Per delegate call: the worst layer SQNR vs quantized eager inside it, from a localization."""
+    columns = localization["columns"]
+    name, sqnr, home = columns.index("layer"), columns.index("sqnr_vs_quantized_db"), columns.index("runs_on")
+    data: dict[str, Any] = {}
+    for graph, node, where in instructions(pte):
+        entry = data.setdefault(graph, {"name": f"worst layer SQNR vs quantized eager, dB ({localization['executor']})",
+                                        "results": {}, "thresholds": SQNR_THRESHOLDS})
+        inside = [row for row in localization["layers"] if row[home] == where]
+        if inside:
+            worst = min(inside, key=lambda row: row[sqnr])
+            entry["results"][node] = {"value": worst[sqnr], "label": f"{worst[name]}; {localization['verdict']}"}
+    return data
+
+
+def write_layers(pte_path: Path, records: list[dict[str, Any]]) -> Path | None:
+    """program.layers.json from the first localization whose tapping left the partitioning as it was."""
+    found = [r["localization"] for r in records if (r.get("localization") or {}).get("layers")]
+    usable = [f for f in found if not f["tapping"].get("partitioning_changed")]
+    if not usable:
+        return None
+    path = pte_path.with_suffix(".layers.json")
+    path.write_text(json.dumps(layers(pte_path.read_bytes(), usable[0]), indent=1))
     return path

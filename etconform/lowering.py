@@ -248,12 +248,14 @@ def _delegates(graph_module: torch.fx.GraphModule, vela_calls: dict[str, Any]) -
 
 def lower(
     module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path, calibration: list[Inputs] | None = None,
-    exported: tuple[Any, float] | None = None,
+    exported: tuple[Any, float] | None = None, tapped: bool = False,
 ) -> Lowered:
     """Lower `module` for `target`; artifacts (the .pte, TOSA, Vela output) go to `workdir`.
 
     Quantized targets calibrate on `calibration` (default: the example inputs themselves).
     `exported`: (torch.export of (module, inputs), seconds it took), made already for the cache key.
+    `tapped`: `exported` carries intermediate-output taps (etconform.localize), replaced by
+    identities after partitioning so that the delegates keep the tapped tensors as outputs.
     """
     from executorch.exir import to_edge_transform_and_lower
 
@@ -285,6 +287,10 @@ def lower(
 
     with stage(Stage.LOWER), _timed(seconds, Stage.LOWER), capture_vela_calls() as vela_calls, capture_rejections() as rejected:
         edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
+        if tapped:
+            from executorch.devtools.intermediate_output_tap import strip_taps_
+
+            strip_taps_(edge)
     graph_module = edge.exported_program().graph_module
     delegates = _delegates(graph_module, vela_calls)
     delegation = delegation_summary(graph_module)

@@ -42,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="artifact cache: lowerings and executor outputs kept between runs "
         "(default: $ETCONFORM_CACHE_DIR or ~/.cache/etconform/artifacts)",
     )
+    group.addoption("--localize", action="store_true",
+                    help="find the first layer at which each model's lowered program departs from quantized eager "
+                    "and from eager (a mismatching model is always localized)")
     group.addoption("--no-cache", action="store_true", help="lower and run everything afresh; read and write no cache")
     group.addoption("--baseline", default=None,
                     help="a results folder of an earlier run: the report adds `etconform qualify`'s verdict against it")
@@ -147,7 +150,7 @@ class Conformance:
 
         expect = for_case(target.name, case)
         run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect,
-                       self.cache, self._salt() if self.cache else "")
+                       self.cache, self._salt() if self.cache else "", self.config.getoption("--localize"))
         _attach_to_allure(run)
         judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}\n{run.summary()}")
         if judgement.action == "fail":

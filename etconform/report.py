@@ -192,6 +192,7 @@ def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: A
     return {
         "case": case, "target": target, "seed": first.get("seed"), "base_seed": base_seed,
         "records": [{k: r.get(k) for k in ("executor", "outcome", "stage", "message", "metrics", "tolerance", "expected")}
+                    | {"localized": (r.get("localization") or {}).get("verdict", "")}
                     for r in group],
         "artifacts": _artifacts(results_dir, case, target),
         "reproduce": [f"{cd}.venv/bin/python -m etconform run {case} {target}{seed}"]
@@ -289,6 +290,8 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
             "fvp_npu_cycles": ((mine.get("fvp") or {}).get("estimate") or {}).get("npu_cycles"),
             "device_ms": ((mine.get("device") or {}).get("latency") or {}).get("median_ms"),
             "weights": lowered.get("weights", ""),
+            "localized": "; ".join(f"{r['executor']}: {r['localization']['verdict']}" for r in mine.values()
+                                   if (r.get("localization") or {}).get("verdict")),
         })
     return rows
 
@@ -316,7 +319,7 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 MODEL_COLUMNS = ("model", "target", "outcome", "accuracy (threshold)", "delegated", "on the CPU", "NPU estimate",
-                 "memory (KiB)", "fits budget", "host ms (eager)", "weights")
+                 "memory (KiB)", "fits budget", "host ms (eager)", "weights", "where the error comes from")
 
 
 def model_cells(row: dict[str, Any]) -> list[str]:
@@ -336,7 +339,7 @@ def model_cells(row: dict[str, Any]) -> list[str]:
     fits = {None: "", True: "yes", False: "NO: "}[row["fits_budget"]] + (row["budget_note"] if row["fits_budget"] is False else "")
     host = f"{row['host_ms']:.3g} ({row['eager_ms']:.3g})" if row["host_ms"] and row["eager_ms"] else _fmt(row["host_ms"])
     return [row["case"], row["target"], row["outcome"], row["accuracy"], delegated, row["on_cpu"] or "nothing", estimate,
-            memory, fits, host, row["weights"]]
+            memory, fits, host, row["weights"], row.get("localized", "")]
 
 
 def run_lines(report: dict[str, Any]) -> list[str]:

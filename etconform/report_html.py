@@ -118,6 +118,10 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
         ax.set_title("Fragmentation per model")
         found["fragmentation"] = _png(fig)
 
+    for r in records:  # one per localized model and executor: where its error comes from
+        if (r.get("localization") or {}).get("layers"):
+            found[f"layers_{r['case']}_{r['target']}_{r['executor']}"] = _png(layer_plot(r))
+
     by_target = collections.defaultdict(list)
     for r in records:
         sqnr = (r.get("metrics") or {}).get("sqnr_db")
@@ -130,6 +134,30 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
         ax.set_title("Operator accuracy per target")
         found["accuracy"] = _png(fig)
     return found
+
+
+def layer_plot(record: dict[str, Any]) -> Any:
+    """Per-layer SQNR of the lowered program against quantized eager and eager, the first departure marked."""
+    import matplotlib.pyplot as plt
+
+    found = record["localization"]
+    columns, rows = found["columns"], found["layers"]
+    x = range(len(rows))
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for key, label, colour in (("sqnr_vs_quantized_db", f"{record['executor']} vs quantized eager", "#2171b5"),
+                               ("sqnr_vs_eager_db", f"{record['executor']} vs eager", "#e6550d"),
+                               ("quantized_vs_eager_db", "quantized eager vs eager", "#999")):
+        ax.plot(x, [min(row[columns.index(key)], 100.0) for row in rows], marker=".", label=label, color=colour)
+    first = found.get("first_departure")
+    if first:
+        at = next(i for i, row in enumerate(rows) if row[0] == first["layer"] and row[1] == first["op"])
+        ax.axvline(at, color="#d62728", linestyle="--", label=f"first departure ({first['kind']})")
+    step = max(1, len(rows) // 40)
+    ax.set_xticks(list(x)[::step], [f"{row[0]} ({row[1]})" for row in rows][::step], rotation=90, fontsize=6)
+    ax.set_ylabel("SQNR (dB, capped at 100)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(f"{record['case']} on {record['target']}: {found['verdict']}", fontsize=9)
+    return fig
 
 
 # --- the page ----------------------------------------------------------------------------
@@ -165,7 +193,8 @@ def _details(d: dict[str, Any]) -> str:
         numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in (r["metrics"] or {}).items() if isinstance(v, (int, float)))
         bounds = ", ".join(f"{k} {_fmt(v)}" for k, v in (r["tolerance"] or {}).items() if isinstance(v, (int, float)))
         rows.append([e(r["executor"]), e(LABELS.get(r["outcome"], r["outcome"]) + (f"@{r['stage']}" if r["stage"] else "")),
-                     e((r["message"] or "") + (f" [known: {r['expected']}]" if r.get("expected") else "")),
+                     e((r["message"] or "") + (f" [known: {r['expected']}]" if r.get("expected") else "")
+                       + (f" [{r['localized']}]" if r.get("localized") else "")),
                      e(numbers), e(bounds)])
     links = " · ".join(f"<a href='{e(a)}'>{e(a.split('/', 3)[-1])}</a>" for a in d["artifacts"]) or "none kept"
     worst = min((r["outcome"] for r in d["records"]), key=lambda o: matrix.SEVERITY.index(o) if o in matrix.SEVERITY else 99)

@@ -20,6 +20,7 @@ from etconform.cache import ArtifactCache, Entry, case_key, error_of
 from etconform.cases import Built, Case
 from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
+from etconform.localize import Localizer
 from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
 from etconform.records import RecordWriter, versions
 from etconform.stages import Stage, StageError
@@ -105,9 +106,11 @@ def _ordered(target: Target) -> list[str]:
 def run_case(
     case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str,
     expect: Expectation | None = None, cache: ArtifactCache | None = None, cache_salt: str = "",
+    localize: bool = False,
 ) -> CaseRun:
     """`cache`: where lowerings and executor outputs are kept between runs (None: none);
-    `cache_salt`: a digest of code loaded in this process that could patch the system under test."""
+    `cache_salt`: a digest of code loaded in this process that could patch the system under test;
+    `localize`: find the first departing layer of every model (a mismatching model always is)."""
     expect = expect or Expectation()
     recorder = _Recorder(case, target, seed, test_id, writer, expect)
     workdir = results_dir / "artifacts" / target.name / case.id
@@ -141,6 +144,7 @@ def run_case(
     common = _shared_fields(case, lowered, results_dir)
     lowering_findings = [policy.finding("quantize", "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
     partition_findings = policy.delegation_findings(lowered.delegation, expect)
+    localizer = Localizer(built, target, workdir, lowered.delegation)
     for name in names:
         executor = EXECUTORS[name]
         if not available[name].ok:
@@ -177,13 +181,25 @@ def run_case(
             message = "; ".join(filter(None, [_fallback_reason(lowered.delegation, expect), message]))
         latency = {**result.latency, "eager_median_ms": eager_latency["median_ms"]} if result.latency.get("runs", 0) > 1 else result.latency
         extra = {"estimate": result.estimate} if result.estimate else {}
+        if case.kind == "model" and lowered_program and (localize or outcome == "mismatch"):
+            extra["localization"] = _localized(localizer, executor, refs.by_executor.get("quantized_eager"))
         recorder.emit(name, outcome, stage=stage, message=message, findings=findings, checks=verdict.checks,
                       metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **shared)
     if entry is not None and entry.dirty:
         cache.store(entry)
     if case.kind == "model":
         _explorer(explorer.write_error, lowered.pte_path, results_dir, recorder.run.records)
+        _explorer(explorer.write_layers, lowered.pte_path, results_dir, recorder.run.records)
     return recorder.run
+
+
+def _localized(localizer: Localizer, executor: Any, quantized_outputs: list[Any] | None) -> dict[str, Any]:
+    """A diagnosis, not a verdict: when it cannot be made the record says why, and the case's outcome stands."""
+    try:
+        return localizer.run(executor, quantized_outputs)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not localize on %s: %s", executor.name, exc)
+        return {"error": f"{type(exc).__name__}: {exc}"[:1000], "verdict": "first departure: not localized"}
 
 
 def _lowering(built: Built, target: Target, workdir: Path, wanted: list[str], cache: ArtifactCache | None,

@@ -1,0 +1,294 @@
+"""Where a model's error comes from: the first layer at which a lowered program departs.
+
+A tapped copy of the model goes through the same lowering (etconform.lowering) with
+ExecuTorch's intermediate-output taps (`executorch.devtools.intermediate_output_tap`) on
+every tensor the quantizer puts on an integer grid: those tensors leave the delegates as
+extra program outputs, so each executor that runs the lowered program shows them, and
+quantized eager and eager give the same tensors for comparison. Taps sit only where the
+untapped program already has a quantized tensor, so the quantization is unchanged;
+whether the partitioning changed is measured and recorded.
+
+A layer departs when its SQNR falls more than a margin below the layers before it
+(their worst, and never above CEILING_DB, where the SQNR only counts rounding steps).
+The margins were measured on clean runs: README, "Where a model's error comes from".
+
+Covers: quantized targets (XNNPACK int8, TOSA INT, Ethos-U through the TOSA reference model).
+Not yet: float targets (their fused kernels have no quantized boundaries to tap at).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils import _pytree as pytree
+
+from etconform.cases import Built
+from etconform.compare import SQNR_CAP_DB
+from etconform.lowering import Lowered, _qparams, convert_pt2e, fake_quantize, lower, prepare_pt2e
+from etconform.targets import Target
+
+# Measured on clean runs (README): the largest fall of a layer's SQNR below the worst layer
+# before it was 6.95 dB against quantized eager (ds_cnn-kws, xnnpack_int8) and 7.3 dB against
+# eager (a random-weight MobileNetV2's first three blocks, xnnpack_int8; ds_cnn-kws: 4.0 dB).
+MARGIN_VS_QUANTIZED_DB = 12.0
+MARGIN_VS_EAGER_DB = 15.0
+CEILING_DB = 60.0  # above this, a difference is a few rounding steps in a few elements
+
+
+@dataclass
+class Layer:
+    name: str  # the module path of the tapped node, e.g. features.3.conv.1.0
+    op: str  # e.g. conv2d
+    node: str  # the FX node name, as in the float export
+    output_index: int  # where the tap lands in the program's flat outputs
+    scale: float | None = None  # the tensor's quantization step
+    runs_on: str = "CPU"  # "<backend> #k": the k-th delegate call computes it, as named in etconform.explorer
+
+
+@dataclass
+class Tapped:
+    """The tapped lowering and the references of each tap, shared by every executor."""
+    lowered: Lowered
+    layers: list[Layer]
+    eager: list[list[torch.Tensor]]  # per sample, the flat outputs of the tapped float program
+    quantized: list[list[torch.Tensor]]  # the same from the tapped quantized module
+    input_sqnr_db: float = CEILING_DB  # the quantized program input against the float one
+    changed: dict[str, Any] = field(default_factory=dict)  # what tapping changed
+
+
+def _flat(outputs: Any) -> list[torch.Tensor]:
+    return [t.detach().float() for t in pytree.tree_flatten(outputs)[0]]
+
+
+def quantized_sources(program: Any, target: Target, calibration: list[Any], workdir: Path) -> set[str]:
+    """Names of the compute nodes whose output the quantizer puts on a grid (not the model's outputs)."""
+    _, quantizer = target.make(workdir)
+    prepared = prepare_pt2e(copy.deepcopy(program).module(check_guards=False), quantizer)
+    for sample in calibration:
+        prepared(*sample)
+    converted = convert_pt2e(prepared)
+    leaving = set(converted.graph.output_node().all_input_nodes)
+    found = set()
+    for node in converted.graph.nodes:
+        if node.op != "call_function" or "quantize_per_tensor" not in str(node.target) or "dequantize" in str(node.target):
+            continue
+        source = node.args[0]
+        if isinstance(source, torch.fx.Node) and source.op == "call_function" \
+                and not any(dq in leaving for dq in node.users):
+            found.add(source.name)
+    return found
+
+
+def tap(built: Built, target: Target, workdir: Path) -> Tapped:
+    """Lower a tapped copy of the model and compute quantized eager's and eager's value of every tap."""
+    from executorch.devtools.intermediate_output_tap import FULL_TENSOR, tap_intermediate_outputs_
+
+    inputs = built.samples[0]
+    calibration = built.calibration or [inputs]
+    program = torch.export.export(built.module, inputs)
+    sources = quantized_sources(program, target, calibration, workdir)
+    if not sources:
+        raise ValueError("no tensor of the model is quantized: nothing to tap")
+    tapped, specs = tap_intermediate_outputs_(copy.deepcopy(program), [(lambda n: n.name in sources, FULL_TENSOR)])
+    lowered = lower(built.module, inputs, target, workdir, built.calibration, (tapped, 0.0), tapped=True)
+    steps = tap_steps(lowered.quantized_module)
+    layers = []
+    for spec in specs:
+        q = steps[spec.output_index] if spec.output_index < len(steps) else None
+        op = spec.op_target.split(".")[-2] if spec.op_target.count(".") >= 2 else spec.op_target
+        layers.append(Layer(spec.module_path or spec.node_name, op, spec.node_name, spec.output_index, q[0] if q else None))
+    homes = delegate_of_outputs(lowered.edge_program)
+    for layer in layers:
+        layer.runs_on = homes.get(layer.output_index, "CPU")
+    # Eager's value of each tap: where the quantizer folds a BatchNorm into the convolution, the BatchNorm's output.
+    folded = {_after_folding(n).name for n in program.graph.nodes if n.name in sources}
+    eager_program, eager_specs = tap_intermediate_outputs_(copy.deepcopy(program), [(lambda n: n.name in folded, FULL_TENSOR)])
+    if [s.output_index for s in eager_specs] != [s.output_index for s in specs]:
+        raise ValueError("the eager taps do not line up with the quantized ones")
+    with torch.no_grad():
+        eager = [_flat(_Copying(eager_program.module()).run(*s)) for s in built.samples]
+        quantized = [_flat(_Copying(lowered.quantized_module).run(*s)) for s in built.samples]
+    rounded = [fake_quantize(s, lowered.input_qparams) for s in built.samples]
+    input_sqnr = min(sqnr_db(torch.cat([r.reshape(-1) for r in rs]).float(), torch.cat([x.reshape(-1) for x in xs]).float())
+                     for rs, xs in zip(rounded, built.samples))
+    return Tapped(lowered, layers, eager, quantized, input_sqnr)
+
+
+class _Copying(torch.fx.Interpreter):
+    """Runs a graph keeping a copy of each tap: an in-place op after it (ReLU6(inplace=True)) would change it."""
+
+    def call_function(self, target: Any, args: Any, kwargs: Any) -> Any:
+        out = super().call_function(target, args, kwargs)
+        return out.clone() if "executorch_devtools.tap" in str(target) else out
+
+
+def _after_folding(node: torch.fx.Node) -> torch.fx.Node:
+    """The node itself, or the output of the BatchNorm that is its only user (PT2E folds it into the convolution)."""
+    users = list(node.users)
+    if len(users) != 1 or "batch_norm" not in str(users[0].target):
+        return node
+    norm = users[0]
+    first = [u for u in norm.users if u.target is operator.getitem and u.args[1] == 0]
+    return first[0] if first else norm
+
+
+def tap_steps(converted: torch.fx.GraphModule) -> list[Any]:
+    """The (scale, zero point, qmin, qmax) of each output of a converted module, looking through taps."""
+    found = []
+    for out in pytree.tree_flatten(converted.graph.output_node().args[0])[0]:
+        while isinstance(out, torch.fx.Node) and out.op == "call_function" and "executorch_devtools.tap" in str(out.target):
+            out = out.args[0]
+        found.append(_qparams(converted, out) if "dequantize_per_tensor" in str(getattr(out, "target", "")) else None)
+    return found
+
+
+def delegate_of_outputs(program: Any) -> dict[int, str]:
+    """{program output index: "<backend> #k"} for the outputs that the k-th call of a backend produces."""
+    graph = program.graph_module.graph
+    calls: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_function" and "executorch_call_delegate" in str(node.target):
+            backend = getattr(program.graph_module, node.args[0].target).backend_id
+            calls[node.name] = f"{backend} #{count.get(backend, 0)}"
+            count[backend] = count.get(backend, 0) + 1
+    found = {}
+    for i, out in enumerate(graph.output_node().args[0]):
+        while isinstance(out, torch.fx.Node) and out.op == "call_function" and out.name not in calls and out.args:
+            out = out.args[0]  # through getitem and any copy the lowering added
+        if isinstance(out, torch.fx.Node) and out.name in calls:
+            found[i] = calls[out.name]
+    return found
+
+
+def sqnr_db(actual: torch.Tensor, reference: torch.Tensor) -> float:
+    """10 log10(signal / noise) of `actual` against `reference`, capped (an exact match gives the cap)."""
+    noise = float(((actual.double() - reference.double()) ** 2).sum())
+    signal = float((reference.double() ** 2).sum())
+    if noise == 0:
+        return SQNR_CAP_DB
+    if not math.isfinite(noise):
+        return -SQNR_CAP_DB
+    return min(SQNR_CAP_DB, 10 * math.log10(signal / noise)) if signal > 0 else -SQNR_CAP_DB
+
+
+def _joined(per_sample: list[list[torch.Tensor]], index: int) -> torch.Tensor:
+    return torch.cat([outs[index].reshape(-1) for outs in per_sample])
+
+
+def first_departure(sqnr: list[float], margin_db: float, start_db: float = CEILING_DB) -> int | None:
+    """The first index whose SQNR falls more than `margin_db` below the worst before it.
+
+    `start_db`: the program input's SQNR (the input is the layer before the first); never above CEILING_DB.
+    """
+    level = min(CEILING_DB, start_db)
+    for i, value in enumerate(sqnr):
+        if not value >= level - margin_db:  # NaN departs
+            return i
+        level = min(level, value)
+    return None
+
+
+def falls(sqnr: list[float], start_db: float = CEILING_DB) -> list[float]:
+    """How far each layer falls below the worst before it (as first_departure): what the margins bound."""
+    level, found = min(CEILING_DB, start_db), []
+    for value in sqnr:
+        found.append(round(level - value, 2))
+        level = min(level, value)
+    return found
+
+
+def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]:
+    """Per-layer SQNR of an executor's taps (`outputs`: flat outputs per sample) and the first departures."""
+    outputs = [_flat(o) for o in outputs]
+    rows, vs_q, vs_e, q_vs_e = [], [], [], []
+    for layer in tapped.layers:
+        actual, quantized = _joined(outputs, layer.output_index), _joined(tapped.quantized, layer.output_index)
+        eager = _joined(tapped.eager, layer.output_index)
+        vs_q.append(sqnr_db(actual, quantized))
+        vs_e.append(sqnr_db(actual, eager))
+        q_vs_e.append(sqnr_db(quantized, eager))
+        steps = float((actual - quantized).abs().max()) / layer.scale if layer.scale else None
+        rows.append([layer.name, layer.op, round(vs_q[-1], 2), round(vs_e[-1], 2), round(q_vs_e[-1], 2),
+                     None if steps is None else round(steps, 2), layer.runs_on])
+    start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
+    kernel = first_departure(vs_q, MARGIN_VS_QUANTIZED_DB)
+    from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB, start)
+    found: dict[str, Any] = {
+        "columns": ["layer", "op", "sqnr_vs_quantized_db", "sqnr_vs_eager_db", "quantized_vs_eager_db", "max_err_qsteps",
+                    "runs_on"],
+        "layers": rows,
+        "margins_db": {"vs_quantized": MARGIN_VS_QUANTIZED_DB, "vs_eager": MARGIN_VS_EAGER_DB, "ceiling": CEILING_DB},
+        "input_sqnr_db": round(start, 2),
+        "largest_fall_db": {"vs_quantized": max(falls(vs_q), default=0.0), "vs_eager": max(falls(vs_e, start), default=0.0),
+                            "quantized_vs_eager": max(falls(q_vs_e, start), default=0.0)},
+        "tapping": tapped.changed,
+        "first_departure": None,
+        "first_departure_from_eager": None,
+    }
+    if from_eager is not None:
+        # Off eager = the quantizer's error plus the kernel's: the larger (lower SQNR) names the cause.
+        kind = "quantizer" if q_vs_e[from_eager] < vs_q[from_eager] else "kernel"
+        found["first_departure_from_eager"] = _departure(rows[from_eager], kind, vs_e[from_eager], "vs eager")
+    if kernel is not None and (from_eager is None or kernel < from_eager or found["first_departure_from_eager"]["kind"] == "kernel"):
+        found["first_departure"] = _departure(rows[kernel], "kernel", vs_q[kernel], "vs quantized eager")
+    elif from_eager is not None:
+        found["first_departure"] = found["first_departure_from_eager"]
+    found["verdict"] = verdict_line(found)
+    return found
+
+
+def _departure(row: list[Any], kind: str, sqnr: float, against: str) -> dict[str, Any]:
+    return {"layer": row[0], "op": row[1], "kind": kind, "sqnr_db": round(sqnr, 2), "against": against}
+
+
+def verdict_line(found: dict[str, Any]) -> str:
+    """One line: the first departure (kernel or quantizer), or that no layer departs."""
+    first = found.get("first_departure")
+    if first is None:
+        return "first departure: none (no layer falls more than the margin below the layers before it)"
+    return f"first departure: {first['layer']} ({first['op']}), {first['kind']}: {first['sqnr_db']:.1f} dB {first['against']}"
+
+
+def tapping_changes(tapped: Lowered, untapped: dict[str, Any], quantized_same: bool) -> dict[str, Any]:
+    """Whether tapping changed the partitioning or the quantization of the program."""
+    return {
+        "partitions": [untapped.get("partitions"), tapped.delegation["partitions"]],
+        "delegated_nodes": [untapped.get("delegated_nodes"), tapped.delegation["delegated_nodes"]],
+        "undelegated_ops": [untapped.get("undelegated_ops"), tapped.delegation["undelegated_ops"]],
+        "partitioning_changed": untapped.get("partitions") != tapped.delegation["partitions"]
+        or untapped.get("undelegated_ops") != tapped.delegation["undelegated_ops"],
+        "quantization_changed": not quantized_same,
+    }
+
+
+class Localizer:
+    """For one case on one target: one tapped lowering, then each executor's taps compared."""
+
+    def __init__(self, built: Built, target: Target, workdir: Path, untapped: dict[str, Any]):
+        self.built, self.target, self.workdir = built, target, workdir / "localize"
+        self.untapped = untapped  # the untapped program's delegation summary
+        self.tapped: Tapped | None = None
+
+    def run(self, executor: Any, quantized_outputs: list[Any] | None) -> dict[str, Any]:
+        """`quantized_outputs`: quantized eager's outputs of the untapped program, one per sample."""
+        if not self.target.quantized:
+            raise ValueError("float target: localizing needs the quantized tensors to tap at (not yet)")
+        if self.tapped is None:
+            self.tapped = tap(self.built, self.target, self.workdir)
+            first_tap = min(layer.output_index for layer in self.tapped.layers)
+            same = quantized_outputs is not None and all(
+                torch.equal(a, b) for outs, ref in zip(self.tapped.quantized, quantized_outputs)
+                for a, b in zip(outs[:first_tap], _flat(ref)))
+            self.tapped.changed = tapping_changes(self.tapped.lowered, self.untapped, same)
+        outputs = [executor.run(self.tapped.lowered, sample, (0, 1)).outputs for sample in self.built.samples]
+        found = compare(self.tapped, outputs)
+        found["executor"] = executor.name
+        found["pte"] = str(self.tapped.lowered.pte_path)
+        return found

@@ -1,0 +1,94 @@
+"""--localize names the layer where a real lowering departs, and says whose fault it is.
+
+A small depthwise-separable network on XNNPACK int8: clean, with a kernel fault planted in
+one depthwise convolution (tests/faults), and with the quantizer's step of one tensor made
+coarse (a quantizer fault: quantized eager and the program agree, both depart from eager).
+"""
+
+import pytest
+import torch
+from torch import nn
+
+from etconform import lowering
+from etconform.cases import Built
+from etconform.localize import Localizer, first_departure
+from etconform.targets import TARGETS
+from reference import EXECUTORS
+from tests.faults import gain_error, planted
+
+TARGET = TARGETS["xnnpack_int8"]
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1, groups=cin), nn.BatchNorm2d(cin), nn.ReLU6()),
+        nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout), nn.ReLU6()),
+    )
+
+
+def _built() -> Built:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU6(), _block(8, 16), _block(16, 16),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval()
+    g = torch.Generator().manual_seed(1)
+    samples = [(torch.randn(1, 3, 32, 32, generator=g),) for _ in range(2)]
+    calibration = [(torch.randn(1, 3, 32, 32, generator=g),) for _ in range(4)]
+    return Built(model, samples, calibration)
+
+
+def _localize(tmp_path) -> dict:
+    return Localizer(_built(), TARGET, tmp_path, {"partitions": 1, "undelegated_ops": {}}).run(EXECUTORS["et_runtime"], None)
+
+
+def test_the_first_departure_is_the_first_fall_beyond_the_margin():
+    assert first_departure([300.0, 50.0, 45.0, 40.0], 12.0) is None
+    assert first_departure([300.0, 50.0, 30.0, 40.0], 12.0) == 2
+    assert first_departure([300.0, float("nan")], 12.0) == 1
+    assert first_departure([40.0, 27.0], 12.0, start_db=41.0) == 1  # 13 dB below the worst before it
+    assert first_departure([40.0, 27.0], 12.0) == 0  # 20 dB below the ceiling: the input was exact
+
+
+def test_a_clean_lowering_names_no_layer(tmp_path):
+    found = _localize(tmp_path)
+    assert found["first_departure"] is None and found["first_departure_from_eager"] is None, found["verdict"]
+    assert found["verdict"].startswith("first departure: none")
+    assert len(found["layers"]) >= 8 and not found["tapping"]["partitioning_changed"]
+    assert all(row[-1].startswith("XnnpackBackend") for row in found["layers"])
+
+
+def test_a_kernel_fault_in_one_layer_is_localized_to_it(tmp_path):
+    with planted(gain_error(layer=1, gain=1.5)):  # the second depthwise convolution's weights 1.5x
+        found = _localize(tmp_path)
+    first = found["first_departure"]
+    assert first is not None and first["layer"] == "3.0.0" and first["op"] == "conv2d", found["verdict"]
+    assert first["kind"] == "kernel" and first["against"] == "vs quantized eager"
+    assert found["verdict"].startswith("first departure: 3.0.0 (conv2d), kernel:")
+
+
+def test_a_quantizer_fault_is_called_the_quantizer(tmp_path, monkeypatch):
+    real = lowering.convert_pt2e
+
+    def coarse(prepared):
+        """The step of the second block's depthwise ReLU6 output 32 times too coarse, in quantize and dequantize."""
+        converted = real(prepared)
+        source = next(n for n in converted.graph.nodes if n.meta.get("nn_module_stack")
+                      and list(n.meta["nn_module_stack"].values())[-1][0] == "3.0.2")
+        for q in [u for u in source.users if "quantize_per_tensor" in str(u.target)]:
+            for node in [q, *q.users]:
+                node.args = (node.args[0], node.args[1] * 32, *node.args[2:])
+        converted.recompile()
+        return converted
+
+    monkeypatch.setattr(lowering, "convert_pt2e", coarse)
+    found = _localize(tmp_path)
+    first = found["first_departure"]
+    assert first is not None and first["kind"] == "quantizer", found["verdict"]
+    assert first["layer"] == "3.0.2" and first["against"] == "vs eager"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
