@@ -44,7 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--localize", action="store_true",
                     help="find the first layer at which each model's lowered program departs from quantized eager "
-                    "and from eager (a mismatching model is always localized)")
+                    "and from eager (a mismatching model that no known failure covers is localized unasked)")
     group.addoption("--no-cache", action="store_true", help="lower and run everything afresh; read and write no cache")
     group.addoption("--baseline", default=None,
                     help="a results folder of an earlier run: the report adds `etconform qualify`'s verdict against it")

@@ -92,3 +92,16 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def test_only_a_mismatch_no_known_failure_covers_is_localized_unasked():
+    from etconform.expectations import Expectation, KnownFailure
+    from etconform.runner import _unexplained_mismatch
+
+    findings = [{"stage": "compare", "check": "vs_quantized", "message": "cosine 0.979 < 0.995"}]
+    known = Expectation(xfail=(KnownFailure("known drift", executors=("et_runtime",), checks=("vs_quantized",),
+                                            min={"cosine": 0.97}),))
+    assert _unexplained_mismatch("et_runtime", "mismatch", findings, {"cosine": 0.979}, Expectation())
+    assert not _unexplained_mismatch("et_runtime", "mismatch", findings, {"cosine": 0.979}, known)
+    assert _unexplained_mismatch("et_runtime", "mismatch", findings, {"cosine": 0.9}, known)  # beyond its ceiling
+    assert not _unexplained_mismatch("et_runtime", "pass", [], {}, Expectation())
