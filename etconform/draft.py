@@ -23,6 +23,7 @@ _GATED = {
     "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("rms_err_qsteps_vs_rounded", "max"), ("max_abs_err", "max"),
                  ("sqnr_db", "min"), ("cosine", "min")),
     "vs_peer": (("max_err_qsteps_vs_tosa_ref", "max"),),
+    "vs_labels": (("top1_accuracy_lost", "max"), ("top5_accuracy_lost", "max")),
 }
 
 
