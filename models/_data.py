@@ -151,5 +151,7 @@ def same_conv(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int,
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     h, w = (size, size) if isinstance(size, int) else size
     pad_h, pad_w = (max((-(-n // stride) - 1) * stride + k - n, 0) for n, k in ((h, kh), (w, kw)))
-    pad = torch.nn.ZeroPad2d((pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+    # No pad node where none is needed: XNNPACK fails at run time on a zero-width pad (README, Models).
+    pad = torch.nn.ZeroPad2d((pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)) if pad_h or pad_w \
+        else torch.nn.Identity()
     return torch.nn.Sequential(pad, torch.nn.Conv2d(c_in, c_out, (kh, kw), stride, groups=groups, bias=bias))
