@@ -139,3 +139,19 @@ def test_the_keyword_front_end_spans_the_range_the_int8_model_was_calibrated_on(
     with torch.no_grad():
         top = [built.module(*s).topk(2).indices[0].tolist() for s in built.samples]
     assert top[0][0] == keywords.CLASSES.index("yes") and keywords.CLASSES.index("no") in top[1]  # "no": second after "go"
+
+
+def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
+    from etconform import report
+    from tests.test_report import _record
+
+    labelled = {"top1_accuracy": 0.85, "top5_accuracy": 1.0, "eager_top1_accuracy": 0.9, "eager_top5_accuracy": 1.0,
+                "top1_accuracy_lost": 0.05, "top5_accuracy_lost": 0.0, "cosine": 0.98}
+    model = {"kind": "model", "weights": "pretrained CIFAR-10", "data": "20 labelled CIFAR-10 images"}
+    records = [_record("resnet8-cifar10_20", "tosa_int", metrics=labelled, tolerance={"max_top1_accuracy_lost": 0.1}, **model),
+               _record("resnet8-cifar10_20", "tosa_int", executor="quantized_eager",
+                       metrics={**labelled, "top1_accuracy": 0.8, "top1_accuracy_lost": 0.1}, **model)]
+    cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(report.build(records)["models"][0])))
+    assert cells["accuracy vs labels"] == "top-1 85%, top-5 100% (eager 90%, quantized eager 80%)"
+    assert cells["accuracy lost vs eager"] == "top-1 5 pts (<= 10), top-5 0 pts"
+    assert cells["weights and data"] == "pretrained CIFAR-10; 20 labelled CIFAR-10 images"
