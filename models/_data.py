@@ -83,7 +83,8 @@ def center_crop_resize(image: Image.Image, size: int, crop: float) -> np.ndarray
 
 def to_nchw(pixels: np.ndarray, mean: float, std: float) -> torch.Tensor:
     """HWC uint8 pixels -> a 1xCxHxW float tensor, (pixel - mean) / std."""
-    x = torch.from_numpy(np.array(pixels)).float().permute(2, 0, 1).unsqueeze(0)
+    # contiguous: XNNPACK programs fail at run on a permuted (channels-last strided) input (README, Models)
+    x = torch.from_numpy(np.array(pixels)).float().permute(2, 0, 1).unsqueeze(0).contiguous()
     return (x - mean) / std
 
 
