@@ -38,6 +38,10 @@ class Case:
     metrics: str = ""  # "" (elementwise), "classifier" or "language_model"
     weights: Callable[[], str] | None = field(default=None, repr=False)  # says which weights were used
     saturating: bool = False  # checked floating inputs scaled by SATURATING_GAIN after drawing
+    # Real data (models): evaluation samples with their true labels and a calibration set
+    # apart from them, instead of the seeded `inputs`; `data` says what the inputs are.
+    dataset: Callable[[], Dataset] | None = field(default=None, repr=False)
+    data: str = ""
 
     @property
     def id(self) -> str:
@@ -56,6 +60,9 @@ class Case:
         seed = self.seed(base_seed)
         torch.manual_seed(seed)
         module = self.module().eval()
+        if self.dataset is not None:
+            data = self.dataset()
+            return Built(module, list(data.samples), list(data.calibration), list(data.labels))
         generator = torch.Generator().manual_seed(seed)
         samples = [tuple(self.inputs(generator)) for _ in range(self.samples)]
         if self.calibration:
@@ -74,6 +81,20 @@ class Built:
     module: torch.nn.Module
     samples: list[Inputs]
     calibration: list[Inputs]
+    labels: list[int] | None = None  # the true class of each evaluation sample, when the data has them
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Real evaluation samples with their true labels, and calibration samples apart from them."""
+
+    samples: Sequence[Inputs]
+    labels: Sequence[int]
+    calibration: Sequence[Inputs]
+
+
+class Unavailable(Exception):
+    """A case's weights or data are not installed: a skip whose message names how to install them."""
 
 
 def op_cases(subject: str, module: Callable[[], torch.nn.Module] | None, variants: dict[str, Any], **common: Any) -> list[Case]:

@@ -21,7 +21,7 @@ SQNR_CAP_DB = 300.0  # an exact match reports the cap, so records stay plain JSO
 
 @dataclass
 class Finding:
-    check: str  # "vs_eager", "vs_quantized" or "vs_peer"
+    check: str  # "vs_eager", "vs_quantized", "vs_peer" or "vs_labels"
     message: str  # one line, with the numbers and where
 
 
@@ -419,11 +419,38 @@ def _below(m: dict[str, Any], key: str, limit: float, label: str, what: str, che
     return [Finding(check, f"vs {what}: {label} {value} < {limit}")]
 
 
-def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str, quantized: bool, tolerance: Tolerance) -> Verdict:
-    """Aggregate metrics over every evaluation sample, against the model's thresholds."""
+def _accuracy(outputs: list[torch.Tensor], labels: list[int], k: int) -> float:
+    """Share of samples whose true label is among the top-k classes (one output row per sample)."""
+    rows = [o.reshape(-1, o.shape[-1])[-1].float() for o in outputs]
+    if len(rows) != len(labels):
+        raise ValueError(f"{len(rows)} outputs for {len(labels)} labels")
+    hits = sum(int(label in row.topk(min(k, row.numel())).indices.tolist()) for row, label in zip(rows, labels))
+    return hits / len(labels) if labels else 1.0
+
+
+def _accuracy_findings(a: list[torch.Tensor], e: list[torch.Tensor], labels: list[int], m: dict[str, Any],
+                       limits: dict[str, float]) -> list[Finding]:
+    """Accuracy against the true labels, the program's and eager's, and what the program lost."""
+    found = []
+    for k in (1, 5):
+        m[f"top{k}_accuracy"] = round(_accuracy(a, labels, k), 4)
+        m[f"eager_top{k}_accuracy"] = round(_accuracy(e, labels, k), 4)
+        lost = m[f"top{k}_accuracy_lost"] = round(m[f"eager_top{k}_accuracy"] - m[f"top{k}_accuracy"], 4)
+        key = f"max_top{k}_accuracy_lost"
+        if key in limits and not lost <= limits[key]:
+            found.append(Finding("vs_labels", f"vs labels: top-{k} accuracy {m[f'top{k}_accuracy']:.2f} against "
+                                              f"eager's {m[f'eager_top{k}_accuracy']:.2f} on {len(labels)} samples: "
+                                              f"lost {lost:.2f} > {limits[key]}"))
+    return found
+
+
+def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str, quantized: bool, tolerance: Tolerance,
+                  labels: list[int] | None = None) -> Verdict:
+    """Aggregate metrics over every evaluation sample, against the model's thresholds; with
+    `labels` (one per sample), accuracy too, and the accuracy lost against eager."""
     a, e = flatten(actual), flatten(eager)
     limits = tolerance.model_dict(quantized)
-    checks = ["vs_eager"] + (["vs_quantized"] if quantized_ref is not None else [])
+    checks = ["vs_eager"] + (["vs_quantized"] if quantized_ref is not None else []) + (["vs_labels"] if labels else [])
     problem = _shape_problem(a, e)
     if problem:
         return Verdict({}, limits, [Finding("vs_eager", f"vs eager: {problem}")], checks)
@@ -437,6 +464,8 @@ def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str,
         m["top1_agreement"] = round(_agreement(a, e, 1), 4)
         m["top5_agreement"] = round(_agreement(a, e, 5), 4)
         gates.append(("top1_agreement", limits["min_top1_agreement"], "top-1 agreement"))
+        if labels:
+            verdict.findings += _accuracy_findings(a, e, labels, m, limits)
     if kind == "language_model":
         m["next_token_agreement"] = round(_agreement(a, e, 1), 4)
         m["kl_div"] = round(_kl(a, e), 6)

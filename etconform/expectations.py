@@ -12,7 +12,7 @@
 
     [xfail."log_softmax-large_logits"] # a known failure of a check: named executors and checks, with a ceiling
     executors = ["quantized_eager", "tosa_ref"]
-    checks = ["vs_eager"]              # vs_eager, vs_quantized, vs_peer, vs_tosa
+    checks = ["vs_eager"]              # vs_eager, vs_quantized, vs_peer, vs_tosa, vs_labels
     max = {max_err_qsteps_vs_rounded = 240}   # metrics that may not grow beyond (min = {...} for floors)
     reason = "why"
 
@@ -46,7 +46,7 @@ _SECTIONS = {"unsupported", "xfail", "tolerance"}
 # Stages that fail before any executor runs: an entry for them covers every executor.
 BEFORE_EXECUTION = ("case", "export", "quantize", "partition", "lower", "vela", "serialize")
 STAGES = (*BEFORE_EXECUTION, "load", "run", "compare")
-CHECKS = ("vs_eager", "vs_quantized", "vs_peer", "vs_tosa")
+CHECKS = ("vs_eager", "vs_quantized", "vs_peer", "vs_tosa", "vs_labels")
 _XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "reason"}
 _UNSUPPORTED_KEYS = {"cpu", "float", "reason"}
 

@@ -289,11 +289,21 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
             "fits_budget": fit, "budget_note": fit_why, "min_sqnr_db": (lowered.get("tolerance") or {}).get("min_sqnr_db"),
             "fvp_npu_cycles": ((mine.get("fvp") or {}).get("estimate") or {}).get("npu_cycles"),
             "device_ms": ((mine.get("device") or {}).get("latency") or {}).get("median_ms"),
-            "weights": lowered.get("weights", ""),
+            "weights": lowered.get("weights", ""), "data": lowered.get("data", ""),
             "localized": "; ".join(f"{r['executor']}: {r['localization']['verdict']}" for r in mine.values()
                                    if (r.get("localization") or {}).get("verdict")),
+            **_accuracy_fields(m, lowered.get("tolerance") or {}, (mine.get("quantized_eager") or {}).get("metrics") or {}),
         })
     return rows
+
+
+def _accuracy_fields(m: dict[str, Any], tolerance: dict[str, Any], quantized: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy against the true labels (real data only): the program's, eager's, quantized eager's, and what was lost."""
+    fields: dict[str, Any] = {k: m.get(k) for k in ("top1_accuracy", "top5_accuracy", "eager_top1_accuracy",
+                                                      "eager_top5_accuracy", "top1_accuracy_lost", "top5_accuracy_lost")}
+    fields["quantized_top1_accuracy"] = quantized.get("top1_accuracy")
+    fields["max_top1_accuracy_lost"] = tolerance.get("max_top1_accuracy_lost")
+    return fields
 
 
 def clip(text: str | None, n: int) -> str:
@@ -318,8 +328,22 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-MODEL_COLUMNS = ("model", "target", "outcome", "accuracy (threshold)", "delegated", "on the CPU", "NPU estimate",
-                 "memory (KiB)", "fits budget", "host ms (eager)", "weights", "where the error comes from")
+MODEL_COLUMNS = ("model", "target", "outcome", "accuracy vs labels", "accuracy lost vs eager", "agreement (threshold)",
+                 "delegated", "on the CPU", "NPU estimate", "memory (KiB)", "fits budget", "host ms (eager)", "weights and data",
+                 "where the error comes from")
+
+
+def _accuracy_cells(row: dict[str, Any]) -> tuple[str, str]:
+    """("top-1 90 %, top-5 95 % (eager 90 %, quantized eager 85 %)", "top-1 0 pts (<= 5), top-5 0 pts") or blanks."""
+    if row.get("top1_accuracy") is None:
+        return "", ""
+    refs = [f"eager {row['eager_top1_accuracy']:.0%}"]
+    if row.get("quantized_top1_accuracy") is not None:
+        refs.append(f"quantized eager {row['quantized_top1_accuracy']:.0%}")
+    accuracy = f"top-1 {row['top1_accuracy']:.0%}, top-5 {row['top5_accuracy']:.0%} ({', '.join(refs)})"
+    bound = row.get("max_top1_accuracy_lost")
+    lost = f"top-1 {100 * row['top1_accuracy_lost']:.0f} pts" + (f" (<= {100 * bound:.0f})" if bound is not None else " (not gated)")
+    return accuracy, lost + f", top-5 {100 * row['top5_accuracy_lost']:.0f} pts"
 
 
 def model_cells(row: dict[str, Any]) -> list[str]:
@@ -338,8 +362,9 @@ def model_cells(row: dict[str, Any]) -> list[str]:
                                                                   ("off_chip_flash", "flash")) if row.get(key) is not None)
     fits = {None: "", True: "yes", False: "NO: "}[row["fits_budget"]] + (row["budget_note"] if row["fits_budget"] is False else "")
     host = f"{row['host_ms']:.3g} ({row['eager_ms']:.3g})" if row["host_ms"] and row["eager_ms"] else _fmt(row["host_ms"])
-    return [row["case"], row["target"], row["outcome"], row["accuracy"], delegated, row["on_cpu"] or "nothing", estimate,
-            memory, fits, host, row["weights"], row.get("localized", "")]
+    weights = "; ".join(filter(None, [row["weights"], row.get("data", "")]))
+    return [row["case"], row["target"], row["outcome"], *_accuracy_cells(row), row["accuracy"], delegated,
+            row["on_cpu"] or "nothing", estimate, memory, fits, host, weights, row.get("localized", "")]
 
 
 def run_lines(report: dict[str, Any]) -> list[str]:

@@ -239,9 +239,11 @@ def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") 
         sections.append(f"<h2>Unexpected failures by likely cause</h2><ol>{cause_items}</ol>")
     if report["models"]:
         budget = f" Memory budget: {e(report['budget'])}." if report["budget"] else " No --memory-budget given."
-        sections.append("<h2>Models: accuracy, delegation, speed, memory</h2><p>accuracy of the lowered program "
-                        "against eager PyTorch beside its threshold (with random weights, agreement with eager, not "
-                        "task accuracy); NPU estimate and memory from Vela (its system "
+        sections.append("<h2>Models: accuracy, delegation, speed, memory</h2><p>models on real data: accuracy "
+                        "of the lowered program against the true labels, beside eager's and quantized eager's, and the "
+                        "accuracy lost against eager (percentage points, with its gate); every model: agreement with "
+                        "eager PyTorch beside its threshold (with random weights, agreement only, no task accuracy; "
+                        "the last column says which weights and data); NPU estimate and memory from Vela (its system "
                         f"configuration and clock named; the CPU part is not in it).{budget}</p><div class=wide>"
                         + _table(*_drop_empty(list(MODEL_COLUMNS), [model_cells(r) for r in report["models"]])) + "</div>")
     if pngs:

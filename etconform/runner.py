@@ -17,7 +17,7 @@ import torch
 
 from etconform import explorer, policy, tolerances
 from etconform.cache import ArtifactCache, Entry, case_key, error_of
-from etconform.cases import Built, Case
+from etconform.cases import Built, Case, Unavailable
 from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
 from etconform.localize import Localizer
@@ -36,7 +36,7 @@ _ROLE_ORDER = {policy.REFERENCE: 0, policy.LOWERED: 1, policy.ESTIMATE: 2}
 # Executor errors that say nothing about the program (a timeout, a killed child): never cached.
 _TRANSIENT = re.compile(r"did not finish|still running|SIGKILL|timed out")
 _SHOWN = ("max_abs_err", "max_err_qsteps", "max_err_qsteps_vs_rounded", "mean_err_qsteps", "sqnr_db", "cosine",
-          "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div")
+          "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div", "top1_accuracy", "eager_top1_accuracy")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class CaseRun:
 @dataclass
 class References:
     golden: list[Any]  # eager PyTorch on each sample
+    labels: list[int] | None = None  # the true class of each sample (real data)
     on_rounded_inputs: list[Any] | None = None  # eager on the inputs the program sees, clamped to the output grid
     by_executor: dict[str, list[Any]] = field(default_factory=dict)  # every executor's outputs, for cross-checks
 
@@ -117,6 +118,11 @@ def run_case(
     timing = MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING
     try:
         built = case.build_all(seed)
+    except Unavailable as exc:  # weights or data not installed: nothing to judge, say how to get them
+        for name in _ordered(target):
+            recorder.emit(name, "skip", message=str(exc), data=case.data)
+        return recorder.run
+    try:
         with torch.no_grad():
             golden = [built.module(*sample) for sample in built.samples]
             _, eager_latency = measure(lambda: built.module(*built.samples[0]), *timing)
@@ -293,7 +299,7 @@ def _cache_field(entry: Entry | None, executor: str | None) -> dict[str, str]:
 
 
 def _references(case: Case, target: Target, built: Built, golden: list[Any], lowered: Lowered) -> References:
-    refs = References(golden)
+    refs = References(golden, built.labels)
     if target.quantized and case.kind != "model":
         with torch.no_grad():  # what the program sees: inputs on their grid, outputs within theirs
             refs.on_rounded_inputs = [
@@ -313,6 +319,8 @@ def _shared_fields(case: Case, lowered: Lowered, results_dir: Path) -> dict[str,
     }
     if case.weights is not None:
         shared["weights"] = case.weights()
+    if case.data:
+        shared["data"] = case.data
     if case.kind == "model":
         shared["artifacts"]["explorer"] = _explorer(explorer.write_placement, lowered.pte_path, results_dir)
     return shared
@@ -347,7 +355,7 @@ def _verdict(
     role = EXECUTORS[executor].role
     quantized_ref = refs.by_executor.get("quantized_eager") if role == policy.LOWERED else None
     if case.kind == "model":
-        return compare_model(outputs, refs.golden, quantized_ref, case.metrics, target.quantized, tolerance)
+        return compare_model(outputs, refs.golden, quantized_ref, case.metrics, target.quantized, tolerance, refs.labels)
     scales = lowered.output_scales * len(outputs)
     if not target.quantized:
         verdict = compare_float(outputs, refs.golden, tolerance)

@@ -92,6 +92,11 @@ class Tolerance:
     max_kl_div: float = float("inf")  # gated per model and target from measurements (models/thresholds.toml)
     max_kl_div_vs_quantized: float = float("inf")
     min_top1_agreement: float = 0.5
+    # Accuracy against true labels lost relative to eager, as a share of the samples (real
+    # data only). Gated where measured per model and target (models/thresholds.toml); a
+    # float target loses none (it must agree with eager on every argmax anyway).
+    max_top1_accuracy_lost: float = float("inf")
+    max_top5_accuracy_lost: float = float("inf")
     min_next_token_agreement: float = 0.5
     float_min_cosine: float = 0.99999
     float_min_sqnr_db: float = 50.0
@@ -103,13 +108,15 @@ class Tolerance:
     def _model_limits(self, quantized: bool) -> dict[str, float]:
         if not quantized:
             return {"min_cosine": self.float_min_cosine, "min_sqnr_db": self.float_min_sqnr_db,
-                    "min_top1_agreement": 1.0, "min_next_token_agreement": 1.0, "max_kl_div": self.max_kl_div}
+                    "min_top1_agreement": 1.0, "min_next_token_agreement": 1.0, "max_kl_div": self.max_kl_div,
+                    "max_top1_accuracy_lost": 0.0, "max_top5_accuracy_lost": 0.0}
         return {"min_cosine": self.min_cosine, "min_sqnr_db": self.min_sqnr_db,
                 "min_top1_agreement": self.min_top1_agreement, "min_next_token_agreement": self.min_next_token_agreement,
                 "max_kl_div": self.max_kl_div, "min_cosine_vs_quantized": self.min_cosine_vs_quantized,
                 "min_sqnr_db_vs_quantized": self.min_sqnr_db_vs_quantized,
                 "min_agreement_vs_quantized": self.min_agreement_vs_quantized,
-                "max_kl_div_vs_quantized": self.max_kl_div_vs_quantized}
+                "max_kl_div_vs_quantized": self.max_kl_div_vs_quantized,
+                "max_top1_accuracy_lost": self.max_top1_accuracy_lost, "max_top5_accuracy_lost": self.max_top5_accuracy_lost}
 
     def model_dict(self, quantized: bool) -> dict[str, float]:
         """The model gates; those left infinite by default apply only where measured and set."""

@@ -18,13 +18,14 @@ from models import _weights as weights
 class DSCNN(nn.Module):
     """DS-CNN-S: conv 10x4/2, four depthwise-separable blocks of 64 channels, average pool, 12 classes."""
 
-    def __init__(self, channels: int = 64, classes: int = 12):
+    def __init__(self, channels: int = 64, classes: int = 12, first_padding: tuple[int, int] = (5, 1), eps: float = 1e-5):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(1, channels, (10, 4), stride=2, padding=(5, 1)), nn.BatchNorm2d(channels), nn.ReLU()]
+        layers: list[nn.Module] = [nn.Conv2d(1, channels, (10, 4), stride=2, padding=first_padding),
+                                   nn.BatchNorm2d(channels, eps=eps), nn.ReLU()]
         for _ in range(4):
             layers += [
-                nn.Conv2d(channels, channels, 3, padding=1, groups=channels), nn.BatchNorm2d(channels), nn.ReLU(),
-                nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1, groups=channels), nn.BatchNorm2d(channels, eps=eps), nn.ReLU(),
+                nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels, eps=eps), nn.ReLU(),
             ]
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -65,7 +66,8 @@ def _kws(name: str, module, make) -> Case:
         return weights.recalibrate_batchnorm(module(), [torch.cat([make(g)[0] for _ in range(4)]) for _ in range(2)])
 
     return Case(name, "kws", build, make, kind="model", samples=4, calibration=_calibration(make),
-                metrics="classifier", weights=lambda: "random (seeded)")
+                metrics="classifier", weights=lambda: "random (seeded)",
+                data="random MFCC-like features (seeded), no labels")
 
 
 CASES = [

@@ -49,6 +49,7 @@ def tokens(g: torch.Generator) -> tuple[torch.Tensor]:
 CASES = [
     Case("opt_125m", f"{TOKENS}_tokens", opt_125m, tokens, kind="model", samples=2,
          calibration=lambda g: [tokens(g) for _ in range(4)], metrics="language_model", weights=weights.describe,
+         data="random token ids (seeded)",
          # Random weights leave the top next-token logits nearly tied: int8 flips about 3 in 4
          # argmaxes while cosine stays at 0.986 (measured on U55 and TOSA INT).
          tolerance={"min_next_token_agreement": 0.2}),

@@ -63,7 +63,8 @@ def mobilenet_v2_lrn() -> torch.nn.Module:
 
 def _classifier(name: str, variant: str, module, size: int, **options) -> Case:
     return Case(name, variant, module, images(size), kind="model", samples=4, calibration=calibration(size),
-                metrics="classifier", weights=weights.describe, **options)
+                metrics="classifier", weights=weights.describe,
+                data="smooth random images (seeded), no labels", **options)
 
 
 CASES = [

@@ -93,7 +93,7 @@ def test_the_model_table_holds_the_estimate_to_a_memory_budget():
     cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(row)))
     assert cells["NPU estimate"] == "20 ms (50/s), Ethos_U55_High_End_Embedded @ 500 MHz"
     assert cells["fits budget"] == "NO: sram 1474 KiB > 384 KiB"
-    assert cells["accuracy (threshold)"].startswith("cosine 0.99 (>= 0.95)")
+    assert cells["agreement (threshold)"].startswith("cosine 0.99 (>= 0.95)")
 
 
 @pytest.mark.parametrize("text, want", [("sram=384KiB", {"sram": 384}), ("flash=2MiB,dram=1024", {"flash": 2048, "dram": 1})])

@@ -20,6 +20,19 @@ def test_the_measured_gates_are_read_per_model_and_target():
     assert thresholds("ds_cnn-kws", "no_such_target") == {}
 
 
+def test_every_gate_names_a_model_a_target_and_its_measurement():
+    from etconform.targets import TARGETS
+    from etconform.tolerances import resolve
+    from models._thresholds import _table
+
+    models = {c.id for c in model_cases()}
+    for case_id, by_target in _table().items():
+        assert case_id in models, case_id
+        for target, entry in by_target.items():
+            assert target in TARGETS and entry.get("measured"), (case_id, target)
+            resolve(thresholds(case_id, target))  # only keys of Tolerance
+
+
 def test_a_clean_lowering_passes_the_gates_against_quantized_eager(run_one):
     record = by_executor(run_one(DS_CNN, "tosa_int"))["tosa_ref"]
     assert _vs_quantized(record) == [] and record["metrics"]["cosine_vs_quantized"] >= 0.9999

