@@ -1,17 +1,20 @@
-"""Ratios from one run: warm rerun vs cold, and -n 2 vs -n 1, on a fixed selection.
+"""Ratios from one run: warm rerun vs cold, -n 2 vs -n 1, and shared work vs none, on a fixed selection.
 
-    .venv/bin/python bench/reruns.py [-k EXPR] [-m MARKS] [--skip-n1]
+    .venv/bin/python bench/reruns.py [-k EXPR] [-m MARKS] [--skip-n1] [--skip-unshared]
 
 Each variant is a whole `pytest` run in a child process (collection, worker start-up and
 all), timed on the wall clock: cold with a new empty cache, warm on the cache the cold run
-filled, and cold again with one worker. Ratios are what to quote: this machine is shared.
-Collection time is measured apart (`--collect-only`).
+filled, cold again with one worker, and cold with nothing shared between a case's targets
+(ETCONFORM_NO_SHARING: each target builds and exports the case anew, as before sharing).
+Ratios are what to quote: this machine is shared. Collection time is measured apart
+(`--collect-only`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -23,9 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/ethos_u", "suites/xnnpack"]
 
 
-def timed(args: list[str], results: Path) -> tuple[float, str]:
+def timed(args: list[str], results: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
-    done = subprocess.run([*PYTEST, *args, "--results-dir", str(results)], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run([*PYTEST, *args, "--results-dir", str(results)], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     tail = (done.stdout.strip().splitlines() or [""])[-1]
     return time.perf_counter() - t0, tail
 
@@ -54,6 +58,7 @@ def main() -> int:
     parser.add_argument("-k", default="relu- or sigmoid- or conv2d-")
     parser.add_argument("-m", default="smoke and operator")
     parser.add_argument("--skip-n1", action="store_true", help="skip the slow one-worker run")
+    parser.add_argument("--skip-unshared", action="store_true", help="skip the cold run with nothing shared")
     args = parser.parse_args()
     select = ["-m", args.m, "-k", args.k]
     with tempfile.TemporaryDirectory(prefix="etconform-bench-") as tmp:
@@ -65,6 +70,8 @@ def main() -> int:
         rows["warm -n 2"] = timed([*select, "-n", "2", *cache], tmp / "warm")
         if not args.skip_n1:
             rows["cold -n 1"] = timed([*select, "-n", "1", "--no-cache"], tmp / "n1")
+        if not args.skip_unshared:
+            rows["unshared"] = timed([*select, "-n", "2", "--cache-dir", str(tmp / "cache2")], tmp / "unshared", {"ETCONFORM_NO_SHARING": "1"})
         for name, (seconds, tail) in rows.items():
             print(f"{name:10s} {seconds:8.1f} s   {tail}")
         print(f"warm run: {cache_share(tmp / 'warm')}")
@@ -75,6 +82,8 @@ def main() -> int:
         print(f"median case: cold {c:.2f} s, warm {w:.3f} s: {c / w:.0f}x faster per case")
         if "cold -n 1" in rows:
             print(f"-n 2 vs -n 1 (cold):       {rows['cold -n 1'][0] / cold:.2f}x faster")
+        if "unshared" in rows:
+            print(f"shared work vs none (cold -n 2): {cold / rows['unshared'][0]:.2f}x the time")
     return 0
 
 

@@ -41,7 +41,7 @@ UNDER_TEST = ("torch", "torchao", "executorch", "ethos-u-vela", "tosa-tools")
 BACKEND_FOLDERS = {"xnnpack": {"xnnpack"}, "tosa": {"arm"}, "ethos_u": {"arm"}}
 # Harness modules whose code decides what is lowered and what executors return.
 _HARNESS = ("etconform/lowering.py", "etconform/targets.py", "etconform/scales.py", "etconform/vela.py",
-            "etconform/rejections.py", "etconform/runner.py", "etconform/cache.py")
+            "etconform/rejections.py", "etconform/runner.py", "etconform/cache.py", "etconform/shared.py")
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -117,26 +117,11 @@ def in_process(modules: list[Any]) -> str:
     return h.hexdigest()
 
 
-def _tensor_bytes(h: Any, value: Any) -> None:
-    for leaf in torch.utils._pytree.tree_leaves(value):
-        if isinstance(leaf, torch.Tensor):
-            t = leaf.detach().contiguous().cpu()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        else:
-            h.update(repr(leaf).encode())
-
-
-def case_key(program: torch.export.ExportedProgram, samples: list[Any], calibration: list[Any], target: Target,
-             extra: str = "") -> str:
-    """The key of one lowering: what was exported, on which inputs, for which target, by which code."""
+def case_key(exported_digest: str, target: Target, extra: str = "") -> str:
+    """The key of one lowering: what was exported and on which inputs (etconform.shared.program_digest),
+    for which target, by which code."""
     h = hashlib.sha256(under_test(target.backend).encode())
-    h.update(program.graph_module.print_readable(print_output=False).encode())
-    for name, value in sorted({**program.state_dict, **program.constants}.items()):
-        h.update(name.encode())
-        _tensor_bytes(h, value)
-    _tensor_bytes(h, samples)
-    _tensor_bytes(h, calibration)
+    h.update(exported_digest.encode())
     h.update(repr((target.name, target.backend, target.quantized, target.executors, target.ethos_u_config)).encode())
     h.update(inspect.getsource(target.make).encode())
     for cell in target.make.__closure__ or ():

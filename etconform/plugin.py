@@ -273,3 +273,22 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line("slowest cases: " + "; ".join(slowest))
     terminalreporter.write_line(f"{len(records)} records -> {results_dir(config) / 'records.jsonl'}")
     terminalreporter.write_line(f"report -> {results_dir(config) / 'report.html'} (and .md, .json, support_matrix.md)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
+    """A case's operator tests one after another: they share its build and export (etconform.grouping)."""
+    from etconform.grouping import case_major
+
+    case_major(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under -n, xdist's default `load` keeps a case's operator tests on one worker; any other --dist is xdist's."""
+    from etconform.shared import OFF
+
+    if config.getvalue("dist") != "load" or os.environ.get(OFF):
+        return None
+    from etconform.grouping import make_scheduler
+
+    return make_scheduler(config, log)

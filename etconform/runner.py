@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from etconform import explorer, policy, tolerances
+from etconform import explorer, policy, shared, tolerances
 from etconform.cache import ArtifactCache, Entry, case_key, error_of
 from etconform.cases import Built, Case, Unavailable
 from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
@@ -116,16 +116,19 @@ def run_case(
     recorder = _Recorder(case, target, seed, test_id, writer, expect)
     workdir = results_dir / "artifacts" / target.name / case.id
     timing = MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING
+    shared.starting()
     try:
-        built = case.build_all(seed)
+        built = shared.built(case, seed)
     except Unavailable as exc:  # weights or data not installed: nothing to judge, say how to get them
         for name in _ordered(target):
             recorder.emit(name, "skip", message=str(exc), data=case.data)
         return recorder.run
     try:
         with torch.no_grad():
-            golden = [built.module(*sample) for sample in built.samples]
-            _, eager_latency = measure(lambda: built.module(*built.samples[0]), *timing)
+            # On copies: an op that writes into its input must not change what the executors are given.
+            golden = [built.module(*shared.copied(sample)) for sample in built.samples]
+            first = shared.copied(built.samples[0])
+            _, eager_latency = measure(lambda: built.module(*first), *timing)
     except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
         message = f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000]
         recorder.emit("eager", "error", stage=Stage.CASE.value, message=message, findings=[policy.finding("case", "", message)])
@@ -137,7 +140,7 @@ def run_case(
     names = _ordered(target)
     available = {name: EXECUTORS[name].probe(target) for name in names}
     wanted = [n for n in names if available[n].ok]
-    lowered, entry = _lowering(built, target, workdir, wanted, cache, cache_salt)
+    lowered, entry = _lowering(case, seed, built, target, workdir, wanted, cache, cache_salt)
     if isinstance(lowered, StageError):
         for name in names:
             if available[name].ok:
@@ -166,9 +169,9 @@ def run_case(
         except StageError as err:
             recorder.failed(name, err, from_lowering, **common, cache=_cache_field(entry, name))
             continue
-        shared = {**common, "cache": _cache_field(entry, name)}
+        fields = {**common, "cache": _cache_field(entry, name)}
         if executor.role == policy.ESTIMATE:
-            recorder.emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **shared)
+            recorder.emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **fields)
             continue
         refs.by_executor[name] = outputs
         for sample, out in zip(built.samples, outputs):
@@ -177,7 +180,7 @@ def run_case(
             verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
             _own_checks(verdict, result.checks, result.metrics)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
-            recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **shared)
+            recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **fields)
             continue
         findings = [policy.finding("compare", f.check, f.message) for f in verdict.findings] + from_lowering
         on_cpu = lowered_program and bool(lowered.delegation["undelegated_ops"])
@@ -191,7 +194,7 @@ def run_case(
                                                                                            verdict.metrics, expect)):
             extra["localization"] = _localized(localizer, executor, refs.by_executor.get("quantized_eager"))
         recorder.emit(name, outcome, stage=stage, message=message, findings=findings, checks=verdict.checks,
-                      metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **shared)
+                      metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **fields)
     if entry is not None and entry.dirty:
         cache.store(entry)
     if case.kind == "model":
@@ -219,32 +222,30 @@ def _localized(localizer: Localizer, executor: Any, quantized_outputs: list[Any]
         return {"error": f"{type(exc).__name__}: {exc}"[:1000], "verdict": "first departure: not localized"}
 
 
-def _lowering(built: Built, target: Target, workdir: Path, wanted: list[str], cache: ArtifactCache | None,
-              salt: str) -> tuple[Lowered | StageError, Entry | None]:
-    """The lowering from the cache when an entry serves every wanted executor, else lowered now."""
-    entry, exported = None, None
-    if cache is not None:
-        try:
-            t0 = time.perf_counter()
-            program = torch.export.export(built.module, built.samples[0])
-            exported = (program, round(time.perf_counter() - t0, 4))
-            key = case_key(program, built.samples, built.calibration, target, salt)
-        except Exception:  # noqa: BLE001 - export fails again below, at its stage, uncached
-            exported, key = None, None
-        if key is not None:
-            entry = cache.load(key)
-            err = error_of(entry)
-            if err is not None:
-                return err, entry
-            if entry.note == "hit":
-                missing = [n for n in wanted if n not in entry.results and getattr(EXECUTORS[n], "needs_graph", False)]
-                if not missing:
-                    return entry.restore(target, workdir), entry
-                entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
+def _lowering(case: Case, seed: int, built: Built, target: Target, workdir: Path, wanted: list[str],
+              cache: ArtifactCache | None, salt: str) -> tuple[Lowered | StageError, Entry | None]:
+    """The lowering from the cache when an entry serves every wanted executor, else lowered now.
+    The case's export is shared with its other targets in this worker (etconform.shared)."""
+    entry = None
+    digest = shared.export_digest(case, seed)
+    if cache is not None and digest is not None:
+        key = case_key(digest, target, salt)
+        entry = cache.load(key)
+        err = error_of(entry)
+        if err is not None and _TRANSIENT.search(err.message):  # kept by an older version: not trusted
+            entry = Entry(key, note="rebuilt: the cached lowering had timed out")
+        elif err is not None:
+            return err, entry
+        if entry.note == "hit":
+            missing = [n for n in wanted if n not in entry.results and getattr(EXECUTORS[n], "needs_graph", False)]
+            if not missing:
+                return entry.restore(target, workdir), entry
+            entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
     try:
-        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration, exported)
+        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration, shared.exported(case, seed))
     except StageError as err:
-        if entry is not None:
+        # A stage stopped by its timeout says how busy the machine was, not what the lowering does: not kept.
+        if entry is not None and not _TRANSIENT.search(err.message):
             entry.error = {"stage": err.stage.value, "message": err.message, "detail": err.detail}
             entry.dirty = True
             cache.store(entry)
@@ -303,7 +304,8 @@ def _references(case: Case, target: Target, built: Built, golden: list[Any], low
     if target.quantized and case.kind != "model":
         with torch.no_grad():  # what the program sees: inputs on their grid, outputs within theirs
             refs.on_rounded_inputs = [
-                clamp_to_output_grid(built.module(*fake_quantize(s, lowered.input_qparams)), lowered.output_qparams)
+                clamp_to_output_grid(built.module(*fake_quantize(shared.copied(s), lowered.input_qparams)),
+                                     lowered.output_qparams)
                 for s in built.samples
             ]
     return refs
@@ -327,7 +329,9 @@ def _shared_fields(case: Case, lowered: Lowered, results_dir: Path) -> dict[str,
 
 
 def _execute(executor: Any, lowered: Lowered, samples: list[Any], timing: tuple[int, int]) -> tuple[ExecResult, list[Any]]:
-    """The first sample is timed; the others only run (their own checks count too). Estimators run once."""
+    """The first sample is timed; the others only run (their own checks count too). Estimators run once.
+    Each executor gets copies of the inputs: a program that writes into its input changes no other's."""
+    samples = shared.copied(samples)
     result = executor.run(lowered, samples[0], timing)
     outputs = [result.outputs]
     if executor.role != policy.ESTIMATE:

@@ -16,6 +16,8 @@ from etconform.cache import ArtifactCache, case_key
 from etconform.cases import Case, Lambda, randn
 from etconform.records import RecordWriter
 from etconform.runner import run_case
+from etconform.shared import program_digest
+from etconform.stages import StageTimeout
 from etconform.targets import TARGETS
 from reference import EXECUTORS
 from reference.base import Availability
@@ -113,9 +115,10 @@ def _claim_nothing(program):
 def test_keys_follow_inputs_targets_and_each_backends_installed_files(monkeypatch):
     module, sample = ADD.build(0)
     program = torch.export.export(module, sample)
-    base = {t: case_key(program, [sample], [sample], TARGETS[t]) for t in ("tosa_int", "ethos_u55_128", "xnnpack_int8")}
+    digest = program_digest(program, [sample], [sample])
+    base = {t: case_key(digest, TARGETS[t]) for t in ("tosa_int", "ethos_u55_128", "xnnpack_int8")}
     assert len(set(base.values())) == 3
-    assert case_key(program, [(sample[0] + 1e-6,)], [sample], TARGETS["tosa_int"]) != base["tosa_int"]
+    assert case_key(program_digest(program, [(sample[0] + 1e-6,)], [sample]), TARGETS["tosa_int"]) != base["tosa_int"]
     # An edit under executorch/backends/arm changes the Arm targets' keys only.
     real = cache_mod._installed
 
@@ -128,7 +131,7 @@ def test_keys_follow_inputs_targets_and_each_backends_installed_files(monkeypatc
     monkeypatch.setattr(cache_mod, "_installed", edited)
     cache_mod.under_test.cache_clear()
     try:
-        after = {t: case_key(program, [sample], [sample], TARGETS[t]) for t in base}
+        after = {t: case_key(digest, TARGETS[t]) for t in base}
     finally:
         cache_mod.under_test.cache_clear()
     assert after["tosa_int"] != base["tosa_int"] and after["ethos_u55_128"] != base["ethos_u55_128"]
@@ -144,15 +147,20 @@ def test_code_loaded_in_the_process_enters_the_key(tmp_path):
     assert cache_mod.in_process([mod_a]) == cache_mod.in_process([mod_a])
 
 
-def test_a_lowering_that_raised_is_cached_with_its_stage(cached_run):
+def _partitioning_with(partition):
+    """xnnpack_fp32 with its partitioner's partition() replaced."""
     real = TARGETS["xnnpack_fp32"]
 
     def make(workdir):
         partitioner, quantizer = real.make(workdir)
-        partitioner.partition = _raise
+        partitioner.partition = partition
         return partitioner, quantizer
 
-    target = dataclasses.replace(real, make=make)
+    return dataclasses.replace(real, make=make)
+
+
+def test_a_lowering_that_raised_is_cached_with_its_stage(cached_run):
+    target = _partitioning_with(_raise)
     cold = by_executor(cached_run(ADD, target))["et_runtime"]
     warm = by_executor(cached_run(ADD, target))["et_runtime"]
     assert cold["stage"] == warm["stage"] == "lower" and "planted" in warm["message"]
@@ -162,6 +170,28 @@ def test_a_lowering_that_raised_is_cached_with_its_stage(cached_run):
 
 def _raise(program):
     raise RuntimeError("planted partitioner failure")
+
+
+def _time_out(program):
+    raise StageTimeout("lower still running after 1 s: stopped (ETCONFORM_STAGE_TIMEOUT=lower=SECONDS to change)")
+
+
+def test_a_lowering_stopped_by_its_timeout_is_not_cached_and_an_old_cached_one_is_not_trusted(cached_run):
+    """A timeout says how busy the machine was: the next run must lower again, not replay the failure."""
+    real = TARGETS["xnnpack_fp32"]
+    first = by_executor(cached_run(ADD, _partitioning_with(_time_out)))["et_runtime"]
+    assert first["stage"] == "lower" and "StageTimeout" in first["message"]
+    assert cached_run.store.stats()["entries"] == 0
+    # An entry an older version kept with the timeout, under the key of a lowering that now finishes.
+    fine = by_executor(cached_run(ADD, real))["et_runtime"]
+    assert fine["outcome"] == "pass"
+    (folder,) = [p for p in cached_run.store.root.glob("??/*") if p.is_dir()]
+    entry = cached_run.store.load(folder.name)
+    entry.error = {"stage": "lower", "message": first["message"], "detail": ""}
+    cached_run.store.store(entry)
+    again = by_executor(cached_run(ADD, real))["et_runtime"]
+    assert again["cache"]["lowering"] == "rebuilt: the cached lowering had timed out"
+    assert again["outcome"] == "pass"
 
 
 def test_two_writers_of_one_entry_leave_one_readable_entry(tmp_path):

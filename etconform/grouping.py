@@ -1,0 +1,41 @@
+"""Keep the operator tests of one case together: in one worker and one after another, so
+that they share the case's build and export (etconform.shared).
+
+Model tests are not grouped: each lowers for minutes, and the targets of one model are
+better spread over the workers than run in a row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etconform.targets import TARGETS
+
+
+def scope(nodeid: str) -> str:
+    """The case id for an operator test (`...test_operators.py::test_operator[<case>-<target>]`), else the node id."""
+    if "test_operators.py::" not in nodeid or not nodeid.endswith("]"):
+        return nodeid
+    param = nodeid.rpartition("[")[2][:-1]
+    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
+    return param[: -len(target) - 1] if target else nodeid
+
+
+def case_major(items: list[Any]) -> None:
+    """Sort items in place so that each scope's tests follow its first test (stable otherwise)."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(scope(item.nodeid), i)
+    items.sort(key=lambda item: first[scope(item.nodeid)])
+
+
+def make_scheduler(config: Any, log: Any) -> Any:
+    """xdist's loadscope scheduling with a case as the scope, in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CaseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope(nodeid)
+
+    config.option.loadscopereorder = False  # keep collection order: no sorting of scopes by size
+    return CaseScheduling(config, log)
