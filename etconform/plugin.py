@@ -60,7 +60,7 @@ _EXECUTOR_OPTIONS = (
     ("--arm-runner", "ETCONFORM_ARM_RUNNER", "an arm_executor_runner ELF, or ExecuTorch's arm_test/ build folder"),
     ("--fvp-timeout", "ETCONFORM_FVP_TIMEOUT", "seconds an FVP run may take (default 120)"),
     ("--stage-timeout", "ETCONFORM_STAGE_TIMEOUT", "seconds a lowering stage may take, e.g. lower=600,export=60 "
-     "(defaults: export 600, quantize 900, lower 1500, serialize 600)"),
+     "(defaults: export 600, quantize 900, lower 3600, serialize 600)"),
     ("--device", "ETCONFORM_DEVICE", "a Linux board: ssh://user@host[:port][?python=PATH]"),
     ("--devices", "ETCONFORM_DEVICES", "a TOML file of devices and the targets each serves"),
 )

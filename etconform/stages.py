@@ -34,10 +34,11 @@ class StageError(Exception):
         self.detail = detail  # traceback tail, for the record and the report
 
 
-# Seconds a stage may take before it fails (the whole test has pytest-timeout's 1800 s).
-# OPT-125M's Arm lowering takes about 900 s here. ETCONFORM_STAGE_TIMEOUT="lower=600,export=60"
+# Seconds a stage may take before it fails (the whole test has pytest-timeout's 5400 s).
+# OPT-125M's Arm lowering took 1863 s (U55) and 2123 s (tosa_int) under -n 2 here
+# (2026-11-30): lower gets 3600 s. ETCONFORM_STAGE_TIMEOUT="lower=600,export=60"
 # (or --stage-timeout) overrides. Stages that run native code (load, run) have their own limits.
-STAGE_TIMEOUTS = {"export": 600.0, "quantize": 900.0, "lower": 1500.0, "serialize": 600.0}
+STAGE_TIMEOUTS = {"export": 600.0, "quantize": 900.0, "lower": 3600.0, "serialize": 600.0}
 
 
 def parse_timeouts(text: str) -> dict[str, float]:
