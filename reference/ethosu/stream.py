@@ -12,8 +12,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from reference.ethosu import u55_tables as tables
+from reference.ethosu import u55_tables
 
 _FOURCC = int.from_bytes(b"COP1", "little")
 # Driver action (low byte of the tag) -> words it takes; CMD_STREAM is followed by its commands.
@@ -39,8 +40,9 @@ def cmd_data_from_npz(path: str | Path) -> bytes:
         return data["cmd_data"].tobytes()
 
 
-def decode(cmd_data: bytes) -> list[Command]:
-    """Every register command of every command stream in cmd_data, in order."""
+def decode(cmd_data: bytes, tables: ModuleType = u55_tables) -> list[Command]:
+    """Every register command of every command stream in cmd_data, in order, with the field
+    layouts of `tables` (u55_tables, or u85_tables through reference/ethosu/stream85.py)."""
     if len(cmd_data) % 4:
         raise ValueError(f"cmd_data is {len(cmd_data)} bytes, not whole 32-bit words")
     words = struct.unpack(f"<{len(cmd_data) // 4}I", cmd_data)
@@ -59,14 +61,14 @@ def decode(cmd_data: bytes) -> list[Command]:
             start = at + 1
             if start + length > len(words):
                 raise ValueError(f"command stream at word {start} says {length} words, {len(words) - start} remain")
-            commands += _decode_commands(words, start, start + length)
+            commands += _decode_commands(words, start, start + length, tables)
             at = start + length
         else:
             at += _ACTION_WORDS[action]
     return commands
 
 
-def _decode_commands(words: tuple[int, ...], start: int, end: int) -> list[Command]:
+def _decode_commands(words: tuple[int, ...], start: int, end: int, tables: ModuleType) -> list[Command]:
     commands = []
     at = start
     while at < end:
@@ -85,19 +87,27 @@ def _decode_commands(words: tuple[int, ...], start: int, end: int) -> list[Comma
         value = word | (payload or 0) << 32
         if value & tables.RESERVED.get(name, 0):
             raise ValueError(f"{name} at word {at} sets reserved bits: 0x{value & tables.RESERVED[name]:x}")
-        commands.append(Command(name, opcode, param, payload, _fields(name, value, at), at))
+        commands.append(Command(name, opcode, param, payload, _fields(name, value, at, tables), at))
         at += 1 + payload_words
     return commands
 
 
-def _fields(name: str, value: int, at: int) -> dict[str, int | str]:
+def _fields(name: str, value: int, at: int, tables: ModuleType) -> dict[str, int | str]:
+    """Raw field bits by name; enums by their value names, "signed" fields sign-extended, and
+    X_hi/X_lo pairs joined into X (U85 addresses: 40 bits)."""
     found: dict[str, int | str] = {}
     for field_name, lsb, width, enum in tables.FIELDS[name]:
         bits = (value >> lsb) & ((1 << width) - 1)
-        if enum:
+        if enum == "signed":
+            found[field_name] = bits - (1 << width) if bits >> (width - 1) else bits
+        elif enum:
             if bits not in tables.ENUMS[enum]:
                 raise ValueError(f"{name} at word {at}: {field_name} = {bits} is not a value of {enum}")
             found[field_name] = tables.ENUMS[enum][bits]
         else:
             found[field_name] = bits
+    for high in [f for f in found if f.endswith("_hi")]:
+        low = high.removesuffix("_hi") + "_lo"
+        width = next(w for f, _, w, _ in tables.FIELDS[name] if f == low)
+        found[high.removesuffix("_hi")] = int(found.pop(high)) << width | int(found.pop(low))
     return found
