@@ -1,8 +1,9 @@
 """Work the targets of one case share inside one worker: the built case, its export, and
 the digest of what was exported.
 
-The plugin keeps a case's operator tests together (xdist `loadgroup`, case-major order),
-so a case is built and exported once per worker instead of once per target. Each use
+The plugin keeps a case's operator tests together (case-major order, and under -n on one
+worker: etconform.grouping), so a case is built and exported once per worker instead of
+once per target. Each use
 gets its own deep copy of the exported program: lowering may rewrite it in place.
 """
 
@@ -36,7 +37,7 @@ class _Shared:
 
 
 _memo: OrderedDict[tuple[int, int, str], _Shared] = OrderedDict()
-counts = {"built": 0, "exported": 0, "reused": 0}  # read by the self-tests and the benchmark
+counts = {"built": 0, "exported": 0, "reused": 0}  # read by the self-tests
 
 
 def _entry(case: Case, base_seed: int) -> _Shared:
