@@ -37,5 +37,18 @@ def make_scheduler(config: Any, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             return scope(nodeid)
 
+        def remove_node(self, node: Any) -> str | None:
+            """As loadscope, except that the test a crashed worker was running is reported, not
+            queued again: loadscope would hand it to the next worker, which it would crash too."""
+            workload = self.assigned_work.get(node, {})
+            crashed = next((nodeid for unit in workload.values() for nodeid, done in unit.items() if not done), None)
+            for unit in workload.values():
+                if crashed in unit:
+                    unit[crashed] = True
+            for done in [name for name, unit in workload.items() if all(unit.values())]:
+                del workload[done]  # a unit with nothing left to run would be sent empty and never finish
+            super().remove_node(node)
+            return crashed
+
     config.option.loadscopereorder = False  # keep collection order: no sorting of scopes by size
     return CaseScheduling(config, log)
