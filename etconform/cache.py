@@ -154,7 +154,7 @@ class Entry:
             input_qparams=[tuple(q) if q else None for q in low["input_qparams"]],
             delegates=[Delegate(**d) for d in low["delegates"]], delegation=low["delegation"],
             seconds=low["seconds"], scales=ScaleReport(**low["scales"]) if low["scales"] is not None else None,
-            quantized_inside=low["quantized_inside"],
+            quantized_inside=low["quantized_inside"], weight_bits=low.get("weight_bits"),
             output_specs=[(getattr(torch, dt.removeprefix("torch.")), tuple(s)) for dt, s in low["output_specs"]],
             from_cache=True,
         )
@@ -165,7 +165,7 @@ class Entry:
             "output_qparams": lowered.output_qparams, "input_qparams": lowered.input_qparams,
             "delegates": [asdict(d) for d in lowered.delegates], "delegation": lowered.delegation,
             "seconds": lowered.seconds, "scales": asdict(lowered.scales) if lowered.scales is not None else None,
-            "quantized_inside": lowered.quantized_inside,
+            "quantized_inside": lowered.quantized_inside, "weight_bits": lowered.weight_bits,
             "output_specs": [(str(dt), list(s)) for dt, s in lowered.output_specs],
         }
 

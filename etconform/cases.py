@@ -5,6 +5,7 @@ Catalog files (operators/, models/) hold cases as data; nothing here knows a bac
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,11 @@ class Case:
     # apart from them, instead of the seeded `inputs`; `data` says what the inputs are.
     dataset: Callable[[], Dataset] | None = field(default=None, repr=False)
     data: str = ""
+    # Dynamic shapes: {input index: {dim: (name, min, max)}}, one torch.export.Dim per name.
+    # The case is exported at the size `inputs` gives, lowered once, and run at that size and
+    # at each size a `resized` factory gives (the other evaluation samples).
+    dynamic: dict[int, dict[int, tuple[str, int, int]]] = field(default_factory=dict)
+    resized: tuple[Callable[[torch.Generator], Inputs], ...] = field(default=(), repr=False)
 
     @property
     def id(self) -> str:
@@ -49,6 +55,16 @@ class Case:
 
     def seed(self, base_seed: int) -> int:
         return (zlib.crc32(self.id.encode()) ^ base_seed) & 0x7FFFFFFF
+
+    def dynamic_shapes(self, inputs: Inputs) -> tuple[dict[int, Any] | None, ...] | None:
+        """torch.export's dynamic_shapes for these inputs; None for a static case."""
+        if not self.dynamic:
+            return None
+        from torch.export import Dim
+
+        dims = {name: Dim(name, min=low, max=high) for spec in self.dynamic.values() for name, low, high in spec.values()}
+        return tuple({d: dims[spec[0]] for d, spec in self.dynamic[i].items()} if i in self.dynamic else None
+                     for i in range(len(inputs)))
 
     def build(self, base_seed: int) -> tuple[torch.nn.Module, Inputs]:
         """The module (weights seeded) and its first inputs (seeded), both deterministic."""
@@ -65,6 +81,7 @@ class Case:
             return Built(module, list(data.samples), list(data.calibration), list(data.labels))
         generator = torch.Generator().manual_seed(seed)
         samples = [tuple(self.inputs(generator)) for _ in range(self.samples)]
+        samples += [tuple(other(generator)) for other in self.resized]
         if self.calibration:
             calibration = [tuple(s) for s in self.calibration(generator)]
         else:
@@ -74,6 +91,17 @@ class Case:
         if self.saturating:
             samples = [saturate(s) for s in samples]
         return Built(module, samples, calibration)
+
+
+def shapes_for(module: torch.nn.Module, dynamic_shapes: Any) -> Any:
+    """`dynamic_shapes` (one entry per input) as torch.export wants it for this module's forward:
+    a forward(*args) (Lambda, a GraphModule from export) takes them as its one parameter."""
+    if dynamic_shapes is None:
+        return None
+    params = list(inspect.signature(module.forward).parameters.values())
+    if params and params[0].kind == inspect.Parameter.VAR_POSITIONAL:
+        return (dynamic_shapes,)
+    return dynamic_shapes
 
 
 @dataclass

@@ -14,8 +14,9 @@ from typing import Any
 
 from etconform import policy
 from etconform.qualify import pattern
+from etconform.targets import TARGETS
 
-TOSA_FAMILY = ("tosa_fp", "tosa_int", "ethos_u55_128", "ethos_u85_256")
+TOSA_FAMILY = tuple(name for name, t in TARGETS.items() if t.backend in ("tosa", "ethos_u"))
 _STAGE_LAYER = {
     "case": "the case itself is broken (eager PyTorch raised): the suite's bug, not the backend's",
     "export": "torch.export rejects it: PyTorch, before any backend",

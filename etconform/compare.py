@@ -341,6 +341,7 @@ def compare_quantized(
     tolerance: Tolerance,
     eager_on_rounded_inputs: Any | None = None,
     quantized_inside: bool = False,
+    eager_scales: list[float | None] | None = None,
 ) -> Verdict:
     """Against quantized eager within qtol_steps, against eager on rounded inputs within float_qtol_steps.
 
@@ -348,6 +349,8 @@ def compare_quantized(
     on rounded inputs (eager itself when not given) is what eager computes on the inputs
     the program sees; plain eager is kept for information (max_err_qsteps_vs_eager).
     With `quantized_ref` None (the quantized eager program itself), only the second check.
+    `eager_scales`: the steps of the check against eager, when coarser than the output's
+    (a16w8: the 8-bit weights' precision on the output's range); default `scales`.
     """
     a, e = flatten(actual), flatten(eager)
     rounded = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
@@ -383,7 +386,12 @@ def compare_quantized(
     if q is not None:
         verdict.findings += _step_findings(a, q, steps, tolerance.qtol_steps, tolerance, "quantized eager", "vs_quantized", m, "")
     what = "eager" if rounded is e else "eager on rounded inputs"
-    verdict.findings += _step_findings(a, rounded, steps, tolerance.float_qtol_steps, tolerance, what, "vs_eager", m, "_vs_rounded")
+    coarse = _steps(e, eager_scales) if eager_scales is not None else None
+    if coarse is not None and coarse != steps:
+        tol["eager_step"] = min(coarse)
+        what += " (in steps of the weights' precision)"
+    verdict.findings += _step_findings(a, rounded, coarse or steps, tolerance.float_qtol_steps, tolerance, what, "vs_eager", m,
+                                       "_vs_rounded")
     return verdict
 
 

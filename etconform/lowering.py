@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from etconform.cases import Inputs
+from etconform.cases import Inputs, shapes_for
 from etconform.rejections import capture_rejections
 from etconform.scales import ScaleReport, check_scales, constant_arg
 from etconform.stages import Stage, StageError, stage
-from etconform.targets import Target
+from etconform.targets import SourceTransform, Target
 from etconform.vela import capture_vela_calls, digest, total_estimate
 
 # Non-delegated nodes that are glue, not compute: a case whose only CPU nodes are
@@ -55,12 +56,28 @@ class Lowered:
     scales: ScaleReport | None = None  # the quantizer's steps checked against calibration (None: float target)
     quantized_inside: bool = False  # whether the quantizer put any tensor of the program on an integer grid
     output_specs: list[tuple[torch.dtype, tuple[int, ...]]] = field(default_factory=list)  # of the program's outputs
+    # The fewest bits any quantized weight has (None: no quantized weight): an a16w8 program's
+    # error against eager is counted in steps of the 8-bit weights' precision, not the output's.
+    weight_bits: int | None = None
     # Restored from the artifact cache: the edge program and quantized module are None then.
     from_cache: bool = False
 
     @property
     def output_scales(self) -> list[float | None]:
         return [q[0] if q is not None else None for q in self.output_qparams]
+
+    @property
+    def eager_scales(self) -> list[float | None]:
+        """The steps errors against eager are counted in: the output's, or, when the weights are
+        coarser than the output grid (a16w8), an output step as coarse as the weights' precision."""
+        found = []
+        for q in self.output_qparams:
+            if q is None or self.weight_bits is None:
+                found.append(q[0] if q is not None else None)
+                continue
+            out_bits = math.ceil(math.log2(q[3] - q[2] + 1))
+            found.append(q[0] * 2.0 ** max(out_bits - self.weight_bits, 0))
+        return found
 
     @property
     def vela_estimate(self) -> dict[str, Any]:
@@ -87,6 +104,19 @@ def _qparams(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> QParams
     if not all(isinstance(v, (int, float)) for v in (scale, zero_point, qmin, qmax)):
         return None
     return float(scale), int(zero_point), int(qmin), int(qmax)
+
+
+def weight_bits(graph_module: torch.fx.GraphModule) -> int | None:
+    """The fewest bits of any constant (a weight) that a dequantize reads; None if none is quantized."""
+    found = []
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or "dequantize_per" not in str(node.target) or getattr(node.args[0], "op", "") != "get_attr":
+            continue
+        # per tensor: (x, scale, zero_point, qmin, qmax, dtype); per channel: (x, scales, zero_points, axis, qmin, qmax, dtype)
+        qmin, qmax = (node.args[4], node.args[5]) if "per_channel" in str(node.target) else (node.args[3], node.args[4])
+        if isinstance(qmin, int) and isinstance(qmax, int):
+            found.append(math.ceil(math.log2(qmax - qmin + 1)))
+    return min(found) if found else None
 
 
 def output_qparams(graph_module: torch.fx.GraphModule) -> list[QParams | None]:
@@ -179,16 +209,19 @@ def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
     }
 
 
-_GRID_OPS = ("quantize_per", "dequantize_per", "getitem")
+# PT2E's (de)quantize and dynamic choose_qparams, and torchao's affine (de)quantize (8da4w).
+_GRID_OPS = ("quantize_per", "dequantize_per", "getitem", "choose_qparams", "quantize_affine")
 
 
-def float_delegated_ops(graph_module: torch.fx.GraphModule) -> dict[str, int]:
+def float_delegated_ops(graph_module: torch.fx.GraphModule, dynamic_ops: tuple[str, ...] = ()) -> dict[str, int]:
     """Compute ops that a delegate runs in float: {op: count}.
 
     On an integer target every delegated op should sit between a dequantize and a
     quantize: its float inputs come off an integer grid and its output goes back onto
     one. An op fed by a float activation that no dequantize produced, or whose float
     output leaves the delegate without a quantize, is computed in float.
+    `dynamic_ops`: a dynamic recipe quantizes only these ops' inputs, at run time, and
+    leaves their outputs and every other op in float by design: only these are checked.
     """
     from executorch.exir.lowered_backend_module import LoweredBackendModule
 
@@ -215,7 +248,7 @@ def float_delegated_ops(graph_module: torch.fx.GraphModule) -> dict[str, int]:
                 if any(a in fed_float for a in node.all_input_nodes):
                     fed_float.add(node)
         leaves_float: set[torch.fx.Node] = set()  # float data that reaches an output on no grid
-        stack = [a for a in graph.output_node().all_input_nodes]
+        stack = [] if dynamic_ops else [a for a in graph.output_node().all_input_nodes]
         while stack:
             node = stack.pop()
             if node in leaves_float or node.op != "call_function" or on_grid(node) or not is_float(node):
@@ -225,6 +258,8 @@ def float_delegated_ops(graph_module: torch.fx.GraphModule) -> dict[str, int]:
         for node in fed_float | leaves_float:
             if node.op == "call_function":
                 name = getattr(node.target, "__name__", str(node.target))
+                if dynamic_ops and not name.startswith(dynamic_ops):
+                    continue
                 found[name] = found.get(name, 0) + 1
     return dict(sorted(found.items()))
 
@@ -248,7 +283,7 @@ def _delegates(graph_module: torch.fx.GraphModule, vela_calls: dict[str, Any]) -
 
 def lower(
     module: torch.nn.Module, inputs: Inputs, target: Target, workdir: Path, calibration: list[Inputs] | None = None,
-    exported: tuple[Any, float] | None = None, tapped: bool = False,
+    exported: tuple[Any, float] | None = None, tapped: bool = False, dynamic_shapes: Any = None,
 ) -> Lowered:
     """Lower `module` for `target`; artifacts (the .pte, TOSA, Vela output) go to `workdir`.
 
@@ -256,6 +291,7 @@ def lower(
     `exported`: (torch.export of (module, inputs), seconds it took), made already for the cache key.
     `tapped`: `exported` carries intermediate-output taps (etconform.localize), replaced by
     identities after partitioning so that the delegates keep the tapped tensors as outputs.
+    `dynamic_shapes`: torch.export's, for every export here (etconform.cases.Case.dynamic_shapes).
     """
     from executorch.exir import to_edge_transform_and_lower
 
@@ -264,13 +300,22 @@ def lower(
     with stage(Stage.LOWER):
         partitioner, quantizer = target.make(workdir)
 
-    if exported is not None:
+    quantized, out_qparams, in_qparams, scale_report = None, [], [], None
+    if isinstance(quantizer, SourceTransform):
+        # The recipe rewrites the eager module; the rewritten module is the reference and is what is exported.
+        with stage(Stage.QUANTIZE), _timed(seconds, Stage.QUANTIZE):
+            quantized = quantizer.apply(copy.deepcopy(module)).eval()
+        with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
+            program = torch.export.export(quantized, inputs, dynamic_shapes=shapes_for(quantized, dynamic_shapes))
+        in_qparams = [None] * len(inputs)
+        out_qparams = [None] * len(pytree.tree_leaves(program.module()(*inputs)))
+        quantizer = None
+    elif exported is not None:
         program, seconds[Stage.EXPORT.value] = exported
     else:
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
-            program = torch.export.export(module, inputs)
+            program = torch.export.export(module, inputs, dynamic_shapes=shapes_for(module, dynamic_shapes))
 
-    quantized, out_qparams, in_qparams, scale_report = None, [], [], None
     if quantizer is not None:
         with stage(Stage.QUANTIZE), _timed(seconds, Stage.QUANTIZE):
             # check_guards=False: torch 2.14 leaves a _guards_fn call_module the Arm passes reject.
@@ -281,9 +326,9 @@ def lower(
             out_qparams = output_qparams(quantized)
             in_qparams = input_qparams(quantized)
             # Findings are not raised: the runner turns them into a verdict and the executors still run.
-            scale_report = check_scales(quantized, calibration or [inputs])
+            scale_report = check_scales(quantized, calibration or [inputs], min_step=target.min_step)
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
-            program = torch.export.export(quantized, inputs)
+            program = torch.export.export(quantized, inputs, dynamic_shapes=shapes_for(quantized, dynamic_shapes))
 
     with stage(Stage.LOWER), _timed(seconds, Stage.LOWER), capture_vela_calls() as vela_calls, capture_rejections() as rejected:
         edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
@@ -296,7 +341,7 @@ def lower(
     delegation = delegation_summary(graph_module)
     delegation["rejected"] = rejected
     if target.quantized:
-        delegation["float_ops"] = float_delegated_ops(graph_module)
+        delegation["float_ops"] = float_delegated_ops(graph_module, target.dynamic_ops)
     # to_executorch rewrites the graph in place (out variants, memory planning); the host
     # executors run the edge program as lowered, so keep a copy of it.
     edge_program = copy.deepcopy(edge.exported_program())
@@ -320,7 +365,8 @@ def lower(
         delegation=delegation,
         seconds=seconds,
         scales=scale_report,
-        quantized_inside=quantized is not None and any("quantize_per" in str(n.target) for n in quantized.graph.nodes),
+        quantized_inside=any("quantize" in str(n.target) for n in program.graph.nodes),
+        weight_bits=weight_bits(quantized) if isinstance(quantized, torch.fx.GraphModule) else None,
         output_specs=_output_specs(edge_program),
     )
 
@@ -329,4 +375,5 @@ def _output_specs(program: Any) -> list[tuple[torch.dtype, tuple[int, ...]]]:
     """(dtype, shape) of each output of the edge program: how a board's raw output bytes decode."""
     node = program.graph_module.graph.output_node()
     outs = node.args[0] if isinstance(node.args[0], (list, tuple)) else [node.args[0]]
-    return [(o.meta["val"].dtype, tuple(o.meta["val"].shape)) for o in outs]
+    # A dynamic dim is -1: a board's outputs of a dynamic program are not decoded from this.
+    return [(o.meta["val"].dtype, tuple(d if isinstance(d, int) else -1 for d in o.meta["val"].shape)) for o in outs]

@@ -18,6 +18,7 @@ MARKERS = {
     "operator": "single-operator cases",
     "model": "whole-model cases",
     "smoke": "a fast subset, a few cases per target",
+    "dynamic": "cases with dynamic shapes: lowered once, run at several sizes",
     "xnnpack": "XNNPACK backend targets",
     "tosa": "TOSA backend targets (TOSA reference model)",
     "ethos_u": "Arm Ethos-U targets (TOSA reference model + Vela)",

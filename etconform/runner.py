@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils import _pytree as pytree
 
 from etconform import explorer, policy, shared, tolerances
 from etconform.cache import ArtifactCache, Entry, case_key, error_of
@@ -150,7 +151,7 @@ def run_case(
         return recorder.run
 
     refs = _references(case, target, built, golden, lowered)
-    common = _shared_fields(case, lowered, results_dir)
+    common = _shared_fields(case, lowered, results_dir, built)
     lowering_findings = [policy.finding("quantize", "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
     partition_findings = policy.delegation_findings(lowered.delegation, expect)
     localizer = Localizer(built, target, workdir, lowered.delegation)
@@ -242,7 +243,8 @@ def _lowering(case: Case, seed: int, built: Built, target: Target, workdir: Path
                 return entry.restore(target, workdir), entry
             entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
     try:
-        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration, shared.exported(case, seed))
+        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration, shared.exported(case, seed),
+                        dynamic_shapes=case.dynamic_shapes(built.samples[0]))
     except StageError as err:
         # A stage stopped by its timeout says how busy the machine was, not what the lowering does: not kept.
         if entry is not None and not _TRANSIENT.search(err.message):
@@ -301,6 +303,10 @@ def _cache_field(entry: Entry | None, executor: str | None) -> dict[str, str]:
 
 def _references(case: Case, target: Target, built: Built, golden: list[Any], lowered: Lowered) -> References:
     refs = References(golden, built.labels)
+    if target.rounds_to and case.kind != "model":
+        with torch.no_grad():  # what the program sees and can represent: inputs and outputs in its float
+            refs.on_rounded_inputs = [_in_float(built.module(*_in_float(shared.copied(s), target.rounds_to)), target.rounds_to)
+                                      for s in built.samples]
     if target.quantized and case.kind != "model":
         with torch.no_grad():  # what the program sees: inputs on their grid, outputs within theirs
             refs.on_rounded_inputs = [
@@ -311,7 +317,14 @@ def _references(case: Case, target: Target, built: Built, golden: list[Any], low
     return refs
 
 
-def _shared_fields(case: Case, lowered: Lowered, results_dir: Path) -> dict[str, Any]:
+def _in_float(tensors: Any, dtype: str) -> Any:
+    """Floating tensors (any pytree of them) rounded to `dtype` and back to their own dtype."""
+    narrow = getattr(torch, dtype)
+    return pytree.tree_map(lambda t: t.to(narrow).to(t.dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t,
+                           tensors)
+
+
+def _shared_fields(case: Case, lowered: Lowered, results_dir: Path, built: Built) -> dict[str, Any]:
     """What every record of one lowering carries."""
     shared: dict[str, Any] = {
         "delegation": lowered.delegation,
@@ -319,6 +332,8 @@ def _shared_fields(case: Case, lowered: Lowered, results_dir: Path) -> dict[str,
         "lowering_seconds": lowered.seconds,
         "scales": {"worst_ratio": lowered.scales.worst, "deliberate": lowered.scales.deliberate} if lowered.scales else {},
     }
+    if case.dynamic:  # one lowering, run at every size
+        shared["sizes"] = [[list(t.shape) for t in sample] for sample in built.samples]
     if case.weights is not None:
         shared["weights"] = case.weights()
     if case.data:
@@ -355,16 +370,24 @@ def _verdict(
 ) -> Verdict:
     """Outputs and references are lists with one entry per evaluation sample."""
     measured = model_thresholds(case.id, target.name) if case.kind == "model" else {}
-    tolerance = tolerances.resolve(case.tolerance, measured, expect.tolerance)
+    tolerance = tolerances.resolve(target.tolerance, case.tolerance, measured, expect.tolerance)
     role = EXECUTORS[executor].role
     quantized_ref = refs.by_executor.get("quantized_eager") if role == policy.LOWERED else None
     if case.kind == "model":
         return compare_model(outputs, refs.golden, quantized_ref, case.metrics, target.quantized, tolerance, refs.labels)
     scales = lowered.output_scales * len(outputs)
     if not target.quantized:
-        verdict = compare_float(outputs, refs.golden, tolerance)
+        rounded = refs.on_rounded_inputs is not None
+        verdict = compare_float(outputs, refs.on_rounded_inputs if rounded else refs.golden, tolerance,
+                                f"eager on {target.rounds_to} inputs" if rounded else "eager")
+        if quantized_ref is not None:  # the program against its own eager module (fp16 eager)
+            also = compare_float(outputs, quantized_ref, tolerance, f"{target.rounds_to} eager", "vs_quantized")
+            verdict.checks += also.checks
+            verdict.findings += also.findings
+            verdict.metrics["max_abs_err_vs_quantized"] = also.metrics.get("max_abs_err")
     else:
-        verdict = compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs, lowered.quantized_inside)
+        verdict = compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs,
+                                    lowered.quantized_inside, lowered.eager_scales * len(outputs))
     peer = getattr(EXECUTORS[executor], "cross_check", None)
     if peer and peer in refs.by_executor:
         verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)

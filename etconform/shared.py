@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from etconform.cases import Built, Case
+from etconform.cases import Built, Case, shapes_for
 
 _KEEP = 2  # cases kept: a model's export can hold hundreds of MB of weights
 OFF = "ETCONFORM_NO_SHARING"  # set (to anything): every target builds and exports anew (bench/reruns.py compares)
@@ -72,7 +72,9 @@ def _export(case: Case, base_seed: int) -> _Shared:
     if shared.exported is None and not shared.export_failed:
         try:
             t0 = time.perf_counter()
-            program = torch.export.export(shared.built.module, shared.built.samples[0])
+            first = shared.built.samples[0]
+            module = shared.built.module
+            program = torch.export.export(module, first, dynamic_shapes=shapes_for(module, case.dynamic_shapes(first)))
             shared.exported = (program, round(time.perf_counter() - t0, 4))
             shared.digest = program_digest(program, shared.built.samples, shared.built.calibration)
             counts["exported"] += 1
@@ -104,6 +106,7 @@ def exported(case: Case, base_seed: int) -> tuple[torch.export.ExportedProgram, 
 def program_digest(program: torch.export.ExportedProgram, samples: list[Any], calibration: list[Any]) -> str:
     """What was exported and on which inputs: graph, weights, constants, samples, calibration."""
     h = hashlib.sha256(program.graph_module.print_readable(print_output=False).encode())
+    h.update(repr(sorted((str(k), str(v)) for k, v in program.range_constraints.items())).encode())  # dynamic dims
     for name, value in sorted({**program.state_dict, **program.constants}.items()):
         h.update(name.encode())
         _tensor_bytes(h, value)

@@ -25,8 +25,15 @@ def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa:
             marks = [getattr(pytest.mark, case.kind), getattr(pytest.mark, target.backend), getattr(pytest.mark, target.name)]
             if case.smoke:
                 marks.append(pytest.mark.smoke)
+            if case.dynamic:
+                marks.append(pytest.mark.dynamic)
             out.append(pytest.param(case, target, id=f"{case.id}-{target.name}", marks=marks))
     return out
+
+
+def targets_of(*backends: str) -> tuple[str, ...]:
+    """The registered targets of these backends, in registry order: a new target joins its suite by itself."""
+    return tuple(name for name, target in TARGETS.items() if target.backend in backends)
 
 
 def operator_params(target_names: Iterable[str]) -> list:  # noqa: ANN401

@@ -32,7 +32,7 @@ from reference.base import Availability, ExecResult
 
 AGENT = (Path(__file__).parent / "device_agent.py").read_text()
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # users and hosts: nothing ssh could read as an option
-_XNNPACK = ("xnnpack_fp32", "xnnpack_int8")
+_XNNPACK = tuple(name for name, t in TARGETS.items() if t.backend == "xnnpack")
 HOW = "pass --device ssh://USER@HOST[:PORT] or --devices FILE (or set ETCONFORM_DEVICE / ETCONFORM_DEVICES)"
 
 

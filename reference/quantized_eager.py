@@ -1,4 +1,4 @@
-"""The PT2E-converted module run in PyTorch: the reference for quantized targets."""
+"""The PT2E-converted (or source-transformed: 8da4w, fp16) module run in PyTorch: the reference for its target."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class QuantizedEager:
     needs_graph = True  # runs the quantized module, which the cache does not keep
 
     def probe(self, target) -> Availability:  # noqa: ANN001
-        return Availability(target.quantized, "" if target.quantized else "float target: no quantized reference")
+        ok = target.transformed  # a quantized target's module, or the fp16 one
+        return Availability(ok, "" if ok else "float target: no quantized reference")
 
     def run(self, lowered, inputs, timing=(1, 5)) -> ExecResult:  # noqa: ANN001
         with stage(Stage.RUN), torch.no_grad():

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,15 @@ def run_one(tmp_path: Path):
 
 def by_executor(run: CaseRun) -> dict:
     return {r["executor"]: r for r in run.records}
+
+
+def unannotated(name: str) -> Target:
+    """The real integer target with a quantizer that annotates nothing: the partitioner gets a float graph."""
+    real = TARGETS[name]
+
+    def make(workdir):
+        partitioner, quantizer = real.make(workdir)
+        quantizer.annotate = lambda model: model
+        return partitioner, quantizer
+
+    return dataclasses.replace(real, make=make)

@@ -17,7 +17,7 @@ from etconform.expectations import Expectation, KnownFailure
 from etconform.targets import TARGETS
 from reference import EXECUTORS
 from reference.base import Availability
-from tests.conftest import by_executor
+from tests.conftest import by_executor, unannotated
 
 CONV = Case("selftest", "conv", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),))
 ADD = Case("selftest", "add", lambda: Lambda(lambda x: x + 1.0), lambda g: (randn(g, 4, 64),))
@@ -88,20 +88,8 @@ def test_an_op_listed_for_the_cpu_that_is_now_delegated_fails_strictly(run_one):
     assert "not in the expectations" not in record["message"]
 
 
-def _unquantized_target(name: str):
-    """The real integer target with a quantizer that annotates nothing: the partitioner gets a float graph."""
-    real = TARGETS[name]
-
-    def make(workdir):
-        partitioner, quantizer = real.make(workdir)
-        quantizer.annotate = lambda model: model
-        return partitioner, quantizer
-
-    return dataclasses.replace(real, make=make)
-
-
 def test_an_op_delegated_in_float_on_an_integer_target_fails_at_partition(run_one):
-    run = run_one(ADD, _unquantized_target("xnnpack_int8"))
+    run = run_one(ADD, unannotated("xnnpack_int8"))
     record = by_executor(run)["et_runtime"]
     assert record["delegation"]["float_ops"] == {"aten.add.Tensor": 1}
     assert (record["outcome"], record["stage"]) == ("fail", "partition")
@@ -113,7 +101,7 @@ def test_an_op_delegated_in_float_on_an_integer_target_fails_at_partition(run_on
 
 def test_an_op_listed_as_float_passes_there_and_fails_strictly_once_quantized(run_one):
     expect = Expectation(cpu=(), float_ops=("aten_add_Tensor",), unsupported="planted")
-    listed = by_executor(run_one(ADD, _unquantized_target("xnnpack_int8"), expect))["et_runtime"]
+    listed = by_executor(run_one(ADD, unannotated("xnnpack_int8"), expect))["et_runtime"]
     assert listed["outcome"] == "pass"
     stale = by_executor(run_one(ADD, "xnnpack_int8", expect))["et_runtime"]
     assert (stale["outcome"], stale["stage"]) == ("fail", "partition")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from etconform.suite import model_params
+from etconform.suite import model_params, targets_of
 
-TARGETS = ("tosa_fp", "tosa_int", "ethos_u55_128", "ethos_u85_256")
+TARGETS = targets_of("tosa", "ethos_u")
 
 
 @pytest.mark.parametrize(("case", "target"), model_params(TARGETS))

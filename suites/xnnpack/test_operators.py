@@ -2,9 +2,9 @@
 
 import pytest
 
-from etconform.suite import operator_params
+from etconform.suite import operator_params, targets_of
 
-TARGETS = ("xnnpack_fp32", "xnnpack_int8")
+TARGETS = targets_of("xnnpack")
 
 
 @pytest.mark.parametrize(("case", "target"), operator_params(TARGETS))
