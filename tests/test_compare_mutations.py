@@ -190,3 +190,17 @@ def test_two_bits_lost_inside_fail_the_precision_floor_though_every_element_is_w
     assert m["max_err_qsteps"] == 0.0 and m["max_err_qsteps_vs_rounded"] <= 2.5 and abs(m["mean_err_qsteps_vs_rounded"]) < 0.05
     assert _checks(verdict) == ["vs_eager"] and 1.3 < m["rms_err_qsteps_vs_rounded"] < 1.7
     assert "RMS error 1." in verdict.message and "precision lost below what the grid allows" in verdict.message
+
+
+def test_on_an_int16_grid_one_step_in_float32_passes_and_two_steps_fail():
+    """Near the top of an int16 grid, float32 dequantization reads one step as 1 +- 0.004 steps."""
+    step = 0.0140625
+    ref = (torch.arange(32000, 32767, dtype=torch.float64) * step).float()
+    levels = torch.arange(32000, 32767, dtype=torch.float64)
+    one = ((levels + torch.where(levels % 2 == 0, 1.0, -1.0)) * step).float()  # every element one step off, unbiased
+    clean = compare_quantized(one, ref, one, [step], tolerances.resolve())
+    assert "vs_quantized" not in _checks(clean), clean.message
+    assert 1.0 < clean.metrics["max_err_qsteps"] < 1.004
+    two = one.clone()
+    two[0] += step  # now two steps high
+    assert "2 steps > 1" in compare_quantized(two, ref, two, [step], tolerances.resolve()).message
