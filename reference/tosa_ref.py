@@ -81,7 +81,10 @@ def _run_tosa_child(tosa: bytes, inputs: list[np.ndarray], timeout: float, kwarg
                 if proc.returncode < 0
                 else f"exited with status {proc.returncode}"
             )
-            raise StageError(Stage.RUN, f"TOSA reference model {how}: {' | '.join(tail)[-600:]}", proc.stderr[-4000:])
+            # The error is the last line; the lines before it say where.
+            last = tail[-1][:300] if tail else "no output"
+            raise StageError(Stage.RUN, f"TOSA reference model {how}: {last} (stderr ends: {' | '.join(tail[:-1])[-300:]})",
+                             proc.stderr[-4000:])
         with np.load(out_path, allow_pickle=False) as data:
             status = str(data["status"])
             if status != "TOSA_VALID":
