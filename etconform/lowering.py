@@ -308,7 +308,7 @@ def lower(
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
             program = torch.export.export(quantized, inputs, dynamic_shapes=shapes_for(quantized, dynamic_shapes))
         in_qparams = [None] * len(inputs)
-        out_qparams = [None] * len(pytree.tree_leaves(program.module()(*inputs)))
+        out_qparams = [None] * len(program.graph_signature.user_outputs)  # all float: read off the graph, not run
         quantizer = None
     elif exported is not None:
         program, seconds[Stage.EXPORT.value] = exported

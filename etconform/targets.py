@@ -87,24 +87,22 @@ def _8da4w(module: Any) -> Any:
     return module
 
 
-class _Half:
+def _half(module: Any) -> Any:
     """The module in fp16 behind fp32 inputs and outputs: the program takes what eager takes."""
+    import torch
 
-    def __new__(cls, module: Any) -> Any:
-        import torch
+    class Half(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner.half()
 
-        class Half(torch.nn.Module):
-            def __init__(self, inner: torch.nn.Module) -> None:
-                super().__init__()
-                self.inner = inner.half()
+        def forward(self, *args: Any) -> Any:
+            args = tuple(a.half() if a.is_floating_point() else a for a in args)
+            out = self.inner(*args)
+            return torch.utils._pytree.tree_map(
+                lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
 
-            def forward(self, *args: Any) -> Any:
-                args = tuple(a.half() if a.is_floating_point() else a for a in args)
-                out = self.inner(*args)
-                return torch.utils._pytree.tree_map(
-                    lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
-
-        return Half(module)
+    return Half(module)
 
 
 def _tosa(spec_string: str, config: str) -> Callable[[Path], tuple[Any, Any]]:
@@ -196,7 +194,7 @@ TARGETS: dict[str, Target] = {
         Target("xnnpack_8da4w", "xnnpack", True, _xnnpack_source(_8da4w, "8da4w"), _XNNPACK_INT,
                numerics="8da4w: int8 dynamic activations, int4 weights in groups of 32 (torchao)",
                dynamic_ops=("aten.linear",), tolerance=INT4_WEIGHTS),
-        Target("xnnpack_fp16", "xnnpack", False, _xnnpack_source(_Half, "fp16"), _XNNPACK_INT, numerics="fp16",
+        Target("xnnpack_fp16", "xnnpack", False, _xnnpack_source(_half, "fp16"), _XNNPACK_INT, numerics="fp16",
                tolerance=FP16, rounds_to="float16"),
     )
 }
