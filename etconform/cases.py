@@ -109,7 +109,8 @@ class Built:
     module: torch.nn.Module
     samples: list[Inputs]
     calibration: list[Inputs]
-    labels: list[int] | None = None  # the true class of each evaluation sample, when the data has them
+    # The true class of each evaluation sample (or a language model's next tokens), when the data has them.
+    labels: list[int] | list[list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Dataset:
     """Real evaluation samples with their true labels, and calibration samples apart from them."""
 
     samples: Sequence[Inputs]
-    labels: Sequence[int]
+    labels: Sequence[int] | Sequence[Sequence[int]]  # a class per sample, or a language model's next tokens
     calibration: Sequence[Inputs]
 
 

@@ -464,8 +464,47 @@ def _accuracy_findings(a: list[torch.Tensor], e: list[torch.Tensor], labels: lis
     return found
 
 
+def _token_nll(outputs: list[torch.Tensor], labels: list[list[int]]) -> tuple[float, float]:
+    """Mean negative log-likelihood of the real text's next tokens, and the share predicted top-1."""
+    nll = hits = total = 0.0
+    if len(outputs) != len(labels):
+        raise ValueError(f"{len(outputs)} outputs for {len(labels)} token sequences")
+    for out, tokens in zip(outputs, labels):
+        logits = out.reshape(-1, out.shape[-1]).double()
+        target = torch.tensor(tokens)
+        if logits.shape[0] != target.numel():
+            raise ValueError(f"{logits.shape[0]} positions for {target.numel()} next tokens")
+        nll += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+        hits += int((logits.argmax(-1) == target).sum())
+        total += target.numel()
+    return nll / total, hits / total
+
+
+def _text_findings(a: list[torch.Tensor], e: list[torch.Tensor], labels: list[list[int]], m: dict[str, Any],
+                   limits: dict[str, float]) -> list[Finding]:
+    """A language model on real text: perplexity and next-token accuracy against the text itself,
+    the program's and eager's, and what the program lost (NaN logits give an infinite perplexity)."""
+    nll, accuracy = _token_nll(a, labels)
+    eager_nll, eager_accuracy = _token_nll(e, labels)
+    m["perplexity"] = round(math.exp(nll), 4) if math.isfinite(nll) else float("inf")
+    m["eager_perplexity"] = round(math.exp(eager_nll), 4)
+    m["perplexity_ratio"] = round(math.exp(nll - eager_nll), 4) if math.isfinite(nll) else float("inf")
+    m["top1_accuracy"], m["eager_top1_accuracy"] = round(accuracy, 4), round(eager_accuracy, 4)
+    m["top1_accuracy_lost"] = round(eager_accuracy - accuracy, 4)
+    found, words = [], f"on {sum(len(t) for t in labels)} tokens of real text"
+    if "max_perplexity_ratio" in limits and not m["perplexity_ratio"] <= limits["max_perplexity_ratio"]:
+        found.append(Finding("vs_labels", f"vs labels: perplexity {m['perplexity']:.3g} against eager's "
+                                          f"{m['eager_perplexity']:.3g} {words}: ratio {m['perplexity_ratio']:.3g} > "
+                                          f"{limits['max_perplexity_ratio']}"))
+    if "max_top1_accuracy_lost" in limits and not m["top1_accuracy_lost"] <= limits["max_top1_accuracy_lost"]:
+        found.append(Finding("vs_labels", f"vs labels: next-token accuracy {accuracy:.2f} against eager's "
+                                          f"{eager_accuracy:.2f} {words}: lost {m['top1_accuracy_lost']:.2f} > "
+                                          f"{limits['max_top1_accuracy_lost']}"))
+    return found
+
+
 def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str, quantized: bool, tolerance: Tolerance,
-                  labels: list[int] | None = None) -> Verdict:
+                  labels: list[int] | list[list[int]] | None = None) -> Verdict:
     """Aggregate metrics over every evaluation sample, against the model's thresholds; with
     `labels` (one per sample), accuracy too, and the accuracy lost against eager."""
     a, e = flatten(actual), flatten(eager)
@@ -492,6 +531,8 @@ def compare_model(actual: Any, eager: Any, quantized_ref: Any | None, kind: str,
         gates.append(("next_token_agreement", limits["min_next_token_agreement"], "next-token agreement"))
         if "max_kl_div" in limits:
             verdict.findings += _above(m, "kl_div", limits["max_kl_div"], "KL", "eager", "vs_eager")
+        if labels:
+            verdict.findings += _text_findings(a, e, labels, m, limits)
     nonfinite = _nonfinite_finding(a, e, "eager", "vs_eager")
     if nonfinite:  # SQNR and cosine fail too; one finding says why
         verdict.findings.append(nonfinite)

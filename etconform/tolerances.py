@@ -98,6 +98,9 @@ class Tolerance:
     max_top1_accuracy_lost: float = float("inf")
     max_top5_accuracy_lost: float = float("inf")
     min_next_token_agreement: float = 0.5
+    # A language model on real text: its perplexity over eager's on the same tokens. Gated where
+    # measured per model and target (models/thresholds.toml).
+    max_perplexity_ratio: float = float("inf")
     float_min_cosine: float = 0.99999
     float_min_sqnr_db: float = 50.0
 
@@ -109,14 +112,16 @@ class Tolerance:
         if not quantized:
             return {"min_cosine": self.float_min_cosine, "min_sqnr_db": self.float_min_sqnr_db,
                     "min_top1_agreement": 1.0, "min_next_token_agreement": 1.0, "max_kl_div": self.max_kl_div,
-                    "max_top1_accuracy_lost": 0.0, "max_top5_accuracy_lost": 0.0}
+                    "max_top1_accuracy_lost": 0.0, "max_top5_accuracy_lost": 0.0,
+                    "max_perplexity_ratio": self.max_perplexity_ratio}
         return {"min_cosine": self.min_cosine, "min_sqnr_db": self.min_sqnr_db,
                 "min_top1_agreement": self.min_top1_agreement, "min_next_token_agreement": self.min_next_token_agreement,
                 "max_kl_div": self.max_kl_div, "min_cosine_vs_quantized": self.min_cosine_vs_quantized,
                 "min_sqnr_db_vs_quantized": self.min_sqnr_db_vs_quantized,
                 "min_agreement_vs_quantized": self.min_agreement_vs_quantized,
                 "max_kl_div_vs_quantized": self.max_kl_div_vs_quantized,
-                "max_top1_accuracy_lost": self.max_top1_accuracy_lost, "max_top5_accuracy_lost": self.max_top5_accuracy_lost}
+                "max_top1_accuracy_lost": self.max_top1_accuracy_lost, "max_top5_accuracy_lost": self.max_top5_accuracy_lost,
+                "max_perplexity_ratio": self.max_perplexity_ratio}
 
     def model_dict(self, quantized: bool) -> dict[str, float]:
         """The model gates; those left infinite by default apply only where measured and set."""

