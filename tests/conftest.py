@@ -9,6 +9,15 @@ from etconform.records import RecordWriter
 from etconform.runner import CaseRun, run_case
 from etconform.targets import TARGETS, Target
 
+# Modules whose tests start whole pytest runs or lower models: a minute or more each. Handed out
+# first under xdist, they do not leave one worker busy at the end while the other idles.
+LONGEST_FIRST = ("test_sharding.py", "test_sharing.py", "test_first_screen.py", "test_records.py",
+                 "test_expectations.py", "test_model_thresholds.py", "test_cache.py", "test_crash.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: file order otherwise
+
 
 @pytest.fixture
 def run_one(tmp_path: Path):
