@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     failed = False
     for name in args.targets or list(TARGETS):
         case, target = cases[args.case], TARGETS[name]
-        if case.float_only and target.quantized:
+        if not case.applies_to(target):
             continue
         run = run_case(case, target, results, writer, args.seed, "cli", for_case(name, case))
         print(f"== {case.id} on {name} (seed {case.seed(args.seed)})\n{run.summary()}\n")

@@ -31,6 +31,9 @@ class Case:
     kind: str = "operator"
     smoke: bool = False
     float_only: bool = False  # NaN/Inf or integer-only cases: quantized targets do not apply
+    # The backends a case applies to (() = all): for a model whose lowering elsewhere would only
+    # repeat, at length, what smaller cases already record (each use says why).
+    backends: tuple[str, ...] = ()
     # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
     tolerance: dict[str, float] = field(default_factory=dict)
     # Models: how many evaluation samples, a separate calibration set, which model metrics.
@@ -48,6 +51,9 @@ class Case:
     # at each size a `resized` factory gives (the other evaluation samples).
     dynamic: dict[int, dict[int, tuple[str, int, int]]] = field(default_factory=dict)
     resized: tuple[Callable[[torch.Generator], Inputs], ...] = field(default=(), repr=False)
+
+    def applies_to(self, target: Any) -> bool:  # noqa: ANN401 - a Target (targets.py imports this module)
+        return not (self.float_only and target.quantized) and (not self.backends or target.backend in self.backends)
 
     @property
     def id(self) -> str:
@@ -153,6 +159,20 @@ class Lambda(torch.nn.Module):
 
     def forward(self, *args: torch.Tensor) -> Any:
         return self.fn(*args)
+
+
+class Calls(torch.nn.Module):
+    """A layer called as `fn(layer, *inputs)`. The layer is a registered submodule, so a copy,
+    .half() or a quantizer reaches it; a Lambda closing over a layer would keep calling the
+    original after a deepcopy (the fp16 target found this: its copy was half, the call fp32)."""
+
+    def __init__(self, layer: torch.nn.Module, fn: Callable[..., Any] | None = None):
+        super().__init__()
+        self.layer = layer
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        return self.fn(self.layer, *args) if self.fn else self.layer(*args)
 
 
 # Input factories: seeded, with the edge values the issue asks for.

@@ -91,10 +91,11 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
         message = next(f["message"] for r in group for f in r["findings"] if f["check"] in checks)
         if "max" not in entry and "min" not in entry:
             entry["message"] = _pattern(message)  # no finite metric to bound: the failure's own words
-        if not reason and checks == ("vs_eager",) and "quantized_eager" in entry["executors"]:
-            reason = ("quantized eager is off eager and the lowered program agrees with it: the int8 recipe, "
-                      f"not the lowering ({message[:150]})")
-        entries.append({**entry, "reason": reason or message[:200]})
+        said = reason  # per group: one group's explanation must not carry over to the next
+        if not said and checks == ("vs_eager",) and "quantized_eager" in entry["executors"]:
+            said = ("quantized eager (the recipe's own eager module) is off eager and the lowered program agrees "
+                    f"with it: the recipe (int8 rounding, fp16 precision), not the lowering ({message[:150]})")
+        entries.append({**entry, "reason": said or message[:200]})
     return entries
 
 

@@ -20,7 +20,7 @@ def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa:
         # A stale key stops collection, naming itself; one file covers operators and models.
         expectations.validate(name, (*operator_cases(), *model_cases()))
         for case in cases:
-            if case.float_only and target.quantized:
+            if not case.applies_to(target):
                 continue
             marks = [getattr(pytest.mark, case.kind), getattr(pytest.mark, target.backend), getattr(pytest.mark, target.name)]
             if case.smoke:

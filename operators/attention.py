@@ -16,7 +16,7 @@ Not yet: attention with dropout, nested tensors, grid_sample in 3-D and bicubic.
 import torch
 import torch.nn.functional as F
 
-from etconform.cases import Lambda, op_cases, randn, uniform
+from etconform.cases import Calls, Lambda, op_cases, randn, uniform
 
 nn = torch.nn
 
@@ -62,9 +62,7 @@ class _PaddedAttention(nn.Module):
 
 def _bag(mode: str, weights: bool = False) -> nn.Module:
     bag = nn.EmbeddingBag(50, 8, mode=mode)
-    if not weights:
-        return Lambda(lambda ids: bag(ids))
-    return Lambda(lambda ids, w: bag(ids, per_sample_weights=w))
+    return Calls(bag, (lambda layer, ids, w: layer(ids, per_sample_weights=w)) if weights else None)
 
 
 CASES = [

@@ -8,21 +8,17 @@ Not yet: packed sequences, dropout between layers (training only).
 
 import torch
 
-from etconform.cases import Lambda, op_cases, randn
+from etconform.cases import Calls, op_cases, randn
 
 nn = torch.nn
 
 
 def _rnn(kind: str, **kwargs):
-    def make() -> nn.Module:
-        layer = getattr(nn, kind)(8, 12, **kwargs)
-        return Lambda(lambda *args: layer(*args))
-    return make
+    return lambda: Calls(getattr(nn, kind)(8, 12, **kwargs))
 
 
 def _lstm_with_states() -> nn.Module:
-    layer = nn.LSTM(8, 12, batch_first=True)
-    return Lambda(lambda x, h, c: layer(x, (h, c)))
+    return Calls(nn.LSTM(8, 12, batch_first=True), lambda layer, x, h, c: layer(x, (h, c)))
 
 
 CASES = [

@@ -44,3 +44,27 @@ def test_case_is_deterministic_and_runs_in_eager(case):
     assert all(_same(a, b) for a, b in zip(flatten(out_a), flatten(out_b)))
     _, inputs_other_seed = case.build(8)
     assert not all(_same(a, b) for a, b in zip(inputs_a, inputs_other_seed))
+
+
+def test_a_case_named_for_some_backends_is_collected_on_their_targets_only():
+    from etconform.catalog import model_cases
+    from etconform.suite import model_params
+    from etconform.targets import TARGETS
+
+    dynamic_opt = {c.id: c for c in model_cases()}["opt_125m-dynamic_seq_8_64"]
+    ids = {p.id for p in model_params(list(TARGETS))}
+    expected = {f"{dynamic_opt.id}-{t.name}" for t in TARGETS.values() if t.backend == "xnnpack"}
+    assert expected and {i for i in ids if i.startswith(dynamic_opt.id)} == expected
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.subject in ("rnn", "gru", "lstm", "embedding_bag")], ids=lambda c: c.id)
+def test_a_copy_of_a_case_module_owns_its_layers(case):
+    """The fp16 target copies the module and halves it: a layer the copy does not own stays fp32
+    and the half inputs fail (a Lambda closing over a layer did that)."""
+    import copy
+
+    module, inputs = case.build(0)
+    half = copy.deepcopy(module).half()
+    with torch.no_grad():
+        out = half(*(x.half() if x.is_floating_point() else x for x in inputs))
+    assert all(o.dtype == torch.float16 for o in flatten(out) if o.is_floating_point())

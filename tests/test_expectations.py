@@ -166,3 +166,18 @@ qtol_steps = 2
     # sigmoid's other cases did not run: the operator-wide entries stay for them
     assert for_case("xnnpack_int8", by_id["sigmoid-saturating"], tmp_path).float_ops == ("aten_sigmoid",)
     assert for_case("xnnpack_int8", by_id["sigmoid-saturating"], tmp_path).tolerance == {"qtol_steps": 2}
+
+
+def test_a_drafted_reason_belongs_to_its_own_group_of_executors_and_checks():
+    """quantized eager off eager (the recipe) is said of that group only, not of a runtime off quantized eager too."""
+    from etconform.draft import _check_entries
+
+    def failing(executor, checks, err):
+        return {"executor": executor, "metrics": {"max_abs_err": err},
+                "findings": [{"check": c, "stage": "compare", "message": f"{c}: max abs err {err}"} for c in checks]}
+
+    entries = _check_entries([failing("quantized_eager", ["vs_eager"], 0.01),
+                              failing("et_runtime", ["vs_eager", "vs_quantized"], 0.7)], "")
+    by_executor = {tuple(e["executors"]): e["reason"] for e in entries}
+    assert "the recipe" in by_executor[("quantized_eager",)]
+    assert by_executor[("et_runtime",)].startswith("vs_eager: max abs err 0.7")
