@@ -100,13 +100,15 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
 
 
 def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
-    """One entry per stage that raised (a comparison that raised is the stage `compare`)."""
-    entries: dict[str, dict[str, Any]] = {}
+    """One entry per stage and message that raised (a comparison that raised is the stage `compare`):
+    executors that fail one stage in their own words get an entry each, whose pattern matches them."""
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
     for r in failing:
         for f in r["findings"]:
             if f["stage"] == "partition" or (f["stage"] == "compare" and f["check"]):
                 continue  # CPU ops go to [unsupported]; failed checks to check entries
-            entry = entries.setdefault(f["stage"], {"stage": f["stage"], "message": _pattern(f["message"])})
+            pattern = _pattern(f["message"])
+            entry = entries.setdefault((f["stage"], pattern), {"stage": f["stage"], "message": pattern})
             if f["stage"] not in BEFORE_EXECUTION:
                 entry.setdefault("executors", set()).add(r["executor"])
             entry.setdefault("reason", reason or f["message"][:200])
@@ -155,10 +157,26 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
         # A case key the run did not cover, or an operator key some of whose cases it did not cover.
         return {k: v for k, v in existing.get(section, {}).items() if not by_subject.get(k, {k}) <= covered}
 
+    def xfail_reasons() -> dict[tuple[str, tuple], str]:
+        # Per entry, not per case: a case's run failure and its check failure have their own reasons.
+        found = {}
+        for key, value in existing.get("xfail", {}).items():
+            for entry in value if isinstance(value, list) else [value]:
+                for case in by_subject.get(key, {key}):
+                    found.setdefault((case, _shape(entry)), entry.get("reason", ""))
+        return found
+
     unsupported = {**kept("unsupported"), **_unsupported(mine, reason_map("unsupported"))}
     xfails = {k: (v if isinstance(v, list) else [v]) for k, v in kept("xfail").items()}
-    xfails.update(_xfails(mine, reason_map("xfail")))
+    reviewed = xfail_reasons()
+    for case, entries in _xfails(mine, {}).items():
+        xfails[case] = [{**e, "reason": reviewed.get((case, _shape(e))) or e["reason"]} for e in entries]
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
+
+
+def _shape(entry: dict[str, Any]) -> tuple:
+    """What an xfail entry covers: its stage, executors and checks."""
+    return entry.get("stage", ""), tuple(entry.get("executors", ())), tuple(entry.get("checks", ()))
 
 
 _HEADER = "# Drafted from a run's records for {target}: review each entry before committing.\n"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,34 @@ def test_a_drafted_reason_belongs_to_its_own_group_of_executors_and_checks():
     by_executor = {tuple(e["executors"]): e["reason"] for e in entries}
     assert "the recipe" in by_executor[("quantized_eager",)]
     assert by_executor[("et_runtime",)].startswith("vs_eager: max abs err 0.7")
+
+
+def test_executors_failing_one_stage_in_their_own_words_get_an_entry_each():
+    from etconform.draft import _stage_entries
+
+    def failing(executor, message):
+        return {"executor": executor, "findings": [{"check": "", "stage": "run", "message": message}]}
+
+    entries = _stage_entries([failing("et_runtime", "RuntimeError: Check failed (dtype)"),
+                              failing("quantized_eager", "RuntimeError: expected scalar type Half")], "")
+    assert sorted((e["executors"], e["message"]) for e in entries) == [
+        (["et_runtime"], re.escape("RuntimeError: Check failed (dtype)")),
+        (["quantized_eager"], re.escape("RuntimeError: expected scalar type Half"))]
+
+
+def test_an_update_keeps_each_reviewed_reason_with_its_own_entry():
+    import tomllib
+
+    from etconform.draft import update
+
+    existing = {"xfail": {"c-x": [
+        {"stage": "run", "message": "x", "executors": ["quantized_eager"], "reason": "the recipe's eager refuses it"},
+        {"executors": ["et_runtime"], "checks": ["vs_eager"], "max": {"max_abs_err": 1.0}, "reason": "a kernel's roundoff"}]}}
+    records = [
+        {"target": "t", "case": "c-x", "executor": "quantized_eager", "outcome": "fail", "metrics": {},
+         "findings": [{"check": "", "stage": "run", "message": "RuntimeError: expected Half"}]},
+        {"target": "t", "case": "c-x", "executor": "et_runtime", "outcome": "mismatch", "metrics": {"max_abs_err": 0.5},
+         "findings": [{"check": "vs_eager", "stage": "compare", "message": "vs eager: max abs err 0.5"}]}]
+    entries = tomllib.loads(update(existing, records, "t", {"c-x": "c"}))["xfail"]["c-x"]
+    assert {e.get("stage", "compare"): e["reason"] for e in entries} == {
+        "run": "the recipe's eager refuses it", "compare": "a kernel's roundoff"}
