@@ -69,7 +69,7 @@ CASES = [
          tolerance={"min_next_token_agreement": 0.2}),
     # The sequence length as a torch.export.Dim (8 to 64): exported at 32 tokens, lowered once,
     # run at 32 (twice), 12 and 64. XNNPACK only: the Arm backend refuses dynamic shapes (the 22
-    # dynamic operator cases record its words), and an OPT lowering there costs 15 to 45 min
+    # dynamic operator cases record its words), and an OPT lowering there costs 15 to 65 min
     # per target to say it again.
     Case("opt_125m", "dynamic_seq_8_64", opt_125m, tokens, kind="model", samples=2,
          calibration=lambda g: [tokens(g) for _ in range(4)], metrics="language_model", weights=weights.describe,
@@ -116,10 +116,8 @@ def _smollm2_file() -> Path:
 
 def smollm2_135m() -> torch.nn.Module:
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging
 
     path = _smollm2_file()
-    logging.disable_progress_bar()  # its per-tensor bar would fill the run's log
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     return Logits(model.eval())
 

@@ -17,6 +17,7 @@ from etconform.compare import compare_model
 from etconform.expectations import Expectation
 from etconform.tolerances import resolve
 from models import _data, cifar10, imagenet
+from tests.conftest import by_executor
 
 MODELS = {c.subject: c for c in model_cases()}
 
@@ -190,25 +191,25 @@ def _tiny_text() -> Dataset:
     g = torch.Generator().manual_seed(1)
     ids = [torch.randint(0, 64, (1, 12), generator=g) for _ in range(3)]
     with torch.no_grad():
-        text = [TINY_LM().eval()(i)[0].argmax(-1).tolist() for i in ids[:2]]  # the "text" eager predicts
+        text = [_tiny_lm().eval()(i)[0].argmax(-1).tolist() for i in ids[:2]]  # the "text" eager predicts
     return Dataset([(i,) for i in ids[:2]], text, [(ids[2],)])
 
 
-def TINY_LM() -> torch.nn.Module:  # noqa: N802 - a module factory, as the catalog's
+def _tiny_lm() -> torch.nn.Module:
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Embedding(64, 16), torch.nn.Linear(16, 64))
 
 
 def test_the_runner_fails_a_program_that_predicts_the_text_worse(run_one, monkeypatch):
-    case = _data.real_case("tiny_lm", "text", TINY_LM, _tiny_text, 2, "seeded", "random tokens", metrics="language_model",
+    case = _data.real_case("tiny_lm", "text", _tiny_lm, _tiny_text, 2, "seeded", "random tokens", metrics="language_model",
                            tolerance={"max_perplexity_ratio": 1.01, "min_next_token_agreement": 0.0})
     embedding_on_cpu = Expectation(cpu=("aten_embedding_default",), unsupported="XNNPACK takes no embedding")
-    clean = {r["executor"]: r for r in run_one(case, "xnnpack_fp32", embedding_on_cpu).records}["et_runtime"]
+    clean = by_executor(run_one(case, "xnnpack_fp32", embedding_on_cpu))["et_runtime"]
     assert clean["outcome"] == "fallback", clean["message"]  # compared and passed; the embedding as expected
     assert clean["metrics"]["perplexity_ratio"] == pytest.approx(1.0, abs=1e-3) and clean["metrics"]["top1_accuracy"] == 1.0
     from tests.test_formats import _moved
 
     _moved(monkeypatch, "et_runtime", lambda lowered, out: -2 * out)  # logits negated: the text least likely
-    broken = {r["executor"]: r for r in run_one(case, "xnnpack_fp32", embedding_on_cpu).records}["et_runtime"]
+    broken = by_executor(run_one(case, "xnnpack_fp32", embedding_on_cpu))["et_runtime"]
     assert (broken["outcome"], broken["stage"]) == ("mismatch", "compare")
     assert "vs labels: perplexity" in broken["message"] and "on 24 tokens of real text" in broken["message"]
