@@ -133,11 +133,13 @@ def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str,
 
 
 def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str, catalog: dict[str, str],
-           header: str = "") -> str:
+           header: str = "", like: tuple[str, dict[str, Any]] | None = None) -> str:
     """Redraft the cases a run covered; keep every other entry and [tolerance] as they are.
 
     `existing`: the expectations file as parsed; `catalog`: case id -> operator (subject);
     `header`: the file's leading comment, kept. Reviewed reasons are kept, by case or by its operator's key.
+    `like`: (name, parsed file) of a sibling target: a new entry that says what the sibling's entry for
+    the case says (the same CPU and float ops; the same stage and message) takes its reason, "as on NAME".
     """
     mine = [r for r in records if r["target"] == target]
     covered = {r["case"] for r in mine}
@@ -166,12 +168,48 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
                     found.setdefault((case, _shape(entry)), entry.get("reason", ""))
         return found
 
-    unsupported = {**kept("unsupported"), **_unsupported(mine, reason_map("unsupported"))}
+    own = reason_map("unsupported")
+    unsupported = {**kept("unsupported"), **_unsupported(mine, own)}
     xfails = {k: (v if isinstance(v, list) else [v]) for k, v in kept("xfail").items()}
     reviewed = xfail_reasons()
     for case, entries in _xfails(mine, {}).items():
         xfails[case] = [{**e, "reason": reviewed.get((case, _shape(e))) or e["reason"]} for e in entries]
+    if like:
+        _borrow(like, unsupported, xfails, lambda case: case in own, lambda case, e: (case, _shape(e)) in reviewed,
+                {r["case"] for r in mine}, by_subject)
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
+
+
+def _borrow(like: tuple[str, dict[str, Any]], unsupported: dict[str, Any], xfails: dict[str, list[dict[str, Any]]],
+            has_own, has_own_xfail, covered: set[str], by_subject: dict[str, set[str]]) -> None:
+    """Reasons from a sibling target's entries that say the same thing of the same case."""
+    name, sibling = like
+
+    def entries(section: str, case: str) -> list[dict[str, Any]]:
+        found = []
+        for key, value in sibling.get(section, {}).items():
+            if case in by_subject.get(key, {key}):
+                found += value if isinstance(value, list) else [value]
+        return found
+
+    def said(reason: str) -> str:
+        return reason if reason.startswith("as on ") else f"as on {name}: {reason}"
+
+    for case in covered & set(unsupported):
+        mine = unsupported[case]
+        same = [e for e in entries("unsupported", case)
+                if sorted(e.get("cpu", [])) == mine.get("cpu", []) and sorted(e.get("float", [])) == mine.get("float", [])]
+        if same and not has_own(case):
+            mine["reason"] = said(same[0]["reason"])
+    for case in covered & set(xfails):
+        theirs = entries("xfail", case)
+        for e in xfails[case]:
+            if "stage" not in e or has_own_xfail(case, e):
+                continue  # check entries carry this run's numbers: reviewed by hand
+            words = re.sub(r"\\(.)", r"\1", e["message"])  # the pattern's own words, unescaped
+            same = [t for t in theirs if t.get("stage") == e["stage"] and re.search(t.get("message", ""), words)]
+            if same:
+                e["reason"] = said(same[0]["reason"])
 
 
 def _shape(entry: dict[str, Any]) -> tuple:

@@ -213,3 +213,26 @@ def test_an_update_keeps_each_reviewed_reason_with_its_own_entry():
     entries = tomllib.loads(update(existing, records, "t", {"c-x": "c"}))["xfail"]["c-x"]
     assert {e.get("stage", "compare"): e["reason"] for e in entries} == {
         "run": "the recipe's eager refuses it", "compare": "a kernel's roundoff"}
+
+
+def test_an_update_like_a_sibling_borrows_only_reasons_that_say_the_same():
+    """A sibling's reason is taken where its entry lists the same ops or stage and message, never else."""
+    import tomllib
+
+    from etconform.draft import update
+
+    sibling = {"unsupported": {"c-a": {"cpu": ["op_x"], "reason": "x stays on the CPU"},
+                               "c-b": {"cpu": ["op_x"], "reason": "b differs"}},
+               "xfail": {"c-a": {"stage": "load", "message": "no kernel", "reason": "no out variant"}}}
+    records = [
+        {"target": "t", "case": "c-a", "executor": "et_runtime", "role": "lowered", "outcome": "fail",
+         "delegation": {"undelegated_ops": {"op_x": 1}},
+         "findings": [{"check": "", "stage": "load", "message": "no kernel"}]},
+        {"target": "t", "case": "c-b", "executor": "et_runtime", "role": "lowered", "outcome": "fail",
+         "delegation": {"undelegated_ops": {"op_y": 1}},
+         "findings": [{"check": "", "stage": "load", "message": "another cause"}]}]
+    drafted = tomllib.loads(update({}, records, "t", {"c-a": "c", "c-b": "c"}, like=("sib", sibling)))
+    assert drafted["unsupported"]["c-a"]["reason"] == "as on sib: x stays on the CPU"
+    assert drafted["unsupported"]["c-b"]["reason"] != "as on sib: b differs"  # other ops: not the same thing
+    assert drafted["xfail"]["c-a"]["reason"] == "as on sib: no out variant"
+    assert drafted["xfail"]["c-b"]["reason"] == "another cause"
