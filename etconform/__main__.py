@@ -6,7 +6,7 @@
     python -m etconform qualify BASE_DIR CAND_DIR   GO or NO-GO, with its gates; exit 1 on NO-GO
     python -m etconform merge DIR... -o OUT_DIR     merge runs (shards, machines) into one
     python -m etconform list [OPERATOR]             list the catalog's case ids
-    python -m etconform draft RESULTS_DIR TARGET [--update [--like TARGET2]]  a draft expectations file from a run
+    python -m etconform draft RESULTS_DIR TARGET [--update [--like T2]...]  a draft expectations file from a run
     python -m etconform cache stats|clear           the artifact cache ($ETCONFORM_CACHE_DIR)
     python -m etconform durations RESULTS_DIR       seconds per test, as pytest-split's .test_durations
 """
@@ -136,13 +136,13 @@ def _draft(args: argparse.Namespace) -> int:
     text = path.read_text() if path.exists() else ""
     header = "".join(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines(keepends=True)))
     catalog = {c.id: c.subject for c in (*operator_cases(), *model_cases())}
-    like = None
-    if args.like:
-        sibling = EXPECTATIONS_DIR / f"{args.like}.toml"
+    like = []
+    for name in args.like:
+        sibling = EXPECTATIONS_DIR / f"{name}.toml"
         if not sibling.exists():
-            raise SystemExit(f"etconform draft: --like {args.like}: no expectations file {sibling}")
-        like = (args.like, tomllib.loads(sibling.read_text()))
-    path.write_text(update(tomllib.loads(text), records, args.target, catalog, header, like))
+            raise SystemExit(f"etconform draft: --like {name}: no expectations file {sibling}")
+        like.append((name, tomllib.loads(sibling.read_text())))
+    path.write_text(update(tomllib.loads(text), records, args.target, catalog, header, tuple(like)))
     print(f"rewrote {path}: the cases in {args.results_dir} redrafted, the others kept; review with git diff")
     return 0
 
@@ -218,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     drf.add_argument("target")
     drf.add_argument("--update", action="store_true",
                      help="rewrite the target's expectations file: redraft the cases the run covered, keep the rest")
-    drf.add_argument("--like", metavar="TARGET",
-                     help="with --update: a new entry that says what TARGET's entry for the case says takes its reason")
+    drf.add_argument("--like", metavar="TARGET", action="append", default=[],
+                     help="with --update: a new entry that says what TARGET's entry for the case says takes its reason "
+                          "(repeatable: the first TARGET that says the same wins)")
     drf.set_defaults(func=_draft)
     cch = sub.add_parser("cache", help="size of the artifact cache, or empty it")
     cch.add_argument("action", choices=("stats", "clear"))

@@ -65,7 +65,7 @@ def _unsupported(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict
         if d.get("float_ops"):
             entry["float"] = sorted(d["float_ops"])
             why = why or "the quantizer leaves it in float and the partitioner delegates it so"
-        found[r["case"]] = {**entry, "reason": (why or "left on the CPU")[:200]}
+        found[r["case"]] = {**entry, "reason": (why or "left on the CPU by the partitioner (it gives no reason)")[:200]}
     return found
 
 
@@ -133,13 +133,14 @@ def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str,
 
 
 def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str, catalog: dict[str, str],
-           header: str = "", like: tuple[str, dict[str, Any]] | None = None) -> str:
+           header: str = "", like: tuple[tuple[str, dict[str, Any]], ...] = ()) -> str:
     """Redraft the cases a run covered; keep every other entry and [tolerance] as they are.
 
     `existing`: the expectations file as parsed; `catalog`: case id -> operator (subject);
     `header`: the file's leading comment, kept. Reviewed reasons are kept, by case or by its operator's key.
-    `like`: (name, parsed file) of a sibling target: a new entry that says what the sibling's entry for
-    the case says (the same CPU and float ops; the same stage and message) takes its reason, "as on NAME".
+    `like`: (name, parsed file) of sibling targets: a new entry that says what a sibling's entry for the
+    case says (the same CPU and float ops; the same stage and message) takes its reason, "as on NAME";
+    the first sibling that says the same wins.
     """
     mine = [r for r in records if r["target"] == target]
     covered = {r["case"] for r in mine}
@@ -174,8 +175,8 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
     reviewed = xfail_reasons()
     for case, entries in _xfails(mine, {}).items():
         xfails[case] = [{**e, "reason": reviewed.get((case, _shape(e))) or e["reason"]} for e in entries]
-    if like:
-        _borrow(like, unsupported, xfails, lambda case: case in own, lambda case, e: (case, _shape(e)) in reviewed,
+    for sibling in reversed(like):  # the first sibling's reason is written last
+        _borrow(sibling, unsupported, xfails, lambda case: case in own, lambda case, e: (case, _shape(e)) in reviewed,
                 {r["case"] for r in mine}, by_subject)
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
 

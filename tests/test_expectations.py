@@ -231,7 +231,7 @@ def test_an_update_like_a_sibling_borrows_only_reasons_that_say_the_same():
         {"target": "t", "case": "c-b", "executor": "et_runtime", "role": "lowered", "outcome": "fail",
          "delegation": {"undelegated_ops": {"op_y": 1}},
          "findings": [{"check": "", "stage": "load", "message": "another cause"}]}]
-    drafted = tomllib.loads(update({}, records, "t", {"c-a": "c", "c-b": "c"}, like=("sib", sibling)))
+    drafted = tomllib.loads(update({}, records, "t", {"c-a": "c", "c-b": "c"}, like=(("sib", sibling),)))
     assert drafted["unsupported"]["c-a"]["reason"] == "as on sib: x stays on the CPU"
     assert drafted["unsupported"]["c-b"]["reason"] != "as on sib: b differs"  # other ops: not the same thing
     assert drafted["xfail"]["c-a"]["reason"] == "as on sib: no out variant"
