@@ -205,12 +205,24 @@ def _borrow(like: tuple[str, dict[str, Any]], unsupported: dict[str, Any], xfail
     for case in covered & set(xfails):
         theirs = entries("xfail", case)
         for e in xfails[case]:
-            if "stage" not in e or has_own_xfail(case, e):
-                continue  # check entries carry this run's numbers: reviewed by hand
-            words = re.sub(r"\\(.)", r"\1", e["message"])  # the pattern's own words, unescaped
-            same = [t for t in theirs if t.get("stage") == e["stage"] and re.search(t.get("message", ""), words)]
+            if has_own_xfail(case, e):
+                continue
+            if "stage" in e:
+                words = re.sub(r"\\(.)", r"\1", e["message"])  # the pattern's own words, unescaped
+                same = [t for t in theirs if t.get("stage") == e["stage"] and re.search(t.get("message", ""), words)]
+            else:  # the same checks failed by the same executors, every number within the sibling's ceilings
+                same = [t for t in theirs if _shape(t) == _shape(e) and _within(e, t)]
             if same:
                 e["reason"] = said(same[0]["reason"])
+
+
+def _within(entry: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Each bound of `entry` is one `theirs` sets, and no looser: what was seen fits their entry."""
+    for bound, worse in (("max", float.__gt__), ("min", float.__lt__)):
+        for name, value in entry.get(bound, {}).items():
+            if name not in theirs.get(bound, {}) or worse(float(value), float(theirs[bound][name])):
+                return False
+    return bool(entry.get("max") or entry.get("min"))
 
 
 def _shape(entry: dict[str, Any]) -> tuple:

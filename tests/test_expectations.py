@@ -236,3 +236,22 @@ def test_an_update_like_a_sibling_borrows_only_reasons_that_say_the_same():
     assert drafted["unsupported"]["c-b"]["reason"] != "as on sib: b differs"  # other ops: not the same thing
     assert drafted["xfail"]["c-a"]["reason"] == "as on sib: no out variant"
     assert drafted["xfail"]["c-b"]["reason"] == "another cause"
+
+
+def test_a_numeric_entry_borrows_a_reason_only_within_the_siblings_ceilings():
+    import tomllib
+
+    from etconform.draft import update
+
+    def sibling(ceiling):
+        return {"xfail": {"c-a": {"executors": ["tosa_ref"], "checks": ["vs_quantized"],
+                                  "max": {"max_err_qsteps": ceiling}, "reason": "int16 TABLE interpolation"}}}
+    records = [{"target": "t", "case": "c-a", "executor": "tosa_ref", "outcome": "mismatch",
+                "metrics": {"max_err_qsteps": 20.0},
+                "findings": [{"check": "vs_quantized", "stage": "compare", "message": "20 steps > 1"}]}]
+
+    def drafted(ceiling):
+        return tomllib.loads(update({}, records, "t", {"c-a": "c"}, like=(("sib", sibling(ceiling)),)))["xfail"]["c-a"]
+
+    assert drafted(25.0)["reason"] == "as on sib: int16 TABLE interpolation"  # 22 (20 + 10 %) fits under 25
+    assert drafted(21.0)["reason"] == "20 steps > 1"  # worse than the sibling allows: not the same finding
