@@ -176,12 +176,12 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
     for case, entries in _xfails(mine, {}).items():
         xfails[case] = [{**e, "reason": reviewed.get((case, _shape(e))) or e["reason"]} for e in entries]
     for sibling in reversed(like):  # the first sibling's reason is written last
-        _borrow(sibling, unsupported, xfails, lambda case: case in own, lambda case, e: (case, _shape(e)) in reviewed,
+        _borrow(target, sibling, unsupported, xfails, lambda case: case in own, lambda case, e: (case, _shape(e)) in reviewed,
                 {r["case"] for r in mine}, by_subject)
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
 
 
-def _borrow(like: tuple[str, dict[str, Any]], unsupported: dict[str, Any], xfails: dict[str, list[dict[str, Any]]],
+def _borrow(target: str, like: tuple[str, dict[str, Any]], unsupported: dict[str, Any], xfails: dict[str, list[dict[str, Any]]],
             has_own, has_own_xfail, covered: set[str], by_subject: dict[str, set[str]]) -> None:
     """Reasons from a sibling target's entries that say the same thing of the same case."""
     name, sibling = like
@@ -194,6 +194,8 @@ def _borrow(like: tuple[str, dict[str, Any]], unsupported: dict[str, Any], xfail
         return found
 
     def said(reason: str) -> str:
+        if reason.startswith(f"as on {target}: "):  # the target's own reason, come back by way of the sibling
+            return reason.removeprefix(f"as on {target}: ")
         return reason if reason.startswith("as on ") else f"as on {name}: {reason}"
 
     for case in covered & set(unsupported):
