@@ -148,8 +148,10 @@ class Conformance:
         from etconform import policy
         from etconform.expectations import for_case
         from etconform.runner import run_case
+        from etconform.stages import follow
 
         expect = for_case(target.name, case)
+        follow(breadcrumb(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main")), test_id)
         run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect,
                        self.cache, self._salt() if self.cache else "", self.config.getoption("--localize"))
         _attach_to_allure(run)
@@ -182,8 +184,14 @@ def conformance(_conformance: Conformance, request: pytest.FixtureRequest) -> An
     return lambda case, target: _conformance.check(case, target, request.node.nodeid)
 
 
-def crash_record(nodeid: str, why: str) -> dict[str, Any] | None:
-    """A fail record for a test whose process died, from its id `...[<case id>-<target>]`."""
+def breadcrumb(folder: Path, worker: str) -> Path:
+    """The file where a worker's current test writes each stage it enters (etconform.stages.follow)."""
+    return folder / ".parts" / f"stage-{worker}"
+
+
+def crash_record(nodeid: str, why: str, stage: str | None = None) -> dict[str, Any] | None:
+    """A fail record for a test whose process died, from its id `...[<case id>-<target>]`; `stage`:
+    the last one it entered, if known (else `run`)."""
     from etconform.catalog import model_cases, operator_cases
     from etconform.records import versions
 
@@ -195,8 +203,8 @@ def crash_record(nodeid: str, why: str) -> dict[str, Any] | None:
         return None
     return {
         "case": case.id, "kind": case.kind, "subject": case.subject, "variant": case.variant, "target": target,
-        "backend": TARGETS[target].backend, "executor": "process", "outcome": "fail", "stage": "run",
-        "message": f"the test process crashed (a native abort or segfault in a dependency): {why}",
+        "backend": TARGETS[target].backend, "executor": "process", "outcome": "fail", "stage": stage or "run",
+        "message": f"the test process crashed (a native abort or segfault in a dependency) at {stage or 'run'}: {why}",
         "test_id": nodeid, "versions": versions(), "metrics": {}, "tolerance": {}, "delegation": {}, "latency": {},
     }
 
@@ -229,7 +237,11 @@ class _Merger:
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:  # noqa: ARG002
         """An xdist worker died inside a test (a native crash): record it; xdist restarts the worker."""
-        record = crash_record(crashitem, str(report.longrepr)[-600:])
+        from etconform.stages import last_entered
+
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "")
+        stage = last_entered(breadcrumb(results_dir(self.config), worker), crashitem) if worker else None
+        record = crash_record(crashitem, str(report.longrepr)[-600:], stage)
         if record:
             RecordWriter(results_dir(self.config), "controller").write(record)
 

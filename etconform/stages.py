@@ -10,6 +10,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 
 class Stage(enum.StrEnum):
@@ -119,11 +120,38 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(root).__name__}: {text}"[:1000]
 
 
+_crumb: list = [None, ""]  # [file, test id]: where the stage being entered is written
+
+
+def follow(path: Path | None, test_id: str = "") -> None:
+    """Write each stage entered to `path`: a native crash kills the process before any record is
+    written, and the controller reads the file to say at which stage it died."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    _crumb[:] = [path, test_id]
+
+
+def enter(name: str) -> None:
+    if _crumb[0] is not None:
+        with contextlib.suppress(OSError):
+            _crumb[0].write_text(f"{_crumb[1]}\t{name}\n")
+
+
+def last_entered(path: Path, test_id: str) -> str | None:
+    """The stage `test_id` last entered, as written by `follow`; None if the file is about another test."""
+    try:
+        written, name = path.read_text().rstrip("\n").split("\t")
+    except (OSError, ValueError):
+        return None
+    return name if written == test_id else None
+
+
 @contextlib.contextmanager
 def stage(name: Stage) -> Iterator[None]:
     """Attribute any exception raised inside to `name` (or to Vela when it raised); stop the
     block when it runs past its stage's timeout."""
     limit = timeouts().get(name.value)
+    enter(name.value)
     try:
         with _deadline(name.value, limit) if limit else contextlib.nullcontext():
             yield

@@ -77,9 +77,13 @@ def capture_vela_calls() -> Iterator[dict[str, VelaCall]]:
     real = ethosu_backend.vela_compile
 
     def observed(tosa_flatbuffer: bytes, args: list[str], **kwargs: Any) -> Any:
+        from etconform.stages import enter
+
         printed = io.StringIO()
+        enter("vela")  # Vela runs inside the lowering: a crash in it is Vela's
         with contextlib.redirect_stdout(printed):  # Vela prints its operator split, nowhere else
             result = real(tosa_flatbuffer, args, **kwargs)
+        enter("lower")
         path = kwargs.get("intermediate_path")
         summary = read_summary(Path(path) / "output") if path else {}
         summary.update(operator_split(printed.getvalue()))

@@ -65,10 +65,16 @@ def test_a_worker_killed_by_a_native_crash_leaves_a_record_and_the_run_goes_on(t
     import sys
 
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["etconform.plugin"]\n')
-    (tmp_path / "test_crashing.py").write_text(
-        "import os\nimport pytest\n\n"
+    (tmp_path / "test_crashing.py").write_text(  # the crash comes inside Vela, as a segfault of its native part would
+        "import os\nfrom pathlib import Path\nimport pytest\n"
+        "from etconform.plugin import breadcrumb\nfrom etconform.stages import Stage, enter, follow, stage\n\n"
         "@pytest.mark.parametrize('x', ['relu-4d-xnnpack_fp32', 'add-4d_same-xnnpack_fp32'])\n"
-        "def test_operator(x):\n    if x.startswith('relu'):\n        os.abort()\n"
+        "def test_operator(x, request):\n"
+        "    follow(breadcrumb(Path(request.config.getoption('--results-dir')), os.environ['PYTEST_XDIST_WORKER']),\n"
+        "           request.node.nodeid)\n"
+        "    with stage(Stage.LOWER):\n"
+        "        enter('vela')\n"
+        "        if x.startswith('relu'):\n            os.abort()\n"
     )
     results = tmp_path / "results"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PYTEST_ADDOPTS": ""}
@@ -77,4 +83,5 @@ def test_a_worker_killed_by_a_native_crash_leaves_a_record_and_the_run_goes_on(t
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert "1 failed, 1 passed" in proc.stdout, proc.stdout[-2000:]
     records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
-    assert [(r["case"], r["executor"], r["outcome"], r["stage"]) for r in records] == [("relu-4d", "process", "fail", "run")]
+    assert [(r["case"], r["executor"], r["outcome"], r["stage"]) for r in records] == [("relu-4d", "process", "fail", "vela")]
+    assert "crashed (a native abort or segfault in a dependency) at vela" in records[0]["message"]
