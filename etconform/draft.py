@@ -148,66 +148,55 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
     for case, subject in catalog.items():
         by_subject[subject].add(case)
 
-    def reason_map(section: str) -> dict[str, str]:
-        found = {}
-        for key, value in existing.get(section, {}).items():
-            entries = value if isinstance(value, list) else [value]
-            for case in by_subject.get(key, {key}):
-                found.setdefault(case, entries[0].get("reason", ""))
-        return found
-
     def kept(section: str) -> dict[str, Any]:
         # A case key the run did not cover, or an operator key some of whose cases it did not cover.
         return {k: v for k, v in existing.get(section, {}).items() if not by_subject.get(k, {k}) <= covered}
 
-    def xfail_reasons() -> dict[tuple[str, tuple], str]:
-        # Per entry, not per case: a case's run failure and its check failure have their own reasons.
-        found = {}
-        for key, value in existing.get("xfail", {}).items():
-            for entry in value if isinstance(value, list) else [value]:
-                for case in by_subject.get(key, {key}):
-                    found.setdefault((case, _shape(entry)), entry.get("reason", ""))
-        return found
-
-    own = reason_map("unsupported")
+    own = {case: entries[0].get("reason", "") for case, entries in _by_case(existing, "unsupported", by_subject).items()}
     unsupported = {**kept("unsupported"), **_unsupported(mine, own)}
     xfails = {k: (v if isinstance(v, list) else [v]) for k, v in kept("xfail").items()}
-    reviewed = xfail_reasons()
+    reviewed: dict[tuple[str, tuple], str] = {}  # per entry, not per case: a run failure and a check failure differ
+    for case, entries in _by_case(existing, "xfail", by_subject).items():
+        for entry in entries:
+            reviewed.setdefault((case, _shape(entry)), entry.get("reason", ""))
     for case, entries in _xfails(mine, {}).items():
         xfails[case] = [{**e, "reason": reviewed.get((case, _shape(e))) or e["reason"]} for e in entries]
-    for sibling in reversed(like):  # the first sibling's reason is written last
-        _borrow(target, sibling, unsupported, xfails, lambda case: case in own, lambda case, e: (case, _shape(e)) in reviewed,
-                {r["case"] for r in mine}, by_subject)
+    for name, sibling in reversed(like):  # the first sibling's reason is written last
+        _borrow(target, name, _by_case(sibling, "unsupported", by_subject), _by_case(sibling, "xfail", by_subject),
+                unsupported, xfails, set(own), set(reviewed), covered)
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
 
 
-def _borrow(target: str, like: tuple[str, dict[str, Any]], unsupported: dict[str, Any], xfails: dict[str, list[dict[str, Any]]],
-            has_own, has_own_xfail, covered: set[str], by_subject: dict[str, set[str]]) -> None:
-    """Reasons from a sibling target's entries that say the same thing of the same case."""
-    name, sibling = like
+def _by_case(parsed: dict[str, Any], section: str, by_subject: dict[str, set[str]]) -> dict[str, list[dict[str, Any]]]:
+    """A parsed expectations file's entries in `section`, by case id (an operator's key counts for each of its cases)."""
+    found: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for key, value in parsed.get(section, {}).items():
+        for case in by_subject.get(key, {key}):
+            found[case] += value if isinstance(value, list) else [value]
+    return found
 
-    def entries(section: str, case: str) -> list[dict[str, Any]]:
-        found = []
-        for key, value in sibling.get(section, {}).items():
-            if case in by_subject.get(key, {key}):
-                found += value if isinstance(value, list) else [value]
-        return found
+
+def _borrow(target: str, name: str, their_unsupported: dict[str, list[dict[str, Any]]],
+            their_xfails: dict[str, list[dict[str, Any]]], unsupported: dict[str, Any],
+            xfails: dict[str, list[dict[str, Any]]], own: set[str], reviewed: set[tuple], covered: set[str]) -> None:
+    """Reasons from a sibling target's entries that say the same thing of the same case; not where a
+    reviewed reason of the target's own (`own` cases, `reviewed` (case, shape) keys) is kept."""
 
     def said(reason: str) -> str:
         if reason.startswith(f"as on {target}: "):  # the target's own reason, come back by way of the sibling
             return reason.removeprefix(f"as on {target}: ")
         return reason if reason.startswith("as on ") else f"as on {name}: {reason}"
 
-    for case in covered & set(unsupported):
+    for case in covered & set(unsupported) - own:
         mine = unsupported[case]
-        same = [e for e in entries("unsupported", case)
+        same = [e for e in their_unsupported.get(case, [])
                 if sorted(e.get("cpu", [])) == mine.get("cpu", []) and sorted(e.get("float", [])) == mine.get("float", [])]
-        if same and not has_own(case):
+        if same:
             mine["reason"] = said(same[0]["reason"])
     for case in covered & set(xfails):
-        theirs = entries("xfail", case)
+        theirs = their_xfails.get(case, [])
         for e in xfails[case]:
-            if has_own_xfail(case, e):
+            if (case, _shape(e)) in reviewed:
                 continue
             if "stage" in e:
                 words = re.sub(r"\\(.)", r"\1", e["message"])  # the pattern's own words, unescaped
