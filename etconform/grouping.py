@@ -50,5 +50,15 @@ def make_scheduler(config: Any, log: Any) -> Any:
             super().remove_node(node)
             return crashed
 
+        def schedule(self) -> None:
+            """As loadscope, except that a worker started in place of a crashed one gets two units, as
+            the first workers do: a worker runs a test only once it knows the next one, so with a
+            single one-test unit it would sit idle until the end of the run."""
+            started = self.collection is not None
+            super().schedule()
+            if started:
+                for node in self.nodes:
+                    self._reschedule(node)
+
     config.option.loadscopereorder = False  # keep collection order: no sorting of scopes by size
     return CaseScheduling(config, log)

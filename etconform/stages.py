@@ -111,7 +111,7 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     root = _root(exc)
     lines = [line.strip() for line in (str(root).strip() or type(root).__name__).splitlines() if line.strip()]
     text = lines[0] if lines else ""
@@ -161,5 +161,5 @@ def stage(name: Stage) -> Iterator[None]:
         actual = Stage.VELA if name is Stage.LOWER and _raised_in_vela(exc) else name
         detail = "".join(traceback.format_exception(exc)[-12:])
         # A timeout's own words: the exception it interrupted is not the cause.
-        message = f"StageTimeout: {exc}" if isinstance(exc, StageTimeout) else _one_line(exc)
+        message = f"StageTimeout: {exc}" if isinstance(exc, StageTimeout) else one_line(exc)
         raise StageError(actual, message, detail) from exc
