@@ -53,7 +53,8 @@ def make_scheduler(config: Any, log: Any) -> Any:
         def schedule(self) -> None:
             """As loadscope, except that a worker started in place of a crashed one gets two units, as
             the first workers do: a worker runs a test only once it knows the next one, so with a
-            single one-test unit it would sit idle until the end of the run."""
+            single one-test unit it would sit idle until the end of the run (pytest-xdist issue 1327,
+            fixed there for loadgroup only; 3.8.0 here)."""
             started = self.collection is not None
             super().schedule()
             if started:
