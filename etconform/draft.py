@@ -11,12 +11,16 @@ import collections
 import json
 import math
 import re
+import sys
 from typing import Any
 
 from etconform.expectations import BEFORE_EXECUTION
 from etconform.policy import role_of
 
 CEILING_MARGIN = 1.1  # a known error may grow by 10 % before it fails again
+# compare caps an error at a NaN or infinity the reference lacks to the largest float: no ceiling can be
+# 10 % above it, and the count of such elements (nonfinite_mismatches) bounds it instead.
+_NONFINITE = sys.float_info.max / CEILING_MARGIN
 # The metric each check is held to, and whether it is an upper (max) or lower (min) bound.
 _GATED = {
     "vs_quantized": (("max_err_qsteps", "max"), ("sqnr_db_vs_quantized", "min"), ("cosine_vs_quantized", "min")),
@@ -84,8 +88,11 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
             for check in checks:
                 for name, b in _GATED.get(check, ()):
                     values = [(r.get("metrics") or {}).get(name) for r in group]
-                    if b == bound and all(v is not None and math.isfinite(v) for v in values):
+                    if b == bound and all(v is not None and math.isfinite(v) and abs(v) < _NONFINITE for v in values):
                         picked[name] = _ceiling(name, max(values) if b == "max" else min(values), b)
+            nonfinite = [(r.get("metrics") or {}).get("nonfinite_mismatches") or 0 for r in group]
+            if bound == "max" and "vs_eager" in checks and max(nonfinite) > 0:
+                picked["nonfinite_mismatches"] = _ceiling("nonfinite_mismatches", max(nonfinite), "max")
             if picked:
                 entry[bound] = picked
         message = next(f["message"] for r in group for f in r["findings"] if f["check"] in checks)

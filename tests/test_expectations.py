@@ -184,6 +184,27 @@ def test_a_drafted_reason_belongs_to_its_own_group_of_executors_and_checks():
     assert by_executor[("et_runtime",)].startswith("vs_eager: max abs err 0.7")
 
 
+def test_an_entry_for_an_infinity_eager_lacks_bounds_how_many_elements_are_not_finite():
+    """compare caps the error at an infinity to the largest float (asinh of -1e4 on tosa_fp gave -inf):
+    the draft bounds the count of such elements, and one more infinity fails the entry."""
+    import sys
+
+    from etconform.draft import _check_entries
+    from etconform.expectations import KnownFailure
+    from etconform.policy import _within
+
+    def failing(nonfinite):
+        metrics = {"max_abs_err": sys.float_info.max, "sqnr_db": -300.0, "cosine": 0.0, "nonfinite_mismatches": nonfinite}
+        return {"executor": "tosa_ref", "metrics": metrics,
+                "findings": [{"check": "vs_eager", "stage": "compare", "message": "vs eager: 1 of 80 elements NaN/inf"}]}
+
+    (entry,) = _check_entries([failing(1)], "")
+    assert "max_abs_err" not in entry["max"] and entry["max"]["nonfinite_mismatches"] == 1.1
+    known = KnownFailure("asinh", "", ("tosa_ref",), ("vs_eager",), "", entry["max"], entry.get("min", {}))
+    assert _within(known, failing(1)["metrics"]) == ""
+    assert "nonfinite_mismatches 2 beyond" in _within(known, failing(2)["metrics"])
+
+
 def test_executors_failing_one_stage_in_their_own_words_get_an_entry_each():
     from etconform.draft import _stage_entries
 
