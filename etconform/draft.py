@@ -112,12 +112,16 @@ def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     for r in failing:
         for f in r["findings"]:
-            if f["stage"] == "partition" or (f["stage"] == "compare" and f["check"]):
+            nothing = f["stage"] == "partition" and f["message"].startswith("no partition")
+            if (f["stage"] == "partition" and not nothing) or (f["stage"] == "compare" and f["check"]):
                 continue  # CPU ops go to [unsupported]; failed checks to check entries
             pattern = _pattern(f["message"])
             entry = entries.setdefault((f["stage"], pattern), {"stage": f["stage"], "message": pattern})
             if f["stage"] not in BEFORE_EXECUTION:
                 entry.setdefault("executors", set()).add(r["executor"])
+            if nothing:  # no compute op left on the CPU to list: the entry says so, in the partitioner's words
+                said = "; ".join(f"{op}: {w}" for op, w in list(((r.get("delegation") or {}).get("rejected") or {}).items())[:2])
+                entry.setdefault("reason", reason or f"nothing delegated, no compute op to list ({said or 'no reason given'})"[:200])
             entry.setdefault("reason", reason or f["message"][:200])
     for entry in entries.values():
         if "executors" in entry:
@@ -162,16 +166,29 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
     own = {case: entries[0].get("reason", "") for case, entries in _by_case(existing, "unsupported", by_subject).items()}
     unsupported = {**kept("unsupported"), **_unsupported(mine, own)}
     xfails = {k: (v if isinstance(v, list) else [v]) for k, v in kept("xfail").items()}
-    reviewed: dict[tuple[str, tuple], str] = {}  # per entry, not per case: a run failure and a check failure differ
+    reviewed: dict[tuple[str, tuple], dict[str, Any]] = {}  # per entry, not per case: a run failure and a check failure differ
     for case, entries in _by_case(existing, "xfail", by_subject).items():
         for entry in entries:
-            reviewed.setdefault((case, _shape(entry)), entry.get("reason", ""))
+            reviewed.setdefault((case, _shape(entry)), entry)
+    messages = collections.defaultdict(list)  # what each case's findings said, whole
+    for r in mine:
+        messages[r["case"]] += [f["message"] for f in r.get("findings") or []]
     for case, entries in _xfails(mine, {}).items():
-        xfails[case] = [{**e, "reason": reviewed.get((case, _shape(e))) or e["reason"]} for e in entries]
+        xfails[case] = [_keep_reviewed(e, reviewed.get((case, _shape(e)), {}), messages[case]) for e in entries]
     for name, sibling in reversed(like):  # the first sibling's reason is written last
         _borrow(target, name, _by_case(sibling, "unsupported", by_subject), _by_case(sibling, "xfail", by_subject),
                 unsupported, xfails, set(own), set(reviewed), covered)
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
+
+
+def _keep_reviewed(drafted: dict[str, Any], reviewed: dict[str, Any], messages: list[str]) -> dict[str, Any]:
+    """The drafted entry with the reviewed reason, and the reviewed message pattern (often narrowed by hand)
+    while it still matches a message the drafted pattern matches."""
+    kept = {**drafted, "reason": reviewed.get("reason") or drafted["reason"]}
+    if "message" in drafted and reviewed.get("message"):
+        if any(re.search(drafted["message"], m) and re.search(reviewed["message"], m) for m in messages):
+            kept["message"] = reviewed["message"]
+    return kept
 
 
 def _by_case(parsed: dict[str, Any], section: str, by_subject: dict[str, set[str]]) -> dict[str, list[dict[str, Any]]]:

@@ -205,6 +205,37 @@ def test_an_entry_for_an_infinity_eager_lacks_bounds_how_many_elements_are_not_f
     assert "nonfinite_mismatches 2 beyond" in _within(known, failing(2)["metrics"])
 
 
+def test_a_program_with_nothing_delegated_and_no_compute_op_to_list_gets_a_partition_entry():
+    """A cast alone on tosa_int: the partitioner rejects it, and a cast is no compute op, so no CPU list can
+    say so; the draft writes a partition entry that covers that record and nothing else."""
+    from etconform.draft import _xfails
+    from etconform.expectations import KnownFailure
+    from etconform.policy import known_failure
+
+    rejected = {"_to_dim_order_copy.default": "Input dtype torch.float32 is not supported"}
+    record = {"case": "to_dtype-rank2", "executor": "tosa_ref", "outcome": "fail",
+              "delegation": {"partitions": 0, "undelegated_ops": {}, "rejected": rejected},
+              "findings": [{"stage": "partition", "check": "partition", "message": "no partition: nothing was delegated"}]}
+    (entry,) = _xfails([record], {})["to_dtype-rank2"]
+    assert entry["stage"] == "partition" and "Input dtype torch.float32" in entry["reason"]
+    known = KnownFailure(entry["reason"], entry["stage"], (), (), entry["message"])
+    assert known_failure(record, (known,))[0] == [known]
+    on_cpu = {**record, "findings": [{"stage": "partition", "check": "partition",
+                                      "message": "on the CPU, not in the expectations: aten_add_tensor"}]}
+    assert known_failure(on_cpu, (known,))[0] == []
+
+
+def test_an_update_keeps_a_message_pattern_narrowed_by_hand_only_while_it_matches():
+    from etconform.draft import _keep_reviewed
+
+    said = "TOSA reference model exited with status 1: ValueError: "
+    drafted = {"stage": "run", "executors": ["tosa_ref"], "message": re.escape(said + "Inval"), "reason": "raw"}
+    reviewed = {**drafted, "message": said + "Invalid TOSA graph", "reason": "the graph fails validation"}
+    kept = _keep_reviewed(drafted, reviewed, [said + "Invalid TOSA graph (stderr ends: ...)"])
+    assert (kept["message"], kept["reason"]) == (said + "Invalid TOSA graph", "the graph fails validation")
+    assert _keep_reviewed(drafted, reviewed, [said + "Invalid inputs."])["message"] == drafted["message"]
+
+
 def test_executors_failing_one_stage_in_their_own_words_get_an_entry_each():
     from etconform.draft import _stage_entries
 
