@@ -69,7 +69,8 @@ def _unsupported(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict
         if d.get("float_ops"):
             entry["float"] = sorted(d["float_ops"])
             why = why or "the quantizer leaves it in float and the partitioner delegates it so"
-        found[r["case"]] = {**entry, "reason": (why or "left on the CPU by the partitioner (it gives no reason)")[:200]}
+        said = why or "left on the CPU by the partitioner (it gives no reason)"
+        found[r["case"]] = {**entry, "reason": said if r["case"] in reasons else said[:200]}  # a kept reason stays whole
     return found
 
 
@@ -179,6 +180,14 @@ def update(existing: dict[str, Any], records: list[dict[str, Any]], target: str,
         _borrow(target, name, _by_case(sibling, "unsupported", by_subject), _by_case(sibling, "xfail", by_subject),
                 unsupported, xfails, set(own), set(reviewed), covered)
     return _render(header or _HEADER.format(target=target), unsupported, xfails, existing.get("tolerance", {}))
+
+
+def uncovered(records: list[dict[str, Any]], target: str, parsed: dict[str, Any], catalog: dict[str, str]) -> list[str]:
+    """Cases of `target` that failed in the run and have no entry in the parsed file, by case or operator:
+    a failure the draft could not express (lone casts once were) stays red; the command says so."""
+    keys = set(parsed.get("unsupported", {})) | set(parsed.get("xfail", {}))
+    return sorted({r["case"] for r in records if r["target"] == target and r["outcome"] in ("fail", "mismatch", "xfail")
+                   and r["case"] not in keys and catalog.get(r["case"]) not in keys})
 
 
 def _keep_reviewed(drafted: dict[str, Any], reviewed: dict[str, Any], messages: list[str]) -> dict[str, Any]:

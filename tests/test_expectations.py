@@ -236,6 +236,17 @@ def test_an_update_keeps_a_message_pattern_narrowed_by_hand_only_while_it_matche
     assert _keep_reviewed(drafted, reviewed, [said + "Invalid inputs."])["message"] == drafted["message"]
 
 
+def test_a_failing_case_the_draft_gives_no_entry_is_named():
+    from etconform.draft import uncovered
+
+    records = [{"case": c, "target": "tosa_int", "outcome": o} for c, o in
+               (("to_dtype-rank2", "fail"), ("relu-4d", "pass"), ("sigmoid-saturating", "mismatch"), ("abs-4d", "fail"))]
+    parsed = {"xfail": {"sigmoid": {}}, "unsupported": {"abs-4d": {}}}
+    catalog = {"to_dtype-rank2": "to_dtype", "relu-4d": "relu", "sigmoid-saturating": "sigmoid", "abs-4d": "abs"}
+    assert uncovered(records, "tosa_int", parsed, catalog) == ["to_dtype-rank2"]
+    assert uncovered(records, "tosa_fp", parsed, catalog) == []
+
+
 def test_executors_failing_one_stage_in_their_own_words_get_an_entry_each():
     from etconform.draft import _stage_entries
 
