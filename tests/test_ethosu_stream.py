@@ -13,6 +13,7 @@ fields (the wheel's struct gives only "param").
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import struct
 import subprocess
@@ -105,16 +106,19 @@ def _lower_and_disassemble(case: Case, workdir: Path) -> Compiled:
     from etconform.targets import TARGETS
 
     built = case.build_all(0)
-    flags: list[list[str]] = []
+    flag_file = workdir / "vela_flags.jsonl"
     real = ethosu_backend.vela_compile
 
     def record_flags(tosa: bytes, args: list[str], **kwargs):
-        flags.append(list(args))  # copied before vela_compile appends its output dir and input file
+        # Called in Vela's child process (etconform/vela.py): a file, not a list, carries the flags back.
+        with flag_file.open("a") as f:  # copied before vela_compile appends its output dir and input file
+            f.write(json.dumps(list(args)) + "\n")
         return real(tosa, args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ethosu_backend, "vela_compile", record_flags)
         lowered = lower(built.module, built.samples[0], TARGETS[TARGET], workdir, built.calibration)
+    flags = [json.loads(line) for line in flag_file.read_text().splitlines()] if flag_file.exists() else []
     assert len(flags) == 1 and len(lowered.delegates) == 1, "one delegate, one Vela call per model"
     tosa = workdir / "out.tosa"  # the file Vela consumed
     assert tosa.read_bytes() == lowered.delegates[0].tosa

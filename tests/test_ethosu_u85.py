@@ -13,6 +13,7 @@ Not yet: programs with several delegates, int16, the operations npu85.py lists a
 from __future__ import annotations
 
 import dataclasses
+import json
 import struct
 import subprocess
 import sys
@@ -69,16 +70,19 @@ def _lower(name: str, workdir: Path) -> Compiled:
 
     case = MODELS[name]
     built = case.build_all(0)
-    flags: list[list[str]] = []
+    flag_file = workdir / "vela_flags.jsonl"
     real_vela = ethosu_backend.vela_compile
 
     def record_flags(tosa: bytes, args: list[str], **kwargs):
-        flags.append(list(args))  # copied before vela_compile appends its output dir and input file
+        # Called in Vela's child process (etconform/vela.py): a file, not a list, carries the flags back.
+        with flag_file.open("a") as f:  # copied before vela_compile appends its output dir and input file
+            f.write(json.dumps(list(args)) + "\n")
         return real_vela(tosa, args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ethosu_backend, "vela_compile", record_flags)
         lowered = lower(built.module, built.samples[0], TARGETS[TARGET], workdir, built.calibration)
+    flags = [json.loads(line) for line in flag_file.read_text().splitlines()] if flag_file.exists() else []
     assert len(flags) == 1 and len(lowered.delegates) == 1, "one delegate, one Vela call per model"
     with np.load(workdir / "output" / "out_vela.npz", allow_pickle=True) as data:
         vela = {key: data[key] for key in data.files}
@@ -356,3 +360,17 @@ def test_the_generator_reads_regor_header_shapes_and_refuses_others():
         generator.render(_HEADER.replace("std::to_string(scale)", "std::to_string(scale << 1)"), "5.1.0")
     with pytest.raises(SystemExit, match="round_mode_ofm_str does not match"):
         generator.render(_HEADER.replace('"ROUND_MODE_OFM_NATURAL"', '"ROUND_MODE_OFM_TRUNCATE"'), "5.1.0")
+
+
+def test_a_scatter_of_one_row_lands_where_its_index_says(run_one):
+    """index_copy of one row along a middle dim: Vela emits a 1D-mode DMA scatter (SIZE0 = SIZE1 = 1) whose
+    destination still steps DST_STRIDE0 per index (regor writes it "for 2D and 3D mode, or dest indexed
+    operation"). The model once ignored that stride in 1D mode and put the row at index 0: 88 int8 steps off
+    the TOSA graph, which a session took for a Vela bug."""
+    from etconform.catalog import operator_cases
+    from tests.conftest import by_executor
+
+    case = next(c for c in operator_cases() if c.id == "index_copy-middle_dim_one_index")
+    stream = by_executor(run_one(case, TARGET))["stream"]
+    assert stream["metrics"]["max_diff_vs_tosa"] == 0, stream["message"]
+    assert not any(f["check"] == "vs_tosa" for f in stream["findings"])

@@ -310,8 +310,11 @@ class Npu85:
         # regor's GenerateDMA: LEN contiguous bytes, repeated SIZE0 times at STRIDE0, that SIZE1 times at STRIDE1.
         dims = {"DMA_STRIDE_MODE_D1": 0, "DMA_STRIDE_MODE_D2": 1, "DMA_STRIDE_MODE_D3": 2}[str(src["stride_mode"])]
         counts = [self.number(f"DMA0_SIZE{level}", "size") for level in range(dims)] + [1] * (2 - dims)
-        steps = [[self.number(f"DMA0_{end}_STRIDE{level}", "addr") if level < dims else 0 for end in ("SRC", "DST")]
-                 for level in range(2)]
+        # An indexed end steps STRIDE0 per index even in 1D mode: regor emits SRC_STRIDE0 (gather) or DST_STRIDE0
+        # (scatter) "for 2D and 3D mode, or src/dest indexed operation", and picks 1D whenever SIZE0 = SIZE1 = 1.
+        indexed = {"SRC": src["idx_mode"] == "DMA_IDX_MODE_ENABLED", "DST": dst["idx_mode"] == "DMA_IDX_MODE_ENABLED"}
+        steps = [[self.number(f"DMA0_{end}_STRIDE{level}", "addr") if level < max(dims, indexed[end]) else 0
+                  for end in ("SRC", "DST")] for level in range(2)]
         steps = [[step - (1 << 40) if step >> 39 else step for step in pair] for pair in steps]  # 40-bit signed
         rows = [(i1, i0, i0) for i1 in range(counts[1]) for i0 in range(counts[0])]  # (outer, source row, dest row)
         if src["idx_mode"] == "DMA_IDX_MODE_ENABLED":  # a gather: one index list entry per row, in order
