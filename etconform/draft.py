@@ -120,10 +120,11 @@ def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
             entry = entries.setdefault((f["stage"], pattern), {"stage": f["stage"], "message": pattern})
             if f["stage"] not in BEFORE_EXECUTION:
                 entry.setdefault("executors", set()).add(r["executor"])
+            said = f["message"]
             if nothing:  # no compute op left on the CPU to list: the entry says so, in the partitioner's words
-                said = "; ".join(f"{op}: {w}" for op, w in list(((r.get("delegation") or {}).get("rejected") or {}).items())[:2])
-                entry.setdefault("reason", reason or f"nothing delegated, no compute op to list ({said or 'no reason given'})"[:200])
-            entry.setdefault("reason", reason or f["message"][:200])
+                why = "; ".join(f"{op}: {w}" for op, w in list(((r.get("delegation") or {}).get("rejected") or {}).items())[:2])
+                said = f"nothing delegated, no compute op to list ({why or 'no reason given'})"
+            entry.setdefault("reason", reason or said[:200])
     for entry in entries.values():
         if "executors" in entry:
             entry["executors"] = sorted(entry["executors"])

@@ -111,6 +111,11 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
+def detail_of(exc: BaseException) -> str:
+    """The traceback's tail, for the record and the report."""
+    return "".join(traceback.format_exception(exc)[-12:])
+
+
 def one_line(exc: BaseException) -> str:
     root = _root(exc)
     lines = [line.strip() for line in (str(root).strip() or type(root).__name__).splitlines() if line.strip()]
@@ -159,7 +164,7 @@ def stage(name: Stage) -> Iterator[None]:
         raise
     except (Exception, SystemExit, StageTimeout) as exc:  # noqa: BLE001 - Vela's argument parser exits
         actual = Stage.VELA if name is Stage.LOWER and _raised_in_vela(exc) else name
-        detail = "".join(traceback.format_exception(exc)[-12:])
+        detail = detail_of(exc)
         # A timeout's own words: the exception it interrupted is not the cause.
         message = f"StageTimeout: {exc}" if isinstance(exc, StageTimeout) else one_line(exc)
         raise StageError(actual, message, detail) from exc

@@ -16,7 +16,6 @@ import os
 import pickle
 import re
 import signal
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +106,7 @@ def in_child(compile_: Any, *args: Any, **kwargs: Any) -> tuple[Any, str]:
     process that would kill the worker and no expectation could cover it. In a child the case
     fails at stage vela with the signal, and the worker goes on. A fork costs milliseconds: no
     re-import, and the child shares the parent's memory until it writes."""
-    from etconform.stages import Stage, StageError, one_line
+    from etconform.stages import Stage, StageError, detail_of, one_line
 
     read, write = os.pipe()
     pid = os.fork()
@@ -119,7 +118,7 @@ def in_child(compile_: Any, *args: Any, **kwargs: Any) -> tuple[Any, str]:
             with contextlib.redirect_stdout(printed):  # Vela prints its operator split, nowhere else
                 sent: tuple = ("ok", compile_(*args, **kwargs), printed.getvalue())
         except BaseException as exc:  # noqa: BLE001 - Vela's argument parser exits
-            sent = ("raised", one_line(exc), "".join(traceback.format_exception(exc)[-12:]))
+            sent = ("raised", one_line(exc), detail_of(exc))
         try:
             with os.fdopen(write, "wb") as pipe:
                 pickle.dump(sent, pipe)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -99,7 +100,8 @@ def compile_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], C
     return compile_one
 
 
-def _lower_and_disassemble(case: Case, workdir: Path) -> Compiled:
+def lower_with_vela_flags(case: Case, target: str, workdir: Path) -> tuple[Any, Any, list[str]]:
+    """(the built case, its lowering, the flags ExecuTorch gave Vela) for a case that makes one delegate."""
     import executorch.backends.arm.ethosu.backend as ethosu_backend
 
     from etconform.lowering import lower
@@ -117,15 +119,20 @@ def _lower_and_disassemble(case: Case, workdir: Path) -> Compiled:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ethosu_backend, "vela_compile", record_flags)
-        lowered = lower(built.module, built.samples[0], TARGETS[TARGET], workdir, built.calibration)
+        lowered = lower(built.module, built.samples[0], TARGETS[target], workdir, built.calibration)
     flags = [json.loads(line) for line in flag_file.read_text().splitlines()] if flag_file.exists() else []
     assert len(flags) == 1 and len(lowered.delegates) == 1, "one delegate, one Vela call per model"
+    return built, lowered, flags[0]
+
+
+def _lower_and_disassemble(case: Case, workdir: Path) -> Compiled:
+    _, lowered, flags = lower_with_vela_flags(case, TARGET, workdir)
     tosa = workdir / "out.tosa"  # the file Vela consumed
     assert tosa.read_bytes() == lowered.delegates[0].tosa
 
     again = workdir / "disassembly"
     printed = subprocess.run(
-        [sys.executable, "-m", "ethosu.vela", *flags[0], f"--output-dir={again}", "--verbose-register-command-stream",
+        [sys.executable, "-m", "ethosu.vela", *flags, f"--output-dir={again}", "--verbose-register-command-stream",
          str(tosa)],
         capture_output=True, text=True, check=True, cwd=workdir,
     ).stdout

@@ -13,7 +13,6 @@ Not yet: programs with several delegates, int16, the operations npu85.py lists a
 from __future__ import annotations
 
 import dataclasses
-import json
 import struct
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from reference.ethosu.npu85 import Unsupported, run_stream_u85
 from reference.ethosu.stream import Command
 from reference.ethosu.stream85 import decode, npu_of
 from tests.test_ethosu_npu import _before, _set_word, _with, _word
-from tests.test_ethosu_stream import MODELS, parse_disassembly
+from tests.test_ethosu_stream import MODELS, lower_with_vela_flags, parse_disassembly
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = "ethos_u85_256"
@@ -63,32 +62,13 @@ def compile_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], C
 
 
 def _lower(name: str, workdir: Path) -> Compiled:
-    import executorch.backends.arm.ethosu.backend as ethosu_backend
-
-    from etconform.lowering import lower
-    from etconform.targets import TARGETS
-
     case = MODELS[name]
-    built = case.build_all(0)
-    flag_file = workdir / "vela_flags.jsonl"
-    real_vela = ethosu_backend.vela_compile
-
-    def record_flags(tosa: bytes, args: list[str], **kwargs):
-        # Called in Vela's child process (etconform/vela.py): a file, not a list, carries the flags back.
-        with flag_file.open("a") as f:  # copied before vela_compile appends its output dir and input file
-            f.write(json.dumps(list(args)) + "\n")
-        return real_vela(tosa, args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ethosu_backend, "vela_compile", record_flags)
-        lowered = lower(built.module, built.samples[0], TARGETS[TARGET], workdir, built.calibration)
-    flags = [json.loads(line) for line in flag_file.read_text().splitlines()] if flag_file.exists() else []
-    assert len(flags) == 1 and len(lowered.delegates) == 1, "one delegate, one Vela call per model"
+    _, lowered, flags = lower_with_vela_flags(case, TARGET, workdir)
     with np.load(workdir / "output" / "out_vela.npz", allow_pickle=True) as data:
         vela = {key: data[key] for key in data.files}
     again = workdir / "disassembly"
     printed = subprocess.run(
-        [sys.executable, "-m", "ethosu.vela", *flags[0], f"--output-dir={again}", "--verbose-register-command-stream",
+        [sys.executable, "-m", "ethosu.vela", *flags, f"--output-dir={again}", "--verbose-register-command-stream",
          str(workdir / "out.tosa")],
         capture_output=True, text=True, check=True, cwd=workdir,
     ).stdout
