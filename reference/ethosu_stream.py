@@ -11,6 +11,9 @@ Limits: no hardware ground truth (the semantics are Vela's own definitions), no 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
@@ -21,7 +24,7 @@ from reference.base import Availability, ExecResult, NotRunnable
 from reference.ethosu.arith import Unsupported
 from reference.ethosu.npu import run_stream
 from reference.ethosu.npu85 import run_stream_u85
-from reference.ethosu.package import fast_scratch_bytes, parse
+from reference.ethosu.package import Package, fast_scratch_bytes, parse
 from reference.ethosu.stream85 import npu_of
 from reference.tosa_ref import _to_numpy, delegate_outputs, run_tosa
 
@@ -53,6 +56,20 @@ def disagreement(label: str, stream: list[np.ndarray], tosa: list[np.ndarray], m
                          f"reference model, largest difference {int(diff[at])} (stream {int(s.reshape(-1)[at])}, "
                          f"TOSA {int(t.reshape(-1)[at])} at flat index {at})")
     return found
+
+
+def io_mismatch(package: Package, module: Any) -> str:
+    """What differs between the outputs Vela's package writes and those the delegate's graph returns ("" if none).
+
+    ExecuTorch's Ethos-U runtime copies the package's outputs to the delegate's by position.
+    """
+    fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
+    vela = [math.prod(io.shape) for io in package.outputs]
+    if vela == [f.numel() for f in fakes]:
+        return ""
+    return (f"Vela's package writes {len(vela)} output(s) of {vela} values where the delegate's TOSA graph returns "
+            f"{len(fakes)}, {[list(f.shape) for f in fakes]}: the runtime copies outputs by position, so the "
+            f"program's outputs would be wrong or refused")
 
 
 def _as_bool(values: np.ndarray) -> np.ndarray:
@@ -92,6 +109,9 @@ class _DelegatesOnStream(TorchFunctionMode):
                                   f"8, 16 and 32-bit integers and bools")
         try:
             package = parse(module.processed_bytes)
+            wrong = io_mismatch(package, module)
+            if wrong:
+                raise StageError(Stage.VELA, f"delegate {index}: {wrong}")
             npu, _ = npu_of(package.cmd_data)
             if npu not in MODELS:
                 raise Unsupported(f"a stream for the {npu}")
