@@ -146,8 +146,13 @@ def layer_plot(record: dict[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(9, 3.2))
     for key, label, colour in (("sqnr_vs_quantized_db", f"{record['executor']} vs quantized eager", "#2171b5"),
                                ("sqnr_vs_eager_db", f"{record['executor']} vs eager", "#e6550d"),
-                               ("quantized_vs_eager_db", "quantized eager vs eager", "#999")):
-        ax.plot(x, [min(row[columns.index(key)], 100.0) for row in rows], marker=".", label=label, color=colour)
+                               ("quantized_vs_eager_db", "quantized eager vs eager", "#999"),
+                               ("own_sqnr_vs_quantized_db", "each layer's own error vs quantized eager", "#31a354")):
+        if key not in columns:  # records from before own errors were measured
+            continue
+        values = [row[columns.index(key)] for row in rows]
+        ax.plot(x, [float("nan") if v is None else min(v, 100.0) for v in values], marker=".", label=label, color=colour,
+                linestyle=":" if key.startswith("own") else "-")
     first = found.get("first_departure")
     if first:
         at = next(i for i, row in enumerate(rows) if row[0] == first["layer"] and row[1] == first["op"])

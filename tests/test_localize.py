@@ -52,6 +52,7 @@ def test_a_clean_lowering_names_no_layer(tmp_path):
     found = _localize(tmp_path)
     assert found["first_departure"] is None and found["first_departure_from_eager"] is None, found["verdict"]
     assert found["verdict"].startswith("first departure: none")
+    assert found["own_error"]["qsteps"] <= 1.0, found["own_error"]
     assert len(found["layers"]) >= 8 and not found["tapping"]["partitioning_changed"]
     assert all(row[-1].startswith("XnnpackBackend") for row in found["layers"])
 
@@ -61,7 +62,12 @@ def test_a_kernel_fault_in_one_layer_is_localized_to_it(tmp_path):
         found = _localize(tmp_path)
     first = found["first_departure"]
     assert first is not None and first["layer"] == "3.0.0" and first["op"] == "conv2d", found["verdict"]
-    assert first["kind"] == "kernel" and first["against"] == "vs quantized eager"
+    assert first["kind"] == "kernel" and first["against"] == "vs quantized eager" and first["own_err_qsteps"] > 10
+    # The layers after it inherit the fault but compute their own part right: not charged with it.
+    columns = found["columns"]
+    own, inherited = columns.index("own_err_qsteps"), columns.index("max_err_qsteps")
+    after = [row for row in found["layers"] if row[0].startswith("3.1")]
+    assert after and all(row[own] <= 1.0 for row in after) and all(row[inherited] > 5 for row in after)
     assert found["verdict"].startswith("first departure: 3.0.0 (conv2d), kernel:")
 
 
