@@ -168,7 +168,11 @@ INT4_WEIGHTS = {"float_output_min_sqnr_db": 16.0}
 # the program adds. atol = rtol = 2^-10 (two units of fp16 roundoff): fp16 conv sums of
 # 576 terms need 2.6e-4 to 4.2e-4 of the output's magnitude (tests/test_compare.py);
 # fp32 reordering needs 1.6e-7, bf16 softmax 3.3e-3.
-FP16 = {"atol": 2.0**-10, "rtol": 2.0**-10}
+# Models (2026-12-01): the fp16 module against eager 59.2 dB (DS-CNN), 60.9 dB (ResNet-8), 46.8 dB
+# (EfficientNet-Lite0); the XNNPACK fp16 programs 56.9, 58.3 and 41.6 dB (cosine 0.9999655).
+# The gates sit as the measured model gates do (models/thresholds.toml): 6 dB under the worst,
+# four times its distance from 1. The same gates hold the program to the fp16 module.
+FP16 = {"atol": 2.0**-10, "rtol": 2.0**-10, "float_min_sqnr_db": 35.6, "float_min_cosine": 0.99986}
 
 TARGETS: dict[str, Target] = {
     t.name: t

@@ -109,8 +109,9 @@ class Tolerance:
         return self.qtol_steps + self.quant_error_steps
 
     def _model_limits(self, quantized: bool) -> dict[str, float]:
-        if not quantized:
+        if not quantized:  # against its own eager module too, where the target has one (fp16): the same gates
             return {"min_cosine": self.float_min_cosine, "min_sqnr_db": self.float_min_sqnr_db,
+                    "min_cosine_vs_quantized": self.float_min_cosine, "min_sqnr_db_vs_quantized": self.float_min_sqnr_db,
                     "min_top1_agreement": 1.0, "min_next_token_agreement": 1.0, "max_kl_div": self.max_kl_div,
                     "max_top1_accuracy_lost": 0.0, "max_top5_accuracy_lost": 0.0,
                     "max_perplexity_ratio": self.max_perplexity_ratio}

@@ -90,3 +90,20 @@ def test_fp16_is_held_to_eager_on_fp16_inputs_and_to_fp16_eager(run_one, monkeyp
     assert (moved["outcome"], moved["stage"]) == ("mismatch", "compare")
     assert {f["check"] for f in moved["findings"]} == {"vs_eager", "vs_quantized"}
     assert "vs eager on float16 inputs" in moved["message"] and "vs float16 eager" in moved["message"]
+
+
+FP16_MODEL = Case("selftest", "fp16_model", lambda: torch.nn.Sequential(
+    torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 10)),
+    lambda g: (randn(g, 1, 3, 16, 16),), kind="model", samples=2)
+
+
+def test_an_fp16_model_is_held_to_eager_and_to_fp16_eager_at_the_measured_fp16_gates(run_one, monkeypatch):
+    runtime = by_executor(run_one(FP16_MODEL, "xnnpack_fp16"))["et_runtime"]
+    assert runtime["outcome"] == "pass", runtime["message"]
+    assert set(runtime["checks"]) >= {"vs_eager", "vs_quantized"}
+    # 3 % of each logit: 30.5 dB, under the 35.6 dB the measured fp16 models allow
+    _moved(monkeypatch, "et_runtime", lambda lowered, out: out * 0.03)
+    moved = by_executor(run_one(FP16_MODEL, "xnnpack_fp16"))["et_runtime"]
+    assert (moved["outcome"], moved["stage"]) == ("mismatch", "compare")
+    assert {f["check"] for f in moved["findings"]} == {"vs_eager", "vs_quantized"}
+    assert "vs eager: SQNR 30.5 dB < 35.6" in moved["message"], moved["message"]
