@@ -337,8 +337,11 @@ def _largest_own(rows: list[list[Any]], known: list[tuple[int, float]]) -> dict[
     if not known:
         return None
     at, steps = max(known, key=lambda pair: pair[1])
+    # Where the program rounds off quantized eager in the most elements: the lowest own SQNR.
+    most = min((i for i, _ in known if rows[i][6] is not None), key=lambda i: rows[i][6], default=at)
     return {"layer": rows[at][0], "op": rows[at][1], "qsteps": round(steps, 2), "bound_qsteps": OWN_MAX_QSTEPS,
-            "output_sqnr_vs_quantized_db": rows[-1][2]}
+            "output_sqnr_vs_quantized_db": rows[-1][2],
+            "lowest": {"layer": rows[most][0], "op": rows[most][1], "own_sqnr_db": rows[most][6]}}
 
 
 def _departure(row: list[Any], kind: str, sqnr: float, against: str) -> dict[str, Any]:
@@ -349,9 +352,10 @@ def verdict_line(found: dict[str, Any]) -> str:
     """One line: the first departure (kernel or quantizer), or that no layer departs."""
     first, own = found.get("first_departure"), found.get("own_error")
     if first is None and own:
+        lowest = own["lowest"]
         return (f"first departure: none (every layer within {own['bound_qsteps']:g} step of quantized eager from its own "
-                f"inputs, at most {own['qsteps']:g} at {own['layer']}; the last tap is "
-                f"{own['output_sqnr_vs_quantized_db']:.1f} dB off quantized eager)")
+                f"inputs; most roundings at {lowest['layer']} ({lowest['op']}, own SQNR {lowest['own_sqnr_db']:.1f} dB); "
+                f"the last tap is {own['output_sqnr_vs_quantized_db']:.1f} dB off quantized eager: the network amplifies them)")
     if first is None:
         return "first departure: none (no layer falls more than the margin below the layers before it)"
     return f"first departure: {first['layer']} ({first['op']}), {first['kind']}: {first['sqnr_db']:.1f} dB {first['against']}"

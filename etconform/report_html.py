@@ -152,7 +152,7 @@ def layer_plot(record: dict[str, Any]) -> Any:
             continue
         values = [row[columns.index(key)] for row in rows]
         ax.plot(x, [float("nan") if v is None else min(v, 100.0) for v in values], marker=".", label=label, color=colour,
-                linestyle=":" if key.startswith("own") else "-")
+                linestyle="none" if key.startswith("own") else "-")
     first = found.get("first_departure")
     if first:
         at = next(i for i, row in enumerate(rows) if row[0] == first["layer"] and row[1] == first["op"])
