@@ -173,8 +173,10 @@ def _tapped_sources(module: torch.fx.GraphModule) -> dict[int, tuple[str, Any]]:
         if not (isinstance(out, torch.fx.Node) and "executorch_devtools.tap" in str(out.target)):
             continue
         source = out.args[0]
-        if "dequantize_per_tensor" in str(source.target) and isinstance(source.args[0], torch.fx.Node):
-            found[i] = (source.args[0].name, _qparams(module, source))
+        if "dequantize" in str(source.target) and isinstance(source.args[0], torch.fx.Node):
+            grid = _qparams(module, source) if "per_tensor" in str(source.target) else None
+            if grid is not None:  # a grid that is not per tensor is not forced: that layer gets no own error
+                found[i] = (source.args[0].name, grid)
         else:
             found[i] = (source.name, None)
     return found
@@ -352,10 +354,12 @@ def verdict_line(found: dict[str, Any]) -> str:
     """One line: the first departure (kernel or quantizer), or that no layer departs."""
     first, own = found.get("first_departure"), found.get("own_error")
     if first is None and own:
-        lowest = own["lowest"]
+        lowest, last = own["lowest"], own["output_sqnr_vs_quantized_db"]
+        amplified = last < lowest["own_sqnr_db"] - MARGIN_VS_QUANTIZED_DB  # far below what any layer adds itself
         return (f"first departure: none (every layer within {own['bound_qsteps']:g} step of quantized eager from its own "
                 f"inputs; most roundings at {lowest['layer']} ({lowest['op']}, own SQNR {lowest['own_sqnr_db']:.1f} dB); "
-                f"the last tap is {own['output_sqnr_vs_quantized_db']:.1f} dB off quantized eager: the network amplifies them)")
+                f"the last tap is {min(last, CEILING_DB):.1f} dB from quantized eager"
+                + (": the network amplifies the roundings)" if amplified else ")"))
     if first is None:
         return "first departure: none (no layer falls more than the margin below the layers before it)"
     return f"first departure: {first['layer']} ({first['op']}), {first['kind']}: {first['sqnr_db']:.1f} dB {first['against']}"

@@ -11,7 +11,7 @@ from torch import nn
 
 from etconform import lowering
 from etconform.cases import Built
-from etconform.localize import Localizer, first_departure
+from etconform.localize import Localizer, first_departure, verdict_line
 from etconform.targets import TARGETS
 from reference import EXECUTORS
 from tests.faults import gain_error, planted
@@ -46,6 +46,15 @@ def test_the_first_departure_is_the_first_fall_beyond_the_margin():
     assert first_departure([300.0, float("nan")], 12.0) == 1
     assert first_departure([40.0, 27.0], 12.0, start_db=41.0) == 1  # 13 dB below the worst before it
     assert first_departure([40.0, 27.0], 12.0) == 0  # 20 dB below the ceiling: the input was exact
+
+
+def test_the_verdict_says_amplified_only_when_the_output_is_far_below_every_layers_own_error():
+    own = {"bound_qsteps": 1.0, "qsteps": 1.0, "lowest": {"layer": "3.1.0", "op": "conv2d", "own_sqnr_db": 52.0}}
+    drifted = verdict_line({"first_departure": None, "own_error": {**own, "output_sqnr_vs_quantized_db": 13.6}})
+    assert drifted.startswith("first departure: none") and "most roundings at 3.1.0" in drifted
+    assert drifted.endswith("the network amplifies the roundings)")
+    clean = verdict_line({"first_departure": None, "own_error": {**own, "output_sqnr_vs_quantized_db": 300.0}})
+    assert "amplifies" not in clean and "60.0 dB from quantized eager" in clean
 
 
 def test_a_clean_lowering_names_no_layer(tmp_path):
