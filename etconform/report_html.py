@@ -136,6 +136,22 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
     return found
 
 
+def _short_weights(models: list[dict[str, Any]]) -> list[list[str]]:
+    """The model rows with the weights and data cut short: the same text repeats on every target."""
+    at = MODEL_COLUMNS.index("weights and data")
+    rows = [model_cells(r) for r in models]
+    for row in rows:
+        row[at] = clip(row[at], 40)
+    return rows
+
+
+def _weights_list(models: list[dict[str, Any]]) -> str:
+    """Each model's weights and data, in full, once."""
+    found = {r["case"]: "; ".join(filter(None, [r["weights"], r.get("data", "")])) for r in models}
+    items = "".join(f"<li><b>{e(case)}</b>: {e(text)}</li>" for case, text in sorted(found.items()) if text)
+    return f"<p>Weights and data per model:</p><ul>{items}</ul>" if items else ""
+
+
 def layer_plot(record: dict[str, Any]) -> Any:
     """Per-layer SQNR of the lowered program against quantized eager and eager, the first departure marked."""
     import matplotlib.pyplot as plt
@@ -248,9 +264,11 @@ def page(report: dict[str, Any], pngs: dict[str, str], qualification: str = "") 
                         "of the lowered program against the true labels, beside eager's and quantized eager's, and the "
                         "accuracy lost against eager (percentage points, with its gate); every model: agreement with "
                         "eager PyTorch beside its threshold (with random weights, agreement only, no task accuracy; "
-                        "the last column says which weights and data); NPU estimate and memory from Vela (its system "
+                        "the weights and data column is cut short; each model's are in full below the table); NPU "
+                        "estimate and memory from Vela (its system "
                         f"configuration and clock named; the CPU part is not in it).{budget}</p><div class=wide>"
-                        + _table(*_drop_empty(list(MODEL_COLUMNS), [model_cells(r) for r in report["models"]])) + "</div>")
+                        + _table(*_drop_empty(list(MODEL_COLUMNS), _short_weights(report["models"]))) + "</div>"
+                        + _weights_list(report["models"]))
     if pngs:
         sections.append("<h2>Plots</h2>" + "".join(f"<figure><img alt='{k}' src='data:image/png;base64,{p}'></figure>"
                                                     for k, p in pngs.items()))
