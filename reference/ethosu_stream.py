@@ -26,7 +26,7 @@ from reference.ethosu.npu import run_stream
 from reference.ethosu.npu85 import run_stream_u85
 from reference.ethosu.package import Package, fast_scratch_bytes, parse
 from reference.ethosu.stream85 import npu_of
-from reference.tosa_ref import _to_numpy, delegate_outputs, run_tosa
+from reference.tosa_ref import _to_numpy, delegate_fakes, delegate_outputs, run_tosa
 
 # The functional model of each NPU (reference/ethosu/npu.py, npu85.py), by the stream's driver config word.
 MODELS = {"ethos-u55": run_stream, "ethos-u85": run_stream_u85}
@@ -63,7 +63,7 @@ def io_mismatch(package: Package, module: Any) -> str:
 
     ExecuTorch's Ethos-U runtime copies the package's outputs to the delegate's by position.
     """
-    fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
+    fakes = delegate_fakes(module)
     vela = [math.prod(io.shape) for io in package.outputs]
     if vela == [f.numel() for f in fakes]:
         return ""

@@ -109,10 +109,14 @@ def _to_torch(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     return tensor.reshape(like.shape)
 
 
+def delegate_fakes(module: Any) -> list[Any]:
+    """The tensors (fake: shape, dtype, dim order) a delegate's graph returns."""
+    return [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
+
+
 def delegate_outputs(module: Any, arrays: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
     """A delegate call's integer outputs as the tensors its graph returns (shape, dtype, dim order)."""
-    fakes = [n.meta["val"] for n in module.original_module.graph.output_node().args[0]]
-    return tuple(_to_torch(a, f) for a, f in zip(arrays, fakes))
+    return tuple(_to_torch(a, f) for a, f in zip(arrays, delegate_fakes(module)))
 
 
 class _DelegatesOnTosa(TorchFunctionMode):
