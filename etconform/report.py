@@ -346,6 +346,11 @@ def _accuracy_cells(row: dict[str, Any]) -> tuple[str, str]:
     return accuracy, lost + f", top-5 {100 * row['top5_accuracy_lost']:.0f} pts"
 
 
+def weights_and_data(row: dict[str, Any]) -> str:
+    """Which weights and data a model row used, as one string."""
+    return "; ".join(filter(None, [row["weights"], row.get("data", "")]))
+
+
 def model_cells(row: dict[str, Any]) -> list[str]:
     """A model row as the ML engineer's table shows it, one string per MODEL_COLUMNS entry."""
     share = row["delegated_share"]
@@ -362,9 +367,8 @@ def model_cells(row: dict[str, Any]) -> list[str]:
                                                                   ("off_chip_flash", "flash")) if row.get(key) is not None)
     fits = {None: "", True: "yes", False: "NO: "}[row["fits_budget"]] + (row["budget_note"] if row["fits_budget"] is False else "")
     host = f"{row['host_ms']:.3g} ({row['eager_ms']:.3g})" if row["host_ms"] and row["eager_ms"] else _fmt(row["host_ms"])
-    weights = "; ".join(filter(None, [row["weights"], row.get("data", "")]))
     return [row["case"], row["target"], row["outcome"], *_accuracy_cells(row), row["accuracy"], delegated,
-            row["on_cpu"] or "nothing", estimate, memory, fits, host, weights, row.get("localized", "")]
+            row["on_cpu"] or "nothing", estimate, memory, fits, host, weights_and_data(row), row.get("localized", "")]
 
 
 def run_lines(report: dict[str, Any]) -> list[str]:

@@ -13,7 +13,16 @@ import re
 from typing import Any
 
 from etconform import causes, matrix, policy
-from etconform.report import MODEL_COLUMNS, _fmt, clip, model_cells, run_lines, stream_line, verdict_line
+from etconform.report import (
+    MODEL_COLUMNS,
+    _fmt,
+    clip,
+    model_cells,
+    run_lines,
+    stream_line,
+    verdict_line,
+    weights_and_data,
+)
 
 # One name and one colour per outcome, the same in the legend, the matrix and the plots.
 LABELS = {"wrong_delegated": "WRONG (delegated)", "mismatch": "mismatch", "fail": "fail", "error": "error (bad case)",
@@ -147,7 +156,7 @@ def _short_weights(models: list[dict[str, Any]]) -> list[list[str]]:
 
 def _weights_list(models: list[dict[str, Any]]) -> str:
     """Each model's weights and data, in full, once."""
-    found = {r["case"]: "; ".join(filter(None, [r["weights"], r.get("data", "")])) for r in models}
+    found = {r["case"]: weights_and_data(r) for r in models}
     items = "".join(f"<li><b>{e(case)}</b>: {e(text)}</li>" for case, text in sorted(found.items()) if text)
     return f"<p>Weights and data per model:</p><ul>{items}</ul>" if items else ""
 
