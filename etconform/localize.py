@@ -66,7 +66,8 @@ class Tapped:
     quantized: list[list[torch.Tensor]]  # the same from the tapped quantized module
     input_sqnr_db: float = CEILING_DB  # the quantized program input against the float one
     samples: list[Any] = field(default_factory=list)  # the evaluation inputs (for each layer's own error)
-    eager_module: Any = None  # the tapped float program's module (for the quantizer's own error per layer)
+    # Eager fed quantized eager's own taps (own_values): what each layer's quantization adds. The same for every executor.
+    quantizer_own: list[list[Any]] | None = None
     changed: dict[str, Any] = field(default_factory=dict)  # what tapping changed
 
 
@@ -125,7 +126,8 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     rounded = [fake_quantize(s, lowered.input_qparams) for s in built.samples]
     input_sqnr = min(sqnr_db(torch.cat([r.reshape(-1) for r in rs]).float(), torch.cat([x.reshape(-1) for x in xs]).float())
                      for rs, xs in zip(rounded, built.samples))
-    return Tapped(lowered, layers, eager, quantized, input_sqnr, list(built.samples), eager_program.module())
+    quantizer_own = own_values(eager_program.module(), built.samples, quantized)
+    return Tapped(lowered, layers, eager, quantized, input_sqnr, list(built.samples), quantizer_own)
 
 
 class _Copying(torch.fx.Interpreter):
@@ -276,8 +278,8 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     # Each layer's own error: the program against quantized eager fed the program's own taps, and
     # quantized eager against eager fed quantized eager's (what the layer adds, not what it inherits).
     own_q = own_values(tapped.lowered.quantized_module, tapped.samples, outputs) if tapped.samples else None
-    own_e = own_values(tapped.eager_module, tapped.samples, tapped.quantized) if tapped.eager_module else None
-    rows, vs_q, vs_e, q_vs_e, own_steps = [], [], [], [], []
+    own_e = tapped.quantizer_own
+    rows, vs_q, vs_e, q_vs_e, own_steps, own_db = [], [], [], [], [], []
     for layer in tapped.layers:
         i = layer.output_index
         actual, quantized, eager = _joined(outputs, i), _joined(tapped.quantized, i), _joined(tapped.eager, i)
@@ -285,19 +287,19 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
         vs_e.append(sqnr_db(actual, eager))
         q_vs_e.append(sqnr_db(quantized, eager))
         steps = float((actual - quantized).abs().max()) / layer.scale if layer.scale else None
-        own = own_e_db = None
+        own_e_db, own_db_here, own_steps_here = None, None, None
         if own_q is not None and all(o[i] is not None for o in own_q):
             own = _joined(own_q, i)
+            own_db_here = round(sqnr_db(actual, own), 2)
             # rounded: two dequantized copies of one grid value differ by float32 noise, not by steps
-            own_steps.append(round(float((actual - own).abs().max()) / layer.scale, 3) if layer.scale else None)
-        else:
-            own_steps.append(None)
+            own_steps_here = round(float((actual - own).abs().max()) / layer.scale, 3) if layer.scale else None
+        own_db.append(own_db_here)
+        own_steps.append(own_steps_here)
         if own_e is not None and all(o[i] is not None for o in own_e):
             own_e_db = round(sqnr_db(quantized, _joined(own_e, i)), 2)
         rows.append([layer.name, layer.op, round(vs_q[-1], 2), round(vs_e[-1], 2), round(q_vs_e[-1], 2),
                      None if steps is None else round(steps, 2),
-                     None if own is None else round(sqnr_db(actual, own), 2),
-                     None if own_steps[-1] is None else round(own_steps[-1], 2), own_e_db, layer.runs_on])
+                     own_db_here, None if own_steps_here is None else round(own_steps_here, 2), own_e_db, layer.runs_on])
     start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
     known = [(i, steps) for i, steps in enumerate(own_steps) if steps is not None]
     if known:  # a layer's own error decides; what it inherited does not
@@ -314,7 +316,7 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
         "largest_fall_db": {"vs_quantized": max(falls(vs_q), default=0.0), "vs_eager": max(falls(vs_e, start), default=0.0),
                             "quantized_vs_eager": max(falls(q_vs_e, start), default=0.0)},
         "tapping": tapped.changed,
-        "own_error": _largest_own(rows, known),
+        "own_error": _largest_own(rows, known, own_db),
         "first_departure": None,
         "first_departure_from_eager": None,
     }
@@ -334,16 +336,16 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     return found
 
 
-def _largest_own(rows: list[list[Any]], known: list[tuple[int, float]]) -> dict[str, Any] | None:
+def _largest_own(rows: list[list[Any]], known: list[tuple[int, float]], own_db: list[float | None]) -> dict[str, Any] | None:
     """The layer with the largest own error, and the bound it is held to (None: no own errors measured)."""
     if not known:
         return None
     at, steps = max(known, key=lambda pair: pair[1])
     # Where the program rounds off quantized eager in the most elements: the lowest own SQNR.
-    most = min((i for i, _ in known if rows[i][6] is not None), key=lambda i: rows[i][6], default=at)
+    most = min((i for i, _ in known if own_db[i] is not None), key=lambda i: own_db[i], default=at)
     return {"layer": rows[at][0], "op": rows[at][1], "qsteps": round(steps, 2), "bound_qsteps": OWN_MAX_QSTEPS,
             "output_sqnr_vs_quantized_db": rows[-1][2],
-            "lowest": {"layer": rows[most][0], "op": rows[most][1], "own_sqnr_db": rows[most][6]}}
+            "lowest": {"layer": rows[most][0], "op": rows[most][1], "own_sqnr_db": own_db[most]}}
 
 
 def _departure(row: list[Any], kind: str, sqnr: float, against: str) -> dict[str, Any]:
