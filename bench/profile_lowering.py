@@ -24,17 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from etconform.lowering import lower  # noqa: E402
 from etconform.targets import TARGETS  # noqa: E402
-from models.language import Logits  # noqa: E402
+from models.language import Logits, opt_config  # noqa: E402
 
 
 def build(model: str, layers: int) -> torch.nn.Module:
     torch.manual_seed(0)
     if model == "opt":
-        from transformers import OPTConfig, OPTForCausalLM
+        from transformers import OPTForCausalLM
 
-        config = OPTConfig(vocab_size=50272, hidden_size=768, num_hidden_layers=layers, ffn_dim=3072,
-                           num_attention_heads=12, max_position_embeddings=2048, word_embed_proj_dim=768)
-        return Logits(OPTForCausalLM(config).eval())
+        return Logits(OPTForCausalLM(opt_config(layers)).eval())
     from transformers import LlamaConfig, LlamaForCausalLM
 
     # SmolLM2-135M's configuration (the GGUF file's metadata), fewer layers.

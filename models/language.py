@@ -47,13 +47,17 @@ class Logits(torch.nn.Module):
 
 
 def opt_125m() -> torch.nn.Module:
-    from transformers import OPTConfig, OPTForCausalLM  # here: collection should not import transformers
+    from transformers import OPTForCausalLM  # here: collection should not import transformers
 
-    config = OPTConfig(
-        vocab_size=VOCAB, hidden_size=768, num_hidden_layers=12, ffn_dim=3072, num_attention_heads=12,
-        max_position_embeddings=2048, word_embed_proj_dim=768, do_layer_norm_before=True,
-    )
-    return Logits(weights.huggingface_model(OPTForCausalLM, config, "facebook/opt-125m"))
+    return Logits(weights.huggingface_model(OPTForCausalLM, opt_config(), "facebook/opt-125m"))
+
+
+def opt_config(layers: int = 12):  # noqa: ANN201 - a transformers OPTConfig
+    """OPT-125M's configuration; fewer decoder layers for bench/profile_lowering.py."""
+    from transformers import OPTConfig
+
+    return OPTConfig(vocab_size=VOCAB, hidden_size=768, num_hidden_layers=layers, ffn_dim=3072, num_attention_heads=12,
+                     max_position_embeddings=2048, word_embed_proj_dim=768, do_layer_norm_before=True)
 
 
 def tokens(g: torch.Generator, count: int = TOKENS) -> tuple[torch.Tensor]:
