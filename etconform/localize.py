@@ -126,7 +126,7 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     rounded = [fake_quantize(s, lowered.input_qparams) for s in built.samples]
     input_sqnr = min(sqnr_db(torch.cat([r.reshape(-1) for r in rs]).float(), torch.cat([x.reshape(-1) for x in xs]).float())
                      for rs, xs in zip(rounded, built.samples))
-    quantizer_own = own_values(eager_program.module(), built.samples, quantized)
+    quantizer_own = own_values(eager_program.module(), built.samples, quantized, [layer.output_index for layer in layers])
     return Tapped(lowered, layers, eager, quantized, input_sqnr, list(built.samples), quantizer_own)
 
 
@@ -163,30 +163,47 @@ class _Forced(_Copying):
         return torch.clamp(torch.round(value / scale) + zero_point, qmin, qmax).to(out.dtype).reshape(out.shape)
 
 
-def _tapped_sources(module: torch.fx.GraphModule) -> dict[int, tuple[str, Any]]:
-    """{flat output index: (the node to force, its grid or None)} for every tap.
+def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, tuple[str, Any]]:
+    """{flat output index: (the node to force, its grid or None)} for the taps at those outputs.
 
     A tap of a quantized tensor reads a dequantize of its own (PT2E gives each user one), so the
-    node forced is the quantize that every user's dequantize reads, on its grid.
+    node forced is the quantize that every user's dequantize reads, on its grid. Arm's quantizer
+    also quantizes the tap's output (quantize -> dequantize -> tap -> quantize -> dequantize ->
+    output, and the flattened outputs have no tap node): the walk back goes through the tap to
+    the first quantize. Taps are found by output index, not by op.
     """
     outputs = pytree.tree_flatten(module.graph.output_node().args[0])[0]
     found = {}
-    for i, out in enumerate(outputs):
-        if not (isinstance(out, torch.fx.Node) and "executorch_devtools.tap" in str(out.target)):
+    for i in taps:
+        node = outputs[i] if i < len(outputs) else None
+        if not isinstance(node, torch.fx.Node):
             continue
-        source = out.args[0]
-        if "dequantize" in str(source.target) and isinstance(source.args[0], torch.fx.Node):
-            grid = _qparams(module, source) if "per_tensor" in str(source.target) else None
-            if grid is not None:  # a grid that is not per tensor is not forced: that layer gets no own error
-                found[i] = (source.args[0].name, grid)
-        else:
-            found[i] = (source.name, None)
+        dequantize = None
+        while True:
+            if _is_tap(node) and isinstance(node.args[0], torch.fx.Node):
+                node = node.args[0]
+            elif "dequantize" in str(node.target) and isinstance(node.args[0], torch.fx.Node):
+                dequantize, node = node, node.args[0]  # node: the quantize it reads
+                if not (isinstance(node.args[0], torch.fx.Node) and _is_tap(node.args[0])):
+                    break
+                node = node.args[0]
+            else:
+                break
+        if dequantize is None:
+            found[i] = (node.name, None)
+        elif "per_tensor" in str(dequantize.target):  # a grid that is not per tensor is not forced: no own error
+            found[i] = (node.name, _qparams(module, dequantize))
     return found
 
 
-def own_values(module: torch.fx.GraphModule, samples: list[Any], given: list[list[torch.Tensor]]) -> list[list[Any]]:
+def _is_tap(node: torch.fx.Node) -> bool:
+    return "executorch_devtools.tap" in str(node.target)
+
+
+def own_values(module: torch.fx.GraphModule, samples: list[Any], given: list[list[torch.Tensor]],
+               taps: list[int]) -> list[list[Any]]:
     """Per sample, per flat output: what `module` computes at each tap from `given`'s values of the taps before it."""
-    sources = _tapped_sources(module)
+    sources = _tapped_sources(module, taps)
     found = []
     with torch.no_grad():
         for sample, values in zip(samples, given):
@@ -277,7 +294,8 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     outputs = [_flat(o) for o in outputs]
     # Each layer's own error: the program against quantized eager fed the program's own taps, and
     # quantized eager against eager fed quantized eager's (what the layer adds, not what it inherits).
-    own_q = own_values(tapped.lowered.quantized_module, tapped.samples, outputs) if tapped.samples else None
+    taps = [layer.output_index for layer in tapped.layers]
+    own_q = own_values(tapped.lowered.quantized_module, tapped.samples, outputs, taps) if tapped.samples else None
     own_e = tapped.quantizer_own
     rows, vs_q, vs_e, q_vs_e, own_steps, own_db = [], [], [], [], [], []
     for layer in tapped.layers:

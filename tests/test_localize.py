@@ -1,8 +1,10 @@
 """--localize names the layer where a real lowering departs, and says whose fault it is.
 
-A small depthwise-separable network on XNNPACK int8: clean, with a kernel fault planted in
-one depthwise convolution (tests/faults), and with the quantizer's step of one tensor made
-coarse (a quantizer fault: quantized eager and the program agree, both depart from eager).
+A small depthwise-separable network on XNNPACK int8 and on TOSA INT (the TOSA reference
+model; Arm's quantizer places the tap's quantization differently): clean, with a kernel
+fault planted in one depthwise convolution (tests/faults), and on XNNPACK with the
+quantizer's step of one tensor made coarse (a quantizer fault: quantized eager and the
+program agree, both depart from eager).
 """
 
 import pytest
@@ -16,7 +18,8 @@ from etconform.targets import TARGETS
 from reference import EXECUTORS
 from tests.faults import gain_error, planted
 
-TARGET = TARGETS["xnnpack_int8"]
+# target -> (the executor that runs its lowered program, the backend that computes the layers)
+RUNS = {"xnnpack_int8": ("et_runtime", "XnnpackBackend"), "tosa_int": ("tosa_ref", "TOSABackend")}
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -36,8 +39,9 @@ def _built() -> Built:
     return Built(model, samples, calibration)
 
 
-def _localize(tmp_path) -> dict:
-    return Localizer(_built(), TARGET, tmp_path, {"partitions": 1, "undelegated_ops": {}}).run(EXECUTORS["et_runtime"], None)
+def _localize(tmp_path, target: str = "xnnpack_int8") -> dict:
+    untapped = {"partitions": 1, "undelegated_ops": {}}
+    return Localizer(_built(), TARGETS[target], tmp_path, untapped).run(EXECUTORS[RUNS[target][0]], None)
 
 
 def test_the_first_departure_is_the_first_fall_beyond_the_margin():
@@ -57,27 +61,36 @@ def test_the_verdict_says_amplified_only_when_the_output_is_far_below_every_laye
     assert "amplifies" not in clean and "60.0 dB from quantized eager" in clean
 
 
-def test_a_clean_lowering_names_no_layer(tmp_path):
-    found = _localize(tmp_path)
+@pytest.mark.parametrize("target", RUNS)
+def test_a_clean_lowering_names_no_layer(tmp_path, target):
+    found = _localize(tmp_path, target)
     assert found["first_departure"] is None and found["first_departure_from_eager"] is None, found["verdict"]
     assert found["verdict"].startswith("first departure: none")
     assert found["own_error"]["qsteps"] <= 1.0, found["own_error"]
-    assert len(found["layers"]) >= 8 and not found["tapping"]["partitioning_changed"]
-    assert all(row[-1].startswith("XnnpackBackend") for row in found["layers"])
+    # XNNPACK taps each convolution and ReLU6 (10 layers); Arm fuses them, one tap per group (6).
+    # Untapped, both lower to one partition; tapped, the Arm partitioner makes two of it, and says so.
+    assert len(found["layers"]) >= 6
+    assert found["tapping"]["partitions"] == [1, 1 if target == "xnnpack_int8" else 2]
+    assert found["tapping"]["partitioning_changed"] == (target == "tosa_int")
+    assert all(row[-1].startswith(RUNS[target][1]) for row in found["layers"])
+    own = found["columns"].index("own_err_qsteps")
+    assert all(row[own] is not None for row in found["layers"])  # every tap forced, on both quantizers' layouts
 
 
-def test_a_kernel_fault_in_one_layer_is_localized_to_it(tmp_path):
+@pytest.mark.parametrize("target", RUNS)
+def test_a_kernel_fault_in_one_layer_is_localized_to_it(tmp_path, target):
     with planted(gain_error(layer=1, gain=1.5)):  # the second depthwise convolution's weights 1.5x
-        found = _localize(tmp_path)
+        found = _localize(tmp_path, target)
     first = found["first_departure"]
-    assert first is not None and first["layer"] == "3.0.0" and first["op"] == "conv2d", found["verdict"]
+    # The depthwise convolution, or on Arm the ReLU6 it is fused with (their one quantized output)
+    assert first is not None and first["layer"] in ("3.0.0", "3.0.2"), found["verdict"]
     assert first["kind"] == "kernel" and first["against"] == "vs quantized eager" and first["own_err_qsteps"] > 10
     # The layers after it inherit the fault but compute their own part right: not charged with it.
     columns = found["columns"]
     own, inherited = columns.index("own_err_qsteps"), columns.index("max_err_qsteps")
     after = [row for row in found["layers"] if row[0].startswith("3.1")]
     assert after and all(row[own] <= 1.0 for row in after) and all(row[inherited] > 5 for row in after)
-    assert found["verdict"].startswith("first departure: 3.0.0 (conv2d), kernel:")
+    assert found["verdict"].startswith(f"first departure: {first['layer']} ({first['op']}), kernel:")
 
 
 def test_a_quantizer_fault_is_called_the_quantizer(tmp_path, monkeypatch):
