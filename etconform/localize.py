@@ -83,6 +83,7 @@ def quantized_sources(program: Any, target: Target, calibration: list[Any], work
         prepared(*sample)
     converted = convert_pt2e(prepared)
     leaving = set(converted.graph.output_node().all_input_nodes)
+    names = {node.name for node in program.graph.nodes}
     found = set()
     for node in converted.graph.nodes:
         if node.op != "call_function" or "quantize_per_tensor" not in str(node.target) or "dequantize" in str(node.target):
@@ -90,7 +91,19 @@ def quantized_sources(program: Any, target: Target, calibration: list[Any], work
         source = node.args[0]
         if isinstance(source, torch.fx.Node) and source.op == "call_function" \
                 and not any(dq in leaving for dq in node.users):
-            found.add(source.name)
+            found.add(_origin(source, names))
+    return found
+
+
+def _origin(node: torch.fx.Node, names: set[str]) -> str:
+    """The exported program's node that `node` comes from. A quantizer may decompose an op before
+    annotating it (Arm's: adaptive_avg_pool2d into slices and avg_pool2d), and a node that keeps
+    no name of the program would never be tapped: its rounding would be charged to the next layer."""
+    found, sources = node.name, node.meta.get("from_node") or []
+    while sources:
+        if sources[0].name in names:
+            found = sources[0].name
+        sources = sources[0].from_node
     return found
 
 
@@ -146,31 +159,52 @@ class _Forced(_Copying):
     before. Fed quantized eager's values, eager does the same for the quantizer.
     """
 
-    def __init__(self, module: torch.fx.GraphModule, forced: dict[str, tuple[torch.Tensor, Any]]):
+    def __init__(self, module: torch.fx.GraphModule, forced: dict[str, tuple[torch.Tensor, Any, Any]]):
         super().__init__(module)
-        self.forced, self.own = forced, {}  # forced: {node: (value, (scale, zero point) or None)}
+        # forced: {node: (value, its grid or None, the grid the tap reports it on or None)}; a grid:
+        # (scale, zero point, qmin, qmax)
+        self.forced, self.own = forced, {}
 
     def run_node(self, n: torch.fx.Node) -> Any:
         out = super().run_node(n)
         if n.name not in self.forced:
             return out
-        value, grid = self.forced[n.name]
+        value, grid, reported = self.forced[n.name]
         if grid is None:
             self.own[n.name] = out.detach().clone().float()
             return value.to(out.dtype).reshape(out.shape).clone()
         scale, zero_point, qmin, qmax = grid
-        self.own[n.name] = (out.float() - zero_point) * scale
-        return torch.clamp(torch.round(value / scale) + zero_point, qmin, qmax).to(out.dtype).reshape(out.shape)
+        self.own[n.name] = _on_grid((out.float() - zero_point) * scale, reported)
+        given = torch.clamp(torch.round(value / scale) + zero_point, qmin, qmax).to(out.dtype).reshape(out.shape)
+        if reported is not None:
+            # The tap's grid spans what calibration saw: where it saturates, the program's value on the
+            # tensor's own grid is unknown, and quantized eager's own value stands in for it.
+            code = torch.round(value / reported[0]) + reported[1]
+            saturated = ((code <= reported[2]) | (code >= reported[3])).reshape(out.shape)
+            given = torch.where(saturated, out, given)
+        return given
 
 
-def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, tuple[str, Any]]:
-    """{flat output index: (the node to force, its grid or None)} for the taps at those outputs.
+def _on_grid(value: torch.Tensor, grid: Any) -> torch.Tensor:
+    if grid is None:
+        return value
+    scale, zero_point, qmin, qmax = grid
+    return (torch.clamp(torch.round(value / scale) + zero_point, qmin, qmax) - zero_point) * scale
+
+
+def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, tuple[str, Any, Any]]:
+    """{flat output index: (the node to force, its grid or None, the tap's own grid or None)} for the
+    taps at those outputs.
 
     A tap of a quantized tensor reads a dequantize of its own (PT2E gives each user one), so the
     node forced is the quantize that every user's dequantize reads, on its grid. Arm's quantizer
-    also quantizes the tap's output (quantize -> dequantize -> tap -> quantize -> dequantize ->
-    output, and the flattened outputs have no tap node): the walk back goes through the tap to
-    the first quantize. Taps are found by output index, not by op.
+    also quantizes the tap's output, on a grid of its own (quantize -> dequantize -> tap ->
+    quantize' -> dequantize' -> output; the flattened outputs have no tap node): the walk back goes
+    through the tap to the first quantize, and quantized eager's value is then put on the tap's
+    grid, as the program reports it. An average pool shares its input's grid, and its tap's is 9x
+    finer (MobileNetV3's squeeze-excitation): without this, every pool departed by 5 to 55 steps.
+    The tap's grid may also saturate where the tensor's does not (see _Forced). Where the tap's grid is coarser than the tensor's, the program's value cannot be put back on
+    the tensor's grid exactly: not forced, no own error. Taps are found by output index, not op.
     """
     outputs = pytree.tree_flatten(module.graph.output_node().args[0])[0]
     found = {}
@@ -178,21 +212,30 @@ def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, 
         node = outputs[i] if i < len(outputs) else None
         if not isinstance(node, torch.fx.Node):
             continue
-        dequantize = None
+        dequantizes = []
         while True:
             if _is_tap(node) and isinstance(node.args[0], torch.fx.Node):
                 node = node.args[0]
             elif "dequantize" in str(node.target) and isinstance(node.args[0], torch.fx.Node):
-                dequantize, node = node, node.args[0]  # node: the quantize it reads
+                dequantizes.append(node)
+                node = node.args[0]  # the quantize it reads
                 if not (isinstance(node.args[0], torch.fx.Node) and _is_tap(node.args[0])):
                     break
                 node = node.args[0]
             else:
                 break
-        if dequantize is None:
-            found[i] = (node.name, None)
-        elif "per_tensor" in str(dequantize.target):  # a grid that is not per tensor is not forced: no own error
-            found[i] = (node.name, _qparams(module, dequantize))
+        if not dequantizes:
+            found[i] = (node.name, None, None)
+            continue
+        if not all("per_tensor" in str(d.target) for d in dequantizes):  # a grid per channel: not forced
+            continue
+        grid, reported = _qparams(module, dequantizes[-1]), _qparams(module, dequantizes[0])
+        if grid is None or reported is None:
+            continue
+        if reported == grid:
+            found[i] = (node.name, grid, None)
+        elif reported[0] <= grid[0]:
+            found[i] = (node.name, grid, reported)
     return found
 
 
@@ -207,7 +250,7 @@ def own_values(module: torch.fx.GraphModule, samples: list[Any], given: list[lis
     found = []
     with torch.no_grad():
         for sample, values in zip(samples, given):
-            forced = _Forced(module, {name: (values[i], grid) for i, (name, grid) in sources.items()})
+            forced = _Forced(module, {name: (values[i], grid, reported) for i, (name, grid, reported) in sources.items()})
             forced.run(*sample)
             found.append([forced.own.get(sources[i][0]) if i in sources else None for i in range(len(values))])
     return found

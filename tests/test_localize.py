@@ -77,6 +77,27 @@ def test_a_clean_lowering_names_no_layer(tmp_path, target):
     assert all(row[own] is not None for row in found["layers"])  # every tap forced, on both quantizers' layouts
 
 
+def test_a_clean_squeeze_excitation_on_arm_names_no_layer(tmp_path):
+    """MobileNetV3's block: Arm's quantizer decomposes its average pool (slices and avg_pool2d), which
+    shares its input's grid while the pool's tap gets a 9x finer one that saturates on a sample
+    beyond calibration. Each once made a clean lowering look like a kernel fault (5 to 55 steps)."""
+    from torchvision.ops import SqueezeExcitation
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.Hardswish(),
+                          SqueezeExcitation(16, 8, scale_activation=nn.Hardsigmoid), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(16, 10)).eval()
+    g = torch.Generator().manual_seed(1)
+    built = Built(model, *([(torch.randn(1, 3, 28, 28, generator=g),) for _ in range(n)] for n in (2, 4)))
+    found = Localizer(built, TARGETS["tosa_int"], tmp_path, {}).run(EXECUTORS["tosa_ref"], None)
+    columns = found["columns"]
+    layers = {row[0]: row for row in found["layers"]}
+    assert "2.avgpool" in layers and "3" in layers, list(layers)  # the decomposed pools are tapped
+    own = columns.index("own_err_qsteps")
+    assert all(row[own] == 0.0 for row in found["layers"]), found["layers"]
+    assert found["first_departure"] is None, found["verdict"]
+
+
 @pytest.mark.parametrize("target", RUNS)
 def test_a_kernel_fault_in_one_layer_is_localized_to_it(tmp_path, target):
     with planted(gain_error(layer=1, gain=1.5)):  # the second depthwise convolution's weights 1.5x
