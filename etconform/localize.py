@@ -54,6 +54,9 @@ class Layer:
     node: str  # the FX node name, as in the float export
     output_index: int  # where the tap lands in the program's flat outputs
     scale: float | None = None  # the tensor's quantization step
+    # The step of the grid the tap reports the tensor on, where it differs (Arm's quantizer gives a
+    # tap's output a grid of its own): a value put on it moves by up to that much more.
+    reported: float | None = None
     runs_on: str = "CPU"  # "<backend> #k": the k-th delegate call computes it, as named in etconform.explorer
 
 
@@ -122,9 +125,10 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     steps = tap_steps(lowered.quantized_module)
     layers = []
     for spec in specs:
-        q = steps[spec.output_index] if spec.output_index < len(steps) else None
+        q, reported = steps[spec.output_index] if spec.output_index < len(steps) else (None, None)
         op = spec.op_target.split(".")[-2] if spec.op_target.count(".") >= 2 else spec.op_target
-        layers.append(Layer(spec.module_path or spec.node_name, op, spec.node_name, spec.output_index, q[0] if q else None))
+        layers.append(Layer(spec.module_path or spec.node_name, op, spec.node_name, spec.output_index, q[0] if q else None,
+                            reported[0] if q and reported and reported != q else None))
     homes = delegate_of_outputs(lowered.edge_program)
     for layer in layers:
         layer.runs_on = homes.get(layer.output_index, "CPU")
@@ -212,18 +216,7 @@ def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, 
         node = outputs[i] if i < len(outputs) else None
         if not isinstance(node, torch.fx.Node):
             continue
-        dequantizes = []
-        while True:
-            if _is_tap(node) and isinstance(node.args[0], torch.fx.Node):
-                node = node.args[0]
-            elif "dequantize" in str(node.target) and isinstance(node.args[0], torch.fx.Node):
-                dequantizes.append(node)
-                node = node.args[0]  # the quantize it reads
-                if not (isinstance(node.args[0], torch.fx.Node) and _is_tap(node.args[0])):
-                    break
-                node = node.args[0]
-            else:
-                break
+        node, dequantizes = _walk(node)
         if not dequantizes:
             found[i] = (node.name, None, None)
             continue
@@ -237,6 +230,24 @@ def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, 
         elif reported[0] <= grid[0]:
             found[i] = (node.name, grid, reported)
     return found
+
+
+def _walk(node: torch.fx.Node) -> tuple[torch.fx.Node, list[torch.fx.Node]]:
+    """From a program output back through taps and their (de)quantizes to the tensor they report:
+    (the quantize that tensor's users read, or the node itself if it is not quantized; the
+    dequantizes passed, the output's first)."""
+    dequantizes = []
+    while True:
+        if _is_tap(node) and isinstance(node.args[0], torch.fx.Node):
+            node = node.args[0]
+        elif "dequantize" in str(node.target) and isinstance(node.args[0], torch.fx.Node):
+            dequantizes.append(node)
+            node = node.args[0]  # the quantize it reads
+            if not (isinstance(node.args[0], torch.fx.Node) and _is_tap(node.args[0])):
+                return node, dequantizes
+            node = node.args[0]
+        else:
+            return node, dequantizes
 
 
 def _is_tap(node: torch.fx.Node) -> bool:
@@ -266,13 +277,15 @@ def _after_folding(node: torch.fx.Node) -> torch.fx.Node:
     return first[0] if first else norm
 
 
-def tap_steps(converted: torch.fx.GraphModule) -> list[Any]:
-    """The (scale, zero point, qmin, qmax) of each output of a converted module, looking through taps."""
+def tap_steps(converted: torch.fx.GraphModule) -> list[tuple[Any, Any]]:
+    """Per output of a converted module: the (scale, zero point, qmin, qmax) of the tensor itself,
+    looking through taps, and of the grid the output reports it on (see _walk); None if not per tensor."""
     found = []
     for out in pytree.tree_flatten(converted.graph.output_node().args[0])[0]:
-        while isinstance(out, torch.fx.Node) and out.op == "call_function" and "executorch_devtools.tap" in str(out.target):
-            out = out.args[0]
-        found.append(_qparams(converted, out) if "dequantize_per_tensor" in str(getattr(out, "target", "")) else None)
+        dequantizes = _walk(out)[1] if isinstance(out, torch.fx.Node) else []
+        grids = [_qparams(converted, d) if "dequantize_per_tensor" in str(d.target) else None
+                 for d in dequantizes[-1:] + dequantizes[:1]]
+        found.append((grids[0], grids[1]) if grids else (None, None))
     return found
 
 
@@ -364,7 +377,7 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
     known = [(i, steps) for i, steps in enumerate(own_steps) if steps is not None]
     if known:  # a layer's own error decides; what it inherited does not
-        kernel = next((i for i, steps in known if not steps <= OWN_MAX_QSTEPS), None)
+        kernel = next((i for i, steps in known if not steps <= _own_bound(tapped.layers[i])), None)
     else:
         kernel = first_departure(vs_q, MARGIN_VS_QUANTIZED_DB)
     from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB, start)
@@ -395,6 +408,11 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
         found["first_departure"] = found["first_departure_from_eager"]
     found["verdict"] = verdict_line(found)
     return found
+
+
+def _own_bound(layer: Layer) -> float:
+    """OWN_MAX_QSTEPS, and one step of the grid the tap reports on, in the tensor's steps."""
+    return OWN_MAX_QSTEPS + (layer.reported / layer.scale if layer.reported and layer.scale else 0.0)
 
 
 def _largest_own(rows: list[list[Any]], known: list[tuple[int, float]], own_db: list[float | None]) -> dict[str, Any] | None:
