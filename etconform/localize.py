@@ -55,7 +55,7 @@ class Layer:
     output_index: int  # where the tap lands in the program's flat outputs
     scale: float | None = None  # the tensor's quantization step
     # The step of the grid the tap reports the tensor on, where it differs (Arm's quantizer gives a
-    # tap's output a grid of its own): a value put on it moves by up to that much more.
+    # tap's output a grid of its own): re-rounding a value onto a finer one adds at most one of its steps.
     reported: float | None = None
     runs_on: str = "CPU"  # "<backend> #k": the k-th delegate call computes it, as named in etconform.explorer
 
@@ -102,12 +102,12 @@ def _origin(node: torch.fx.Node, names: set[str]) -> str:
     """The exported program's node that `node` comes from. A quantizer may decompose an op before
     annotating it (Arm's: adaptive_avg_pool2d into slices and avg_pool2d), and a node that keeps
     no name of the program would never be tapped: its rounding would be charged to the next layer."""
-    found, sources = node.name, node.meta.get("from_node") or []
+    sources = node.meta.get("from_node") or []
     while sources:
         if sources[0].name in names:
-            found = sources[0].name
+            return sources[0].name  # the nearest: an older graph's names may mean other nodes
         sources = sources[0].from_node
-    return found
+    return node.name
 
 
 def tap(built: Built, target: Target, workdir: Path) -> Tapped:
@@ -235,12 +235,12 @@ def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, 
 def _walk(node: torch.fx.Node) -> tuple[torch.fx.Node, list[torch.fx.Node]]:
     """From a program output back through taps and their (de)quantizes to the tensor they report:
     (the quantize that tensor's users read, or the node itself if it is not quantized; the
-    dequantizes passed, the output's first)."""
+    dequantizes passed, from the output inward: [0] is the tap's grid, [-1] the tensor's)."""
     dequantizes = []
     while True:
         if _is_tap(node) and isinstance(node.args[0], torch.fx.Node):
             node = node.args[0]
-        elif "dequantize" in str(node.target) and isinstance(node.args[0], torch.fx.Node):
+        elif "dequantize" in str(node.target) and _is_quantize(node.args[0]):
             dequantizes.append(node)
             node = node.args[0]  # the quantize it reads
             if not (isinstance(node.args[0], torch.fx.Node) and _is_tap(node.args[0])):
@@ -248,6 +248,11 @@ def _walk(node: torch.fx.Node) -> tuple[torch.fx.Node, list[torch.fx.Node]]:
             node = node.args[0]
         else:
             return node, dequantizes
+
+
+def _is_quantize(node: Any) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op == "call_function" and "quantize_per" in str(node.target) \
+        and "dequantize" not in str(node.target) and bool(node.args)
 
 
 def _is_tap(node: torch.fx.Node) -> bool:
@@ -377,7 +382,11 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
     known = [(i, steps) for i, steps in enumerate(own_steps) if steps is not None]
     if known:  # a layer's own error decides; what it inherited does not
-        kernel = next((i for i, steps in known if not steps <= _own_bound(tapped.layers[i])), None)
+        departed = [i for i, steps in known if not steps <= _own_bound(tapped.layers[i])]
+        # A layer with no own error (a grid per channel, a tap coarser than its tensor) keeps the fall rule.
+        fell = falls(vs_q)
+        departed += [i for i, steps in enumerate(own_steps) if steps is None and fell[i] > MARGIN_VS_QUANTIZED_DB]
+        kernel = min(departed, default=None)
     else:
         kernel = first_departure(vs_q, MARGIN_VS_QUANTIZED_DB)
     from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB, start)
@@ -390,14 +399,14 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
         "largest_fall_db": {"vs_quantized": max(falls(vs_q), default=0.0), "vs_eager": max(falls(vs_e, start), default=0.0),
                             "quantized_vs_eager": max(falls(q_vs_e, start), default=0.0)},
         "tapping": tapped.changed,
-        "own_error": _largest_own(rows, known, own_db),
+        "own_error": _largest_own(rows, known, own_db, max((_own_bound(layer) for layer in tapped.layers), default=OWN_MAX_QSTEPS)),
         "first_departure": None,
         "first_departure_from_eager": None,
     }
     if from_eager is not None:
         # Off eager = the quantizer's error plus the kernel's: the larger (lower SQNR) names the cause.
         kind = "quantizer" if q_vs_e[from_eager] < vs_q[from_eager] else "kernel"
-        if kind == "kernel" and known and kernel is None:
+        if kind == "kernel" and len(known) == len(own_steps) and kernel is None:
             kind = "propagated"  # every layer within a rounding step of quantized eager: the network amplifies them
         found["first_departure_from_eager"] = _departure(rows[from_eager], kind, vs_e[from_eager], "vs eager")
     if kernel is not None and (from_eager is None or kernel < from_eager or found["first_departure_from_eager"]["kind"] == "kernel"):
@@ -412,17 +421,19 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
 
 def _own_bound(layer: Layer) -> float:
     """OWN_MAX_QSTEPS, and one step of the grid the tap reports on, in the tensor's steps."""
-    return OWN_MAX_QSTEPS + (layer.reported / layer.scale if layer.reported and layer.scale else 0.0)
+    finer = layer.reported is not None and layer.scale is not None and layer.reported < layer.scale
+    return OWN_MAX_QSTEPS + (layer.reported / layer.scale if finer else 0.0)
 
 
-def _largest_own(rows: list[list[Any]], known: list[tuple[int, float]], own_db: list[float | None]) -> dict[str, Any] | None:
-    """The layer with the largest own error, and the bound it is held to (None: no own errors measured)."""
+def _largest_own(rows: list[list[Any]], known: list[tuple[int, float]], own_db: list[float | None],
+                 bound: float) -> dict[str, Any] | None:
+    """The layer with the largest own error, and the largest bound a layer is held to (None: no own errors measured)."""
     if not known:
         return None
     at, steps = max(known, key=lambda pair: pair[1])
     # Where the program rounds off quantized eager in the most elements: the lowest own SQNR.
     most = min((i for i, _ in known if own_db[i] is not None), key=lambda i: own_db[i], default=at)
-    return {"layer": rows[at][0], "op": rows[at][1], "qsteps": round(steps, 2), "bound_qsteps": OWN_MAX_QSTEPS,
+    return {"layer": rows[at][0], "op": rows[at][1], "qsteps": round(steps, 2), "bound_qsteps": round(bound, 2),
             "output_sqnr_vs_quantized_db": rows[-1][2],
             "lowest": {"layer": rows[most][0], "op": rows[most][1], "own_sqnr_db": own_db[most]}}
 
