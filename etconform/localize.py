@@ -178,7 +178,7 @@ class _Forced(_Copying):
             self.own[n.name] = out.detach().clone().float()
             return value.to(out.dtype).reshape(out.shape).clone()
         scale, zero_point, qmin, qmax = grid
-        self.own[n.name] = _on_grid((out.float() - zero_point) * scale, reported)
+        self.own[n.name] = fake_quantize(((out.float() - zero_point) * scale,), [reported])[0]  # on the tap's grid
         given = torch.clamp(torch.round(value / scale) + zero_point, qmin, qmax).to(out.dtype).reshape(out.shape)
         if reported is not None:
             # The tap's grid spans what calibration saw: where it saturates, the program's value on the
@@ -187,13 +187,6 @@ class _Forced(_Copying):
             saturated = ((code <= reported[2]) | (code >= reported[3])).reshape(out.shape)
             given = torch.where(saturated, out, given)
         return given
-
-
-def _on_grid(value: torch.Tensor, grid: Any) -> torch.Tensor:
-    if grid is None:
-        return value
-    scale, zero_point, qmin, qmax = grid
-    return (torch.clamp(torch.round(value / scale) + zero_point, qmin, qmax) - zero_point) * scale
 
 
 def _tapped_sources(module: torch.fx.GraphModule, taps: list[int]) -> dict[int, tuple[str, Any, Any]]:
