@@ -19,6 +19,7 @@ Inputs = tuple[torch.Tensor, ...]
 # the checked ones: the checked sample then reaches past the calibrated range at its
 # extremes, so saturation and clamping are exercised rather than calibrated away.
 CALIBRATION_SAMPLES = 4
+HEAVY_MARGIN = 2.0  # a heavy case's limits: this times its measured lowering (a busy machine is slower)
 SATURATING_GAIN = 1.5  # a saturating case's checked inputs, times this, exceed the calibrated range
 
 
@@ -34,6 +35,10 @@ class Case:
     # The backends a case applies to (() = all): for a model whose lowering elsewhere would only
     # repeat, at length, what smaller cases already record (each use says why).
     backends: tuple[str, ...] = ()
+    # {backend or target name: seconds one target's lowering took here}, where that is hours: those tests carry
+    # the `heavy` marker, run only when asked (-m heavy, or named by node id), and get twice the
+    # measured time as their `lower` stage limit and their pytest-timeout (README, "Heavy cases").
+    heavy: dict[str, float] = field(default_factory=dict)
     # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
     tolerance: dict[str, float] = field(default_factory=dict)
     # Models: how many evaluation samples, a separate calibration set, which model metrics.
@@ -54,6 +59,11 @@ class Case:
 
     def applies_to(self, target: Any) -> bool:  # noqa: ANN401 - a Target (targets.py imports this module)
         return not (self.float_only and target.quantized) and (not self.backends or target.backend in self.backends)
+
+    def allowance(self, target: Any) -> dict[str, float]:  # noqa: ANN401 - a Target
+        """Stage time limits beyond the defaults for this case on `target`: {} unless heavy there."""
+        measured = self.heavy.get(target.name, self.heavy.get(target.backend))
+        return {"lower": HEAVY_MARGIN * measured} if measured else {}
 
     @property
     def id(self) -> str:

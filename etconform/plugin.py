@@ -19,6 +19,7 @@ MARKERS = {
     "model": "whole-model cases",
     "smoke": "a fast subset, a few cases per target",
     "dynamic": "cases with dynamic shapes: lowered once, run at several sizes",
+    "heavy": "hours of lowering per test here: run only under -m naming heavy, or named by node id",
     "xnnpack": "XNNPACK backend targets",
     "tosa": "TOSA backend targets (TOSA reference model)",
     "ethos_u": "Arm Ethos-U targets (TOSA reference model + Vela)",
@@ -272,6 +273,12 @@ def _slowest(records: list[dict[str, Any]], n: int = 5) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    heavy = getattr(config, "_etconform_heavy", [])
+    if heavy:
+        cases = collections.Counter(item.callspec.params["case"].id for item in heavy if hasattr(item, "callspec"))
+        listed = ", ".join(f"{case} on {n} target{'s' * (n > 1)}" for case, n in sorted(cases.items()))
+        terminalreporter.write_line(f"etconform: {len(heavy)} heavy tests not run ({listed}): each lowers for hours "
+                                    f"here; -m heavy (or -m 'heavy or model', or the node id) runs them")
     merger = config.pluginmanager.get_plugin("etconform-merger")
     records = merger.records if merger else []
     if not records:
@@ -288,11 +295,32 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(f"report -> {results_dir(config) / 'report.html'} (and .md, .json, support_matrix.md)")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
-    """A case's operator tests one after another: they share its build and export (etconform.grouping)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Heavy tests only when asked; a case's operator tests one after another: they share its
+    build and export (etconform.grouping)."""
     from etconform.grouping import case_major
 
+    heavy = unasked_heavy(items, config.getoption("markexpr") or "", config.args)
+    if heavy:
+        config.hook.pytest_deselected(items=heavy)
+        items[:] = [item for item in items if item not in heavy]
+        config._etconform_heavy = heavy  # noqa: SLF001 - said in the terminal summary
+        merger = config.pluginmanager.get_plugin("etconform-merger")
+        if merger is not None:  # and in run.json: the report says what the run left out
+            merger.info.setdefault("selection", {})["heavy_not_run"] = sorted(_param_id(item) for item in heavy)
     case_major(items)
+
+
+def _param_id(item: Any) -> str:
+    return item.nodeid.rpartition("[")[2].rstrip("]")
+
+
+def unasked_heavy(items: list[Any], markexpr: str, args: list[str]) -> list[Any]:
+    """The heavy tests that neither -m (naming `heavy`) nor a node id on the command line asked for."""
+    if "heavy" in markexpr:
+        return []
+    named = {arg.split("::", 1)[1] for arg in args if "::" in arg}
+    return [item for item in items if item.get_closest_marker("heavy") and item.nodeid.split("::", 1)[1] not in named]
 
 
 @pytest.hookimpl(optionalhook=True)

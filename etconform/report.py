@@ -131,6 +131,11 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
     if partial:
         narrowed = "; ".join(" ".join(run["selection"]["narrowed_by"]) for run in partial)
         caveats.append(f"a partial run ({narrowed}): it qualifies what it selected, not the whole suite")
+    ran = {f"{r.get('case')}-{r.get('target')}" for r in records}  # a merged heavy run has them
+    heavy = sorted({t for run in runs for t in (run.get("selection") or {}).get("heavy_not_run") or []} - ran)
+    if heavy:
+        caveats.append(f"{len(heavy)} heavy test{'s' * (len(heavy) > 1)} not run ({', '.join(heavy)}): hours of lowering each; "
+                       "-m heavy runs them, `etconform merge` joins their results")
     if not runs:
         caveats.append("no run.json: when, how and where these records were made is unknown")
     if counts["ran_nowhere"]:

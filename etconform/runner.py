@@ -24,7 +24,7 @@ from etconform.expectations import Expectation
 from etconform.localize import Localizer
 from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
 from etconform.records import RecordWriter, versions
-from etconform.stages import Stage, StageError
+from etconform.stages import Stage, StageError, allowing
 from etconform.targets import Target
 from models._thresholds import thresholds as model_thresholds
 from reference import EXECUTORS, files
@@ -113,6 +113,14 @@ def run_case(
     """`cache`: where lowerings and executor outputs are kept between runs (None: none);
     `cache_salt`: a digest of code loaded in this process that could patch the system under test;
     `localize`: find the first departing layer of every model (a mismatching model always is)."""
+    with allowing(case.allowance(target)):
+        return _run_case(case, target, results_dir, writer, seed, test_id, expect, cache, cache_salt, localize)
+
+
+def _run_case(
+    case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str,
+    expect: Expectation | None, cache: ArtifactCache | None, cache_salt: str, localize: bool,
+) -> CaseRun:
     expect = expect or Expectation()
     recorder = _Recorder(case, target, seed, test_id, writer, expect)
     workdir = results_dir / "artifacts" / target.name / case.id

@@ -58,8 +58,24 @@ def parse_timeouts(text: str) -> dict[str, float]:
     return found
 
 
+_allowed: dict[str, float] = {}  # the running case's own limits (Case.allowance)
+
+
 def timeouts() -> dict[str, float]:
-    return {**STAGE_TIMEOUTS, **parse_timeouts(os.environ.get("ETCONFORM_STAGE_TIMEOUT", ""))}
+    """The defaults, raised where the running case allows more, and what the user set above both."""
+    return {**STAGE_TIMEOUTS, **_allowed, **parse_timeouts(os.environ.get("ETCONFORM_STAGE_TIMEOUT", ""))}
+
+
+@contextlib.contextmanager
+def allowing(limits: dict[str, float]) -> Iterator[None]:
+    """Stage limits for the block: a heavy case's measured lowering time, with a margin."""
+    saved = dict(_allowed)
+    _allowed.update(limits)
+    try:
+        yield
+    finally:
+        _allowed.clear()
+        _allowed.update(saved)
 
 
 class StageTimeout(BaseException):

@@ -11,6 +11,8 @@ from etconform.cases import Case
 from etconform.catalog import model_cases, operator_cases
 from etconform.targets import TARGETS
 
+TEST_TIMEOUT = 5400  # pytest-timeout's limit (pyproject.toml), which a heavy test gets beside its lowering
+
 
 def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa: ANN401
     cases = list(cases)
@@ -27,6 +29,8 @@ def params(cases: Iterable[Case], target_names: Iterable[str]) -> list:  # noqa:
                 marks.append(pytest.mark.smoke)
             if case.dynamic:
                 marks.append(pytest.mark.dynamic)
+            if case.allowance(target):  # hours of lowering: only when asked, with the time it needs
+                marks += [pytest.mark.heavy, pytest.mark.timeout(case.allowance(target)["lower"] + TEST_TIMEOUT)]
             out.append(pytest.param(case, target, id=f"{case.id}-{target.name}", marks=marks))
     return out
 

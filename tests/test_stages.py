@@ -129,3 +129,24 @@ def test_a_lowering_past_its_timeout_is_a_failure_at_lower_in_the_record(run_one
     record = by_executor(run_one(case, "tosa_fp"))["tosa_ref"]
     assert (record["outcome"], record["stage"]) == ("fail", "lower")
     assert "StageTimeout: lower still running after 0.05 s" in record["message"]
+
+
+def test_a_heavy_case_lowers_under_its_own_measured_limit_on_its_backends_only(run_one, monkeypatch):
+    """The limit a heavy case declares reaches the real lowering: declared at 0.025 s for its backend,
+    it stops there (0.05 s); a target named has its own; another backend keeps the default; the
+    user's setting stays above both."""
+    from etconform.stages import allowing, timeouts
+
+    monkeypatch.delenv("ETCONFORM_STAGE_TIMEOUT", raising=False)
+    case = Case("selftest", "heavy", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),),
+                heavy={"tosa": 0.025, "tosa_int16": 5.0})
+    record = by_executor(run_one(case, "tosa_fp"))["tosa_ref"]
+    assert (record["outcome"], record["stage"]) == ("fail", "lower")
+    assert "lower still running after 0.05 s" in record["message"]
+    assert case.allowance(TARGETS["xnnpack_fp32"]) == {} and case.allowance(TARGETS["tosa_int16"]) == {"lower": 10.0}
+    with allowing(case.allowance(TARGETS["tosa_int"])):
+        assert timeouts()["lower"] == 0.05
+        monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "lower=9")
+        assert timeouts()["lower"] == 9
+    monkeypatch.delenv("ETCONFORM_STAGE_TIMEOUT")
+    assert timeouts()["lower"] == 3600
