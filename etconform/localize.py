@@ -168,12 +168,14 @@ class _Forced(_Copying):
         # forced: {node: (value, its grid or None, the grid the tap reports it on or None)}; a grid:
         # (scale, zero point, qmin, qmax)
         self.forced, self.own = forced, {}
+        self.stood_in: dict[str, tuple[int, int]] = {}  # {node: (elements saturated on the tap's grid, elements)}
 
     def run_node(self, n: torch.fx.Node) -> Any:
         out = super().run_node(n)
         if n.name not in self.forced:
             return out
         value, grid, reported = self.forced[n.name]
+        self.stood_in[n.name] = (0, out.numel())
         if grid is None:
             self.own[n.name] = out.detach().clone().float()
             return value.to(out.dtype).reshape(out.shape).clone()
@@ -186,6 +188,7 @@ class _Forced(_Copying):
             code = torch.round(value / reported[0]) + reported[1]
             saturated = ((code <= reported[2]) | (code >= reported[3])).reshape(out.shape)
             given = torch.where(saturated, out, given)
+            self.stood_in[n.name] = (int(saturated.sum()), saturated.numel())
         return given
 
 
@@ -253,15 +256,21 @@ def _is_tap(node: torch.fx.Node) -> bool:
 
 
 def own_values(module: torch.fx.GraphModule, samples: list[Any], given: list[list[torch.Tensor]],
-               taps: list[int]) -> list[list[Any]]:
-    """Per sample, per flat output: what `module` computes at each tap from `given`'s values of the taps before it."""
+               taps: list[int], stood_in: dict[int, float] | None = None) -> list[list[Any]]:
+    """Per sample, per flat output: what `module` computes at each tap from `given`'s values of the taps before it.
+    `stood_in` gets, per flat output, the share of elements whose input was quantized eager's own (see _Forced)."""
     sources = _tapped_sources(module, taps)
-    found = []
+    found, counts = [], {}
     with torch.no_grad():
         for sample, values in zip(samples, given):
             forced = _Forced(module, {name: (values[i], grid, reported) for i, (name, grid, reported) in sources.items()})
             forced.run(*sample)
             found.append([forced.own.get(sources[i][0]) if i in sources else None for i in range(len(values))])
+            for i, (name, _, _) in sources.items():
+                saturated, total = forced.stood_in.get(name, (0, 0))
+                counts[i] = (counts.get(i, (0, 0))[0] + saturated, counts.get(i, (0, 0))[1] + total)
+    if stood_in is not None:
+        stood_in.update({i: round(n / total, 4) for i, (n, total) in counts.items() if total})
     return found
 
 
@@ -349,7 +358,8 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     # Each layer's own error: the program against quantized eager fed the program's own taps, and
     # quantized eager against eager fed quantized eager's (what the layer adds, not what it inherits).
     taps = [layer.output_index for layer in tapped.layers]
-    own_q = own_values(tapped.lowered.quantized_module, tapped.samples, outputs, taps) if tapped.samples else None
+    stood_in: dict[int, float] = {}
+    own_q = own_values(tapped.lowered.quantized_module, tapped.samples, outputs, taps, stood_in) if tapped.samples else None
     own_e = tapped.quantizer_own
     rows, vs_q, vs_e, q_vs_e, own_steps, own_db = [], [], [], [], [], []
     for layer in tapped.layers:
@@ -371,7 +381,8 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
             own_e_db = round(sqnr_db(quantized, _joined(own_e, i)), 2)
         rows.append([layer.name, layer.op, round(vs_q[-1], 2), round(vs_e[-1], 2), round(q_vs_e[-1], 2),
                      None if steps is None else round(steps, 2),
-                     own_db_here, None if own_steps_here is None else round(own_steps_here, 2), own_e_db, layer.runs_on])
+                     own_db_here, None if own_steps_here is None else round(own_steps_here, 2), own_e_db, layer.runs_on,
+                     stood_in.get(i)])
     start = tapped.input_sqnr_db  # against eager, the program's input already carries its quantization
     known = [(i, steps) for i, steps in enumerate(own_steps) if steps is not None]
     if known:  # a layer's own error decides; what it inherited does not
@@ -385,7 +396,9 @@ def compare(tapped: Tapped, outputs: list[list[torch.Tensor]]) -> dict[str, Any]
     from_eager = first_departure(vs_e, MARGIN_VS_EAGER_DB, start)
     found: dict[str, Any] = {
         "columns": ["layer", "op", "sqnr_vs_quantized_db", "sqnr_vs_eager_db", "quantized_vs_eager_db", "max_err_qsteps",
-                    "own_sqnr_vs_quantized_db", "own_err_qsteps", "quantizer_own_sqnr_db", "runs_on"],
+                    "own_sqnr_vs_quantized_db", "own_err_qsteps", "quantizer_own_sqnr_db", "runs_on",
+                    # the share of elements where the tap's grid saturated and quantized eager's own input stood in
+                    "own_input_stood_in_share"],
         "layers": rows,
         "margins_db": {"vs_quantized": MARGIN_VS_QUANTIZED_DB, "vs_eager": MARGIN_VS_EAGER_DB, "ceiling": CEILING_DB},
         "input_sqnr_db": round(start, 2),

@@ -54,3 +54,17 @@ def test_a_decomposed_node_is_charged_to_the_program_node_it_came_from():
     node.meta["from_node"] = [Source("avg_pool2d_1", [Source("adaptive_avg_pool2d", [Source("mean")])])]
     assert _origin(node, {"adaptive_avg_pool2d", "mean"}) == "adaptive_avg_pool2d"  # the nearest
     assert _origin(node, {"conv"}) == node.name
+
+
+def test_where_the_tap_grid_saturates_quantized_eager_stands_in_and_the_share_is_recorded():
+    """The tap's grid spans [-1.575, 1.6125]; the tensor's own [-13.1, 12.4]. Given 5.0 and 3.0 the
+    program's value on the tensor's grid is unknown: quantized eager's own stands in, half the elements."""
+    from etconform.localize import own_values
+
+    module, _ = _graph(arm=True)
+    x = torch.tensor([0.5, 5.0, 1.0, 3.0])
+    given = torch.tensor([0.5, 1.6125, 1.0, 1.6125])  # what the program reports: clipped on the tap's grid
+    stood_in: dict[int, float] = {}
+    own = own_values(module, [(x,)], [[-x, given]], [1], stood_in)
+    assert stood_in == {1: 0.5}
+    assert own[0][0] is None and own[0][1] is not None
