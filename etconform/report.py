@@ -308,6 +308,10 @@ def _accuracy_fields(m: dict[str, Any], tolerance: dict[str, Any], quantized: di
                                                       "eager_top5_accuracy", "top1_accuracy_lost", "top5_accuracy_lost")}
     fields["quantized_top1_accuracy"] = quantized.get("top1_accuracy")
     fields["max_top1_accuracy_lost"] = tolerance.get("max_top1_accuracy_lost")
+    # A language model: its top-1 is next-token accuracy against the text, and it has a perplexity (no top-5).
+    fields.update({k: m.get(k) for k in ("perplexity", "eager_perplexity", "perplexity_ratio")})
+    fields["quantized_perplexity"] = quantized.get("perplexity")
+    fields["max_perplexity_ratio"] = tolerance.get("max_perplexity_ratio")
     return fields
 
 
@@ -339,16 +343,29 @@ MODEL_COLUMNS = ("model", "target", "outcome", "accuracy vs labels", "accuracy l
 
 
 def _accuracy_cells(row: dict[str, Any]) -> tuple[str, str]:
-    """("top-1 90 %, top-5 95 % (eager 90 %, quantized eager 85 %)", "top-1 0 pts (<= 5), top-5 0 pts") or blanks."""
+    """("top-1 90 %, top-5 95 % (eager 90 %, quantized eager 85 %)", "top-1 0 pts (<= 5), top-5 0 pts"), for a
+    language model next-token accuracy and perplexity ("next token 45 %, perplexity 19.6 (eager 45 %, 19.6)"), or blanks."""
     if row.get("top1_accuracy") is None:
         return "", ""
-    refs = [f"eager {row['eager_top1_accuracy']:.0%}"]
-    if row.get("quantized_top1_accuracy") is not None:
-        refs.append(f"quantized eager {row['quantized_top1_accuracy']:.0%}")
-    accuracy = f"top-1 {row['top1_accuracy']:.0%}, top-5 {row['top5_accuracy']:.0%} ({', '.join(refs)})"
+    language = row.get("perplexity") is not None
+    first = "next token" if language else "top-1"
+
+    def at(prefix: str) -> str:
+        top1, ppl = row.get(f"{prefix}top1_accuracy"), row.get(f"{prefix}perplexity")
+        return f"{top1:.0%}" + (f", {ppl:.4g}" if language and ppl is not None else "")
+
+    refs = [f"eager {at('eager_')}"] + ([f"quantized eager {at('quantized_')}"] if row.get("quantized_top1_accuracy") is not None else [])
+    own = f"{first} {row['top1_accuracy']:.0%}" + (f", perplexity {row['perplexity']:.4g}" if language else "")
+    if row.get("top5_accuracy") is not None:
+        own += f", top-5 {row['top5_accuracy']:.0%}"
     bound = row.get("max_top1_accuracy_lost")
-    lost = f"top-1 {100 * row['top1_accuracy_lost']:.0f} pts" + (f" (<= {100 * bound:.0f})" if bound is not None else " (not gated)")
-    return accuracy, lost + f", top-5 {100 * row['top5_accuracy_lost']:.0f} pts"
+    lost = f"{first} {100 * row['top1_accuracy_lost']:.0f} pts" + (f" (<= {100 * bound:.0f})" if bound is not None else " (not gated)")
+    if language:
+        ratio = row.get("max_perplexity_ratio")
+        lost += f", perplexity x{row['perplexity_ratio']:.4g}" + (f" (<= {ratio:g})" if ratio is not None else " (not gated)")
+    if row.get("top5_accuracy_lost") is not None:
+        lost += f", top-5 {100 * row['top5_accuracy_lost']:.0f} pts"
+    return f"{own} ({('; ' if language else ', ').join(refs)})", lost
 
 
 def weights_and_data(row: dict[str, Any]) -> str:

@@ -179,6 +179,24 @@ def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
     assert cells["weights and data"] == "pretrained CIFAR-10; 20 labelled CIFAR-10 images"
 
 
+def test_the_model_table_shows_a_language_models_next_token_accuracy_and_perplexity(tmp_path):
+    """A language model has no top-5: its row once stopped the report at the end of a run (a TypeError)."""
+    from etconform import report
+    from tests.test_report import _record
+
+    text = {"top1_accuracy": 0.4453, "eager_top1_accuracy": 0.4453, "top1_accuracy_lost": 0.0, "perplexity": 19.5726,
+            "eager_perplexity": 19.5727, "perplexity_ratio": 1.0, "cosine": 1.0}
+    records = [_record("smollm2_135m-text4", "tosa_int", metrics=text, kind="model",
+                       tolerance={"max_perplexity_ratio": 1.01, "max_top1_accuracy_lost": 0.0625}),
+               _record("smollm2_135m-text4", "tosa_int", executor="quantized_eager", kind="model",
+                       metrics={**text, "top1_accuracy": 0.4141, "perplexity": 21.2})]
+    cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(report.build(records)["models"][0])))
+    assert cells["accuracy vs labels"] == "next token 45%, perplexity 19.57 (eager 45%, 19.57; quantized eager 41%, 21.2)"
+    assert cells["accuracy lost vs eager"] == "next token 0 pts (<= 6), perplexity x1 (<= 1.01)"
+    report.write(tmp_path, records)
+    assert "perplexity 19.57" in (tmp_path / "report.md").read_text() and (tmp_path / "report.html").is_file()
+
+
 def test_a_language_model_on_real_text_is_held_to_perplexity_and_next_token_accuracy():
     """Labels are the text's next tokens: a program that predicts them worse fails with both numbers."""
     g = torch.Generator().manual_seed(0)
