@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,7 @@ class _Merger:
         self.config = config
         self.last = 0.0
         self.records: list[dict[str, Any]] = []
+        self.report_error = ""  # why the report could not be written at the end, if it could not
         self.info = runinfo.start(list(config.invocation_params.args), list(config.args),
                                   getattr(config.option, "numprocesses", None) or 1)
         self.info["memory_budget"] = config.getoption("--memory-budget") or ""
@@ -246,7 +248,7 @@ class _Merger:
         if record:
             RecordWriter(results_dir(self.config), "controller").write(record)
 
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.merge(force=True)
         if self.records:
             from etconform import report, runinfo
@@ -254,7 +256,14 @@ class _Merger:
             folder = results_dir(self.config)
             runinfo.finish(folder, self.info, int(exitstatus), len({r.get("test_id") for r in self.records}))
             baseline = self.config.getoption("--baseline")
-            report.write(folder, self.records, Path(baseline) if baseline else None)
+            try:
+                report.write(folder, self.records, Path(baseline) if baseline else None)
+            except Exception as exc:  # noqa: BLE001 - a report bug must not cost the records or pass unseen
+                self.report_error = f"{type(exc).__name__}: {exc}"
+                for name in ("report.html", "report.md", "report.json"):  # no report of an earlier run stays behind
+                    (folder / name).unlink(missing_ok=True)
+                (folder / "report_error.txt").write_text(traceback.format_exc())
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def _slowest(records: list[dict[str, Any]], n: int = 5) -> list[str]:
@@ -283,6 +292,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     records = merger.records if merger else []
     if not records:
         return
+    failed = merger.report_error
+    if failed:
+        folder = results_dir(config)
+        terminalreporter.write_line(f"etconform: the report could not be written ({failed}): the {len(records)} records "
+                                    f"are in {folder / 'records.jsonl'}, the traceback in {folder / 'report_error.txt'}; "
+                                    f"python -m etconform report {folder} rebuilds the report", red=True)
     tally = collections.Counter((r["target"], r["outcome"]) for r in records)
     terminalreporter.section("etconform")
     for target in sorted({t for t, _ in tally}):

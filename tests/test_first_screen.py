@@ -157,3 +157,17 @@ def test_the_first_screen_says_when_no_fvp_or_board_ran():
     assert any(c.startswith("ethos_u55_128: no FVP or board ran, so what Vela compiled") for c in caveats)
     records[1] = _record("add-a", "ethos_u55_128", executor="fvp")
     assert not any("no FVP or board ran" in c for c in report.build(records)["verdict"]["caveats"])
+
+
+def test_a_report_that_cannot_be_written_keeps_the_records_leaves_no_stale_report_and_fails_the_run(tmp_path):
+    results = tmp_path / "run"
+    results.mkdir()
+    (results / "report.html").write_text("an earlier run's report")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.faults.broken_report",
+                           "-q", *SELECT, "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache")],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == pytest.ExitCode.INTERNAL_ERROR, done.stdout[-2000:]
+    assert "etconform: the report could not be written (TypeError: unsupported format string" in done.stdout
+    assert f"python -m etconform report {results}" in done.stdout
+    assert (results / "records.jsonl").read_text().strip() and not (results / "report.html").exists()
+    assert "TypeError" in (results / "report_error.txt").read_text()
