@@ -221,10 +221,17 @@ class _Merger:
         self.last = 0.0
         self.records: list[dict[str, Any]] = []
         self.report_error = ""  # why the report could not be written at the end, if it could not
+        self.heavy: list[str] = []  # the heavy tests the run left out (param ids)
         self.info = runinfo.start(list(config.invocation_params.args), list(config.args),
                                   getattr(config.option, "numprocesses", None) or 1)
         self.info["memory_budget"] = config.getoption("--memory-budget") or ""
         self.info["base_seed"] = config.getoption("--seed")
+
+    def left_out(self, ids: list[str]) -> None:
+        """Heavy tests deselected, said at the end and in run.json (the report lists them)."""
+        self.heavy = sorted(set(self.heavy) | set(ids))
+        if self.heavy:
+            self.info.setdefault("selection", {})["heavy_not_run"] = self.heavy
 
     def merge(self, force: bool = False) -> None:
         if not any((results_dir(self.config) / ".parts").glob("records-*.jsonl")):
@@ -282,13 +289,13 @@ def _slowest(records: list[dict[str, Any]], n: int = 5) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    heavy = getattr(config, "_etconform_heavy", [])
+    merger = config.pluginmanager.get_plugin("etconform-merger")
+    heavy = merger.heavy if merger else []
     if heavy:
-        cases = collections.Counter(item.callspec.params["case"].id for item in heavy if hasattr(item, "callspec"))
+        cases = collections.Counter(next((p[: -len(t) - 1] for t in TARGETS if p.endswith(f"-{t}")), p) for p in heavy)
         listed = ", ".join(f"{case} on {n} target{'s' * (n > 1)}" for case, n in sorted(cases.items()))
         terminalreporter.write_line(f"etconform: {len(heavy)} heavy tests not run ({listed}): each lowers for hours "
                                     f"here; -m heavy (or -m 'heavy or model', or the node id) runs them")
-    merger = config.pluginmanager.get_plugin("etconform-merger")
     records = merger.records if merger else []
     if not records:
         return
@@ -319,11 +326,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if heavy:
         config.hook.pytest_deselected(items=heavy)
         items[:] = [item for item in items if item not in heavy]
-        config._etconform_heavy = heavy  # noqa: SLF001 - said in the terminal summary
+        ids = [_param_id(item) for item in heavy]
+        if _is_worker(config):  # under xdist the controller collects nothing: it hears of them from the workers
+            config.workeroutput["etconform_heavy"] = ids
         merger = config.pluginmanager.get_plugin("etconform-merger")
-        if merger is not None:  # and in run.json: the report says what the run left out
-            merger.info.setdefault("selection", {})["heavy_not_run"] = sorted(_param_id(item) for item in heavy)
+        if merger is not None:
+            merger.left_out(ids)
     case_major(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:  # noqa: ARG001
+    """An xdist worker's heavy tests left out, for the controller's summary and run.json."""
+    merger = node.config.pluginmanager.get_plugin("etconform-merger")
+    if merger is not None:
+        merger.left_out((getattr(node, "workeroutput", None) or {}).get("etconform_heavy", []))
 
 
 def _param_id(item: Any) -> str:
