@@ -12,13 +12,17 @@ from typing import Any
 from etconform.targets import TARGETS
 
 
+def case_of(param: str) -> str | None:
+    """The case id of a test's parameter id (`<case>-<target>`); None if it names no target."""
+    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
+    return param[: -len(target) - 1] if target else None
+
+
 def scope(nodeid: str) -> str:
     """The case id for an operator test (`...test_operators.py::test_operator[<case>-<target>]`), else the node id."""
     if "test_operators.py::" not in nodeid or not nodeid.endswith("]"):
         return nodeid
-    param = nodeid.rpartition("[")[2][:-1]
-    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
-    return param[: -len(target) - 1] if target else nodeid
+    return case_of(nodeid.rpartition("[")[2][:-1]) or nodeid
 
 
 def case_major(items: list[Any]) -> None:

@@ -292,7 +292,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     merger = config.pluginmanager.get_plugin("etconform-merger")
     heavy = merger.heavy if merger else []
     if heavy:
-        cases = collections.Counter(next((p[: -len(t) - 1] for t in TARGETS if p.endswith(f"-{t}")), p) for p in heavy)
+        from etconform.grouping import case_of
+
+        cases = collections.Counter(case_of(p) or p for p in heavy)
         listed = ", ".join(f"{case} on {n} target{'s' * (n > 1)}" for case, n in sorted(cases.items()))
         terminalreporter.write_line(f"etconform: {len(heavy)} heavy tests not run ({listed}): each lowers for hours "
                                     f"here; -m heavy (or -m 'heavy or model', or the node id) runs them")
