@@ -6,6 +6,7 @@ import contextlib
 import enum
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -96,7 +97,9 @@ def _deadline(name: str, seconds: float) -> Iterator[None]:
     def expire(signum, frame):  # noqa: ANN001, ANN202
         if outer_delay and time.monotonic() - t0 >= outer_delay - 1e-3 and callable(outer_handler):
             return outer_handler(signum, frame)  # the outer alarm was due first
-        raise StageTimeout(f"{name} still running after {seconds:g} s: stopped (ETCONFORM_STAGE_TIMEOUT={name}=SECONDS to change)")
+        where = _running_pass(frame)
+        raise StageTimeout(f"{name} still running after {seconds:g} s: stopped{f' in {where}' if where else ''}"
+                           f" (ETCONFORM_STAGE_TIMEOUT={name}=SECONDS to change)")
 
     signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_delay) if outer_delay else seconds)
@@ -107,6 +110,18 @@ def _deadline(name: str, seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, outer_handler)
         if outer_delay:
             signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - t0), 1e-3), outer_interval)
+
+
+def _running_pass(frame) -> str:  # noqa: ANN001
+    """The innermost graph pass the interrupted code was in: a lowering that runs out of time is
+    usually one pass repeating, and its name says which."""
+    base = sys.modules.get("torch.fx.passes.infra.pass_base")
+    while base is not None and frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, base.PassBase):
+            return type(owner).__name__
+        frame = frame.f_back
+    return ""
 
 
 # Vela runs inside ExecuTorch's lowering; a failure raised from its frames is Vela's.

@@ -85,7 +85,33 @@ def test_a_stage_past_its_timeout_fails_at_that_stage_with_the_time(monkeypatch)
             except Exception:  # noqa: BLE001 - the system under test may swallow Exceptions: not this one
                 pass
     assert caught.value.stage is Stage.LOWER and time.monotonic() - t0 < 5
-    assert "lower still running after 0.3 s" in caught.value.message
+    assert "lower still running after 0.3 s: stopped (" in caught.value.message  # in no graph pass
+
+
+def test_a_stage_that_runs_out_of_time_in_a_graph_pass_names_the_pass(monkeypatch):
+    """A lowering that outlasts its limit is mostly one pass repeating (SmolLM2 on the Arm integer
+    targets): the message names the innermost pass that was running, not the frame of the interpreter."""
+    import time
+
+    from torch.fx.passes.infra.pass_base import PassBase
+
+    from etconform.stages import Stage, StageError, stage
+
+    class SpinningPass(PassBase):
+        def call(self, graph_module):  # noqa: ANN001, ANN201
+            while True:
+                sorted(range(1000))
+
+    class OuterPass(PassBase):
+        def call(self, graph_module):  # noqa: ANN001, ANN201
+            return SpinningPass()(graph_module)
+
+    monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "lower=0.2")
+    t0 = time.monotonic()
+    with pytest.raises(StageError) as caught, stage(Stage.LOWER):
+        OuterPass()(torch.fx.symbolic_trace(torch.nn.ReLU()))
+    assert time.monotonic() - t0 < 5
+    assert "lower still running after 0.2 s: stopped in SpinningPass (" in caught.value.message
 
 
 def test_a_stage_timeout_keeps_an_outer_alarm(monkeypatch):
