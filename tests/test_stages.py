@@ -85,7 +85,8 @@ def test_a_stage_past_its_timeout_fails_at_that_stage_with_the_time(monkeypatch)
             except Exception:  # noqa: BLE001 - the system under test may swallow Exceptions: not this one
                 pass
     assert caught.value.stage is Stage.LOWER and time.monotonic() - t0 < 5
-    assert "lower still running after 0.3 s: stopped (" in caught.value.message  # in no graph pass
+    assert "lower still running after 0.3 s (" in caught.value.message and ": stopped (" in caught.value.message  # in no pass
+    assert _cpu_seconds(caught.value.message) < 0.1  # it slept: the CPU it had says how far it could get
 
 
 def test_a_stage_that_runs_out_of_time_in_a_graph_pass_names_the_pass(monkeypatch):
@@ -106,12 +107,19 @@ def test_a_stage_that_runs_out_of_time_in_a_graph_pass_names_the_pass(monkeypatc
         def call(self, graph_module):  # noqa: ANN001, ANN201
             return SpinningPass()(graph_module)
 
-    monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "lower=0.2")
+    monkeypatch.setenv("ETCONFORM_STAGE_TIMEOUT", "lower=0.5")
     t0 = time.monotonic()
     with pytest.raises(StageError) as caught, stage(Stage.LOWER):
         OuterPass()(torch.fx.symbolic_trace(torch.nn.ReLU()))
     assert time.monotonic() - t0 < 5
-    assert "lower still running after 0.2 s: stopped in SpinningPass (" in caught.value.message
+    assert "lower still running after 0.5 s (" in caught.value.message and ": stopped in SpinningPass (" in caught.value.message
+    assert 0 < _cpu_seconds(caught.value.message) <= 0.6  # it spun on one thread, sharing the cores
+
+
+def _cpu_seconds(message: str) -> float:
+    import re
+
+    return float(re.search(r"\(([\d.]+) s of CPU\)", message).group(1))
 
 
 def test_a_stage_timeout_keeps_an_outer_alarm(monkeypatch):
