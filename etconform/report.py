@@ -389,8 +389,10 @@ def model_cells(row: dict[str, Any]) -> list[str]:
                                                                   ("off_chip_flash", "flash")) if row.get(key) is not None)
     fits = {None: "", True: "yes", False: "NO: "}[row["fits_budget"]] + (row["budget_note"] if row["fits_budget"] is False else "")
     host = f"{row['host_ms']:.3g} ({row['eager_ms']:.3g})" if row["host_ms"] and row["eager_ms"] else _fmt(row["host_ms"])
+    # A program that never lowered has no delegation to tell: "nothing on the CPU" would read as all on the NPU.
     return [row["case"], row["target"], row["outcome"], *_accuracy_cells(row), row["accuracy"], delegated,
-            row["on_cpu"] or "nothing", estimate, memory, fits, host, weights_and_data(row), row.get("localized", "")]
+            row["on_cpu"] or ("nothing" if row["total_nodes"] else ""), estimate, memory, fits, host,
+            weights_and_data(row), row.get("localized", "")]
 
 
 def run_lines(report: dict[str, Any]) -> list[str]:

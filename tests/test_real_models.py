@@ -197,6 +197,23 @@ def test_the_model_table_shows_a_language_models_next_token_accuracy_and_perplex
     assert "perplexity 19.57" in (tmp_path / "report.md").read_text() and (tmp_path / "report.html").is_file()
 
 
+def test_a_model_that_never_lowered_says_nothing_about_the_cpu():
+    """A lowering stopped by its time limit has no delegation: the row must not read "nothing on the CPU"
+    (all delegated), as SmolLM2's timed-out Arm rows once did."""
+    from etconform import report
+    from tests.test_report import _record
+
+    stopped = "StageTimeout: lower still running after 3600 s (1020 s of CPU): stopped in RewriteConvPass (...)"
+    records = [_record("smollm2_135m-text4", "ethos_u85_256", "fail", stage="lower", message=stopped, kind="model",
+                       delegation={}, metrics={}),
+               _record("smollm2_135m-text4", "ethos_u85_256", "fail", executor="quantized_eager", stage="lower",
+                       message=stopped, kind="model", delegation={}, metrics={})]
+    cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(report.build(records)["models"][0])))
+    assert (cells["outcome"], cells["delegated"], cells["on the CPU"]) == ("fail@lower", "", "")
+    lowered = [_record("mobilenet_v2-224", "tosa_int", kind="model")]  # 5 of 8 delegated, nothing undelegated
+    assert dict(zip(report.MODEL_COLUMNS, report.model_cells(report.build(lowered)["models"][0])))["on the CPU"] == "nothing"
+
+
 def test_a_language_model_on_real_text_is_held_to_perplexity_and_next_token_accuracy():
     """Labels are the text's next tokens: a program that predicts them worse fails with both numbers."""
     g = torch.Generator().manual_seed(0)
