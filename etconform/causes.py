@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from etconform import policy
+from etconform.expectations import BEFORE_EXECUTION
 from etconform.qualify import pattern
 from etconform.targets import TARGETS
 
@@ -47,8 +48,11 @@ def _key(bad: list[dict[str, Any]]) -> tuple[str, frozenset, str]:
         message = re.sub(r"\b(aten_\w+|\w+\.(default|Tensor|Scalar)\w*)", "OP", first.get("message") or "")
         what = "/".join(checks) + ": " + pattern(re.sub(r"(OP(, )?)+", "OP ", message))
     else:
-        what = pattern(first.get("message") or "")
-    return stage, frozenset(r["executor"] for r in bad), what[:160]
+        # A timeout's pass, like its seconds, differs with how far each case got: one cause.
+        what = pattern(re.sub(r"(still running after .*stopped) in \w+", r"\1 in PASS", first.get("message") or ""))
+    # Before anything ran, every executor of the target fails alike: which ones says only the target's family.
+    executors = frozenset() if stage in BEFORE_EXECUTION else frozenset(r["executor"] for r in bad)
+    return stage, executors, what[:160]
 
 
 def _conclusion(stage: str, executors: set[str], targets: set[str], groups: list[list[dict[str, Any]]],
@@ -56,6 +60,9 @@ def _conclusion(stage: str, executors: set[str], targets: set[str], groups: list
     if stage in _STAGE_LAYER:
         return _STAGE_LAYER[stage]
     message = what
+    if "still running after" in message:
+        return (f"the {stage} stage ran past its time limit: slow or stuck in the system under test (how far it got"
+                " depends on the machine; each message names the pass it stopped in)")
     if stage == "partition":
         if what.startswith("float"):
             return "delegated compute left in floating point on an integer target: the quantizer's annotation"
@@ -89,6 +96,7 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                    "example": first.get("message") or "", "known_elsewhere": set()})
         g["known_elsewhere"].update(t for c, t in known if c == case and t != target)
         g["targets"].add(target)
+        g["executors"].update(r["executor"] for r in bad)
         g["subjects"][first.get("subject", case)] += 1
         g["cases"].append((case, target))
         g["records"].append(group_records)

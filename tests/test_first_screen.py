@@ -171,3 +171,18 @@ def test_a_report_that_cannot_be_written_keeps_the_records_leaves_no_stale_repor
     assert f"python -m etconform report {results}" in done.stdout
     assert (results / "records.jsonl").read_text().strip() and not (results / "report.html").exists()
     assert "TypeError" in (results / "report_error.txt").read_text()
+
+
+def test_lowerings_past_their_limit_are_one_cause_whichever_pass_each_stopped_in():
+    def timeout(target, cpu, where, executors=("quantized_eager", "tosa_ref")):
+        message = (f"StageTimeout: lower still running after 3600 s ({cpu} s of CPU): stopped in {where}"
+                   " (ETCONFORM_STAGE_TIMEOUT=lower=SECONDS to change)")
+        return [_record("smollm2_135m-text4", target, "fail", e, stage="lower", message=message) for e in executors]
+
+    records = [*timeout("tosa_int", 1020, "RewriteMatmulPass"), *timeout("tosa_int16", 980, "DecomposeSumPass"),
+               *timeout("ethos_u85_256", 1203, "RewriteConvPass", ("quantized_eager", "stream", "tosa_ref", "vela"))]
+    (cause,) = causes.group(records)
+    assert len(cause["cases"]) == 3 and cause["executors"] == ["quantized_eager", "stream", "tosa_ref", "vela"]
+    assert cause["conclusion"].startswith("the lower stage ran past its time limit")
+    other = _record("smollm2_135m-text4", "ethos_u55_128", "fail", stage="lower", message="KeyError: 'val'")
+    assert len(causes.group([*records, other])) == 2  # a lowering that raised is a cause of its own
