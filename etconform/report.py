@@ -268,7 +268,11 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
     rows = []
     for (_, case, target), (outcome, stage) in sorted(outcomes.items()):
         mine = {r["executor"]: r for r in records if r["case"] == case and r["target"] == target}
-        lowered = next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"), None) \
+        # The row's numbers come from an executor that compared: on Ethos-U the command stream can stop at
+        # Vela while the TOSA reference model still measured the accuracy.
+        lowered = next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"
+                        and r.get("metrics")), None) \
+            or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"), None) \
             or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED), None) or next(iter(mine.values()))
         d = lowered.get("delegation") or {}
         m = lowered.get("metrics") or {}

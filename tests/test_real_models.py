@@ -214,6 +214,24 @@ def test_a_model_that_never_lowered_says_nothing_about_the_cpu():
     assert dict(zip(report.MODEL_COLUMNS, report.model_cells(report.build(lowered)["models"][0])))["on the CPU"] == "nothing"
 
 
+def test_a_model_row_shows_the_accuracy_an_executor_measured_when_another_stopped_earlier():
+    """EfficientNet-Lite0 on U55: the command stream stops at Vela (no numbers) before the TOSA reference
+    model, which measured the accuracy; the row once took the stream's empty record."""
+    from etconform import report
+    from tests.test_report import _record
+
+    measured = {"cosine": 0.9165, "sqnr_db": 7.7, "top1_accuracy": 0.9, "eager_top1_accuracy": 0.9,
+                "top1_accuracy_lost": 0.0, "top5_accuracy": 0.95, "eager_top5_accuracy": 0.95, "top5_accuracy_lost": 0.0}
+    records = [_record("efficientnet_lite0-imagenet20", "ethos_u55_128", "xfail", executor="stream", stage="vela",
+                       kind="model", metrics={}, message="Vela's package writes 1 output(s)"),
+               _record("efficientnet_lite0-imagenet20", "ethos_u55_128", "xfail", stage="compare", kind="model",
+                       metrics=measured, message="vs eager: cosine 0.91654 < 0.95")]
+    row = report.build(records)["models"][0]
+    assert row["executor"] == "tosa_ref" and row["cosine"] == 0.9165
+    cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(row)))
+    assert cells["accuracy vs labels"].startswith("top-1 90%"), cells
+
+
 def test_a_language_model_on_real_text_is_held_to_perplexity_and_next_token_accuracy():
     """Labels are the text's next tokens: a program that predicts them worse fails with both numbers."""
     g = torch.Generator().manual_seed(0)
