@@ -49,20 +49,22 @@ def _key(bad: list[dict[str, Any]]) -> tuple[str, frozenset, str]:
         what = "/".join(checks) + ": " + pattern(re.sub(r"(OP(, )?)+", "OP ", message))
     else:
         # A timeout's pass, like its seconds, differs with how far each case got: one cause.
-        what = pattern(re.sub(r"(still running after .*stopped) in \w+", r"\1 in PASS", first.get("message") or ""))
+        what = pattern(re.sub(r"(still running after .*stopped)( in \w+)?", r"\1 in PASS", first.get("message") or ""))
     # Before anything ran, every executor of the target fails alike: which ones says only the target's family.
-    executors = frozenset() if stage in BEFORE_EXECUTION else frozenset(r["executor"] for r in bad)
+    # Not when one executor stopped there and another got further (the command stream's own Vela check).
+    alike = stage in BEFORE_EXECUTION and all(r.get("stage") == stage for r in bad)
+    executors = frozenset() if alike else frozenset(r["executor"] for r in bad)
     return stage, executors, what[:160]
 
 
 def _conclusion(stage: str, executors: set[str], targets: set[str], groups: list[list[dict[str, Any]]],
                 what: str) -> str:
-    if stage in _STAGE_LAYER:
-        return _STAGE_LAYER[stage]
     message = what
     if "still running after" in message:
         return (f"the {stage} stage ran past its time limit: slow or stuck in the system under test (how far it got"
                 " depends on the machine; each message names the pass it stopped in)")
+    if stage in _STAGE_LAYER:
+        return _STAGE_LAYER[stage]
     if stage == "partition":
         if what.startswith("float"):
             return "delegated compute left in floating point on an integer target: the quantizer's annotation"

@@ -268,10 +268,12 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
     rows = []
     for (_, case, target), (outcome, stage) in sorted(outcomes.items()):
         mine = {r["executor"]: r for r in records if r["case"] == case and r["target"] == target}
-        # The row's numbers come from an executor that compared: on Ethos-U the command stream can stop at
-        # Vela while the TOSA reference model still measured the accuracy.
-        lowered = next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"
-                        and r.get("metrics")), None) \
+        # The row's numbers come from an executor that compared (on Ethos-U the command stream can stop at
+        # Vela while the TOSA reference model still measured the accuracy), the worst of them first: a
+        # failing executor's numbers, never a passing one's beside a failing outcome.
+        compared = [r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"
+                    and r.get("metrics")]
+        lowered = min(compared, key=lambda r: (r["outcome"] not in FAILING, r["outcome"] != "xfail"), default=None) \
             or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"), None) \
             or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED), None) or next(iter(mine.values()))
         d = lowered.get("delegation") or {}
@@ -288,7 +290,8 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
             "delegated_share": delegated / total if total else None,
             "cpu_ops": sum(on_cpu.values()), "on_cpu": ", ".join(f"{op} x{n}" for op, n in sorted(on_cpu.items(), key=lambda kv: -kv[1])),
             **{k: m.get(k) for k in ("cosine", "sqnr_db", "top1_agreement", "next_token_agreement", "kl_div")},
-            "accuracy": _threshold_text(m, lowered.get("tolerance") or {}), "executor": lowered["executor"],
+            "accuracy": _threshold_text(m, lowered.get("tolerance") or {}) + (f" [{lowered['executor']}]" if m else ""),
+            "executor": lowered["executor"],
             "host_ms": lat.get("median_ms"), "eager_ms": lat.get("eager_median_ms"),
             "vela_ms": est.get("inference_time_ms"), "npu_operators": est.get("npu_operators"),
             "inferences_per_s": 1e3 / est["inference_time_ms"] if est.get("inference_time_ms") else None,

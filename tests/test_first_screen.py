@@ -186,3 +186,18 @@ def test_lowerings_past_their_limit_are_one_cause_whichever_pass_each_stopped_in
     assert cause["conclusion"].startswith("the lower stage ran past its time limit")
     other = _record("smollm2_135m-text4", "ethos_u55_128", "fail", stage="lower", message="KeyError: 'val'")
     assert len(causes.group([*records, other])) == 2  # a lowering that raised is a cause of its own
+    stopped_outside = timeout("tosa_fp", 4, "X")[0]
+    stopped_outside["message"] = stopped_outside["message"].replace(" in X", "")
+    assert len(causes.group([*records, stopped_outside])) == 1  # no pass named: the same cause
+    quantize = _record("smollm2_135m-text4", "tosa_int16", "fail", stage="quantize",
+                       message="StageTimeout: quantize still running after 900 s (880 s of CPU): stopped")
+    assert causes.group([quantize])[0]["conclusion"].startswith("the quantize stage ran past its time limit")
+
+
+def test_an_executor_that_got_further_keeps_its_cause_apart_from_a_stage_before_execution():
+    """The command stream fails its own Vela check while the TOSA reference model runs and mismatches:
+    that case must not merge with cases where only the stream stopped at Vela."""
+    stream_only = _record("add-a", "ethos_u55_128", "fail", "stream", stage="vela", message="Vela's package writes 1 output")
+    both = [_record("mul-b", "ethos_u55_128", "fail", "stream", stage="vela", message="Vela's package writes 1 output"),
+            _compare_failure("mul-b", "ethos_u55_128")]
+    assert len(causes.group([stream_only, *both])) == 2

@@ -230,6 +230,11 @@ def test_a_model_row_shows_the_accuracy_an_executor_measured_when_another_stoppe
     assert row["executor"] == "tosa_ref" and row["cosine"] == 0.9165
     cells = dict(zip(report.MODEL_COLUMNS, report.model_cells(row)))
     assert cells["accuracy vs labels"].startswith("top-1 90%"), cells
+    assert cells["agreement (threshold)"].endswith("[tosa_ref]")
+    # A passing executor's numbers never stand beside a failing outcome: the failing one's do.
+    records[0].update(outcome="pass", stage=None, metrics={**measured, "cosine": 0.9999})
+    records[1]["outcome"] = "mismatch"
+    assert report.build(records)["models"][0]["cosine"] == 0.9165
 
 
 def test_a_language_model_on_real_text_is_held_to_perplexity_and_next_token_accuracy():
