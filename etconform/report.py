@@ -259,6 +259,19 @@ def _threshold_text(metrics: dict[str, Any], tolerance: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _row_source(mine: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The record a model row takes its numbers from: an executor that compared (on Ethos-U the command
+    stream can stop at Vela while the TOSA reference model still measured the accuracy), the worst of
+    them, so a passing executor's numbers never stand beside a failing outcome; else the first lowered
+    record that ran, else the first lowered one, else any."""
+    def rank(r: dict[str, Any]) -> tuple[bool, ...]:
+        measured = bool(r.get("metrics")) and r["outcome"] != "skip"
+        return r["outcome"] == "skip", not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] != "xfail"
+
+    lowered = [r for r in mine.values() if policy.role_of(r) == policy.LOWERED]
+    return min(lowered, key=rank, default=None) or next(iter(mine.values()))
+
+
 def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str, Any]]:
     """One row per model and target: outcome, accuracy against its thresholds, delegation, estimate, memory, latency."""
     from etconform.budget import fits, parse_budget
@@ -268,14 +281,7 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
     rows = []
     for (_, case, target), (outcome, stage) in sorted(outcomes.items()):
         mine = {r["executor"]: r for r in records if r["case"] == case and r["target"] == target}
-        # The row's numbers come from an executor that compared (on Ethos-U the command stream can stop at
-        # Vela while the TOSA reference model still measured the accuracy), the worst of them first: a
-        # failing executor's numbers, never a passing one's beside a failing outcome.
-        compared = [r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"
-                    and r.get("metrics")]
-        lowered = min(compared, key=lambda r: (r["outcome"] not in FAILING, r["outcome"] != "xfail"), default=None) \
-            or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip"), None) \
-            or next((r for r in mine.values() if policy.role_of(r) == policy.LOWERED), None) or next(iter(mine.values()))
+        lowered = _row_source(mine)
         d = lowered.get("delegation") or {}
         m = lowered.get("metrics") or {}
         lat = (mine.get("et_runtime") or {}).get("latency") or {}
