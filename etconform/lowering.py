@@ -20,7 +20,7 @@ from torch.utils import _pytree as pytree
 
 from etconform.cases import Inputs, shapes_for
 from etconform.rejections import capture_rejections
-from etconform.scales import ScaleReport, check_scales, constant_arg
+from etconform.scales import ScaleReport, check_scales, constant_arg, level_findings, weight_grids
 from etconform.stages import Stage, StageError, stage
 from etconform.targets import SourceTransform, Target
 from etconform.vela import capture_vela_calls, digest, total_estimate
@@ -108,14 +108,7 @@ def _qparams(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> QParams
 
 def weight_bits(graph_module: torch.fx.GraphModule) -> int | None:
     """The fewest bits of any constant (a weight) that a dequantize reads; None if none is quantized."""
-    found = []
-    for node in graph_module.graph.nodes:
-        if node.op != "call_function" or "dequantize_per" not in str(node.target) or getattr(node.args[0], "op", "") != "get_attr":
-            continue
-        # per tensor: (x, scale, zero_point, qmin, qmax, dtype); per channel: (x, scales, zero_points, axis, qmin, qmax, dtype)
-        qmin, qmax = (node.args[4], node.args[5]) if "per_channel" in str(node.target) else (node.args[3], node.args[4])
-        if isinstance(qmin, int) and isinstance(qmax, int):
-            found.append(math.ceil(math.log2(qmax - qmin + 1)))
+    found = [math.ceil(math.log2(qmax - qmin + 1)) for _, qmin, qmax in weight_grids(graph_module)]
     return min(found) if found else None
 
 
@@ -327,6 +320,11 @@ def lower(
             in_qparams = input_qparams(quantized)
             # Findings are not raised: the runner turns them into a verdict and the executors still run.
             scale_report = check_scales(quantized, calibration or [inputs], min_step=target.min_step)
+            # A grid narrower than the target declares is not the target's format: nothing to lower.
+            narrow = level_findings(quantized, target.formats.activation_bits, target.formats.weight_bits) \
+                if target.formats is not None else []
+            if narrow:
+                raise StageError(Stage.QUANTIZE, "; ".join(narrow))
         with stage(Stage.EXPORT), _timed(seconds, Stage.EXPORT):
             program = torch.export.export(quantized, inputs, dynamic_shapes=shapes_for(quantized, dynamic_shapes))
 

@@ -208,3 +208,34 @@ def _finding(w: _Watched, ratio: float) -> str:
         f"{describe(w.quantize.args[0])}: step {w.scale:.4g} is {ratio:.1f}x what the observed range "
         f"[{low:.3g}, {high:.3g}] needs on {_grid(w)} ({_needed_step(w.low, w.high, w.qmin, w.qmax):.2g})"
     )
+
+
+def weight_grids(module: torch.fx.GraphModule) -> list[tuple[torch.fx.Node, int, int]]:
+    """(dequantize node, qmin, qmax) of every constant (a weight) a dequantize reads."""
+    found = []
+    for node in module.graph.nodes:
+        if node.op != "call_function" or "dequantize_per" not in str(node.target) or getattr(node.args[0], "op", "") != "get_attr":
+            continue
+        # per tensor: (x, scale, zero_point, qmin, qmax, dtype); per channel: (x, scales, zero_points, axis, qmin, qmax, dtype)
+        qmin, qmax = (node.args[4], node.args[5]) if "per_channel" in str(node.target) else (node.args[3], node.args[4])
+        if isinstance(qmin, int) and isinstance(qmax, int):
+            found.append((node, qmin, qmax))
+    return found
+
+
+def level_findings(module: torch.fx.GraphModule, activation_bits: int, weight_bits: int) -> list[str]:
+    """Grids with fewer levels than the target declares: a quantizer that narrows qmin/qmax keeps
+    its steps consistent with themselves, so only the declared width can show it. A symmetric
+    grid of 2^bits - 1 levels ([-127, 127]) is full width."""
+    found = []
+    for w in activation_quantizers(module):
+        levels = w.qmax - w.qmin + 1
+        if levels < 2**activation_bits - 1:
+            found.append(f"{describe(w.quantize.args[0])}: quantized on {levels} levels [{w.qmin}, {w.qmax}], "
+                         f"the target declares {activation_bits}-bit activations ({2**activation_bits} levels)")
+    for node, qmin, qmax in weight_grids(module):
+        levels = qmax - qmin + 1
+        if levels < 2**weight_bits - 1:
+            found.append(f"weight {node.args[0].target}: quantized on {levels} levels [{qmin}, {qmax}], "
+                         f"the target declares {weight_bits}-bit weights ({2**weight_bits - 1} levels)")
+    return found

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etconform.ideal import Formats
+
 
 @dataclass(frozen=True)
 class Target:
@@ -35,6 +37,9 @@ class Target:
     dynamic_ops: tuple[str, ...] = ()
     # The quantizer's smallest step (its observers' eps): a coarser step it picks for a tiny range is by design.
     min_step: float = 2**-16
+    # What a quantized target declares it computes in: the ideal reference's grids (etconform.ideal)
+    # and the fewest levels a quantizer may use (etconform.scales.level_findings). None: float.
+    formats: Formats | None = None
 
     @property
     def transformed(self) -> bool:
@@ -157,6 +162,7 @@ _U85 = ("ethos-u85-256", "Ethos_U85_SYS_DRAM_Mid", "Dedicated_Sram_384KB")
 A8W8 = "int8 (a8w8: per-tensor activations, per-channel weights)"
 A16W8 = "a16w8 (int16 activations, per-channel int8 weights)"
 A16W8_EPS = 2**-12  # get_symmetric_a16w8_quantization_config's epsilon
+INT8, INT16_INT8 = Formats(8, 8), Formats(16, 8)
 
 # 8da4w against eager: 4-bit weights in groups of 32 on max-abs scales leave a linear's output
 # at 22.2 dB (Gaussian weights) to 23.5 dB (uniform: nn.Linear's init; 24.2 to 25.9 dB
@@ -178,26 +184,29 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("xnnpack_fp32", "xnnpack", False, _xnnpack(None), ("et_runtime", "device"), numerics="fp32"),
-        Target("xnnpack_int8", "xnnpack", True, _xnnpack({"is_per_channel": True}), _XNNPACK_INT, numerics=A8W8),
+        Target("xnnpack_int8", "xnnpack", True, _xnnpack({"is_per_channel": True}), _XNNPACK_INT, numerics=A8W8,
+               formats=INT8),
         Target("tosa_fp", "tosa", False, _tosa("TOSA-1.0+FP", ""), ("tosa_ref",), numerics="fp32"),
-        Target("tosa_int", "tosa", True, _tosa("TOSA-1.0+INT", "a8w8"), ("quantized_eager", "tosa_ref"), numerics=A8W8),
-        Target("ethos_u55_128", "ethos_u", True, ethos_u(*_U55), _ETHOS_U_EXECUTORS, "ethos-u55-128", A8W8),
-        Target("ethos_u85_256", "ethos_u", True, ethos_u(*_U85), _ETHOS_U_EXECUTORS, "ethos-u85-256", A8W8),
+        Target("tosa_int", "tosa", True, _tosa("TOSA-1.0+INT", "a8w8"), ("quantized_eager", "tosa_ref"), numerics=A8W8,
+               formats=INT8),
+        Target("ethos_u55_128", "ethos_u", True, ethos_u(*_U55), _ETHOS_U_EXECUTORS, "ethos-u55-128", A8W8, formats=INT8),
+        Target("ethos_u85_256", "ethos_u", True, ethos_u(*_U85), _ETHOS_U_EXECUTORS, "ethos-u85-256", A8W8, formats=INT8),
         # The formats users ship beside a8w8.
         Target("tosa_int16", "tosa", True, _tosa("TOSA-1.0+INT+int16", "a16w8"), ("quantized_eager", "tosa_ref"),
-               numerics=A16W8, min_step=A16W8_EPS),
+               numerics=A16W8, min_step=A16W8_EPS, formats=INT16_INT8),
         Target("ethos_u55_128_a16w8", "ethos_u", True, ethos_u(*_U55, config="a16w8"), _ETHOS_U_EXECUTORS,
-               "ethos-u55-128", A16W8, min_step=A16W8_EPS),
+               "ethos-u55-128", A16W8, min_step=A16W8_EPS, formats=INT16_INT8),
         Target("ethos_u85_256_a16w8", "ethos_u", True, ethos_u(*_U85, config="a16w8"), _ETHOS_U_EXECUTORS,
-               "ethos-u85-256", A16W8, min_step=A16W8_EPS),
+               "ethos-u85-256", A16W8, min_step=A16W8_EPS, formats=INT16_INT8),
         Target("xnnpack_int8_per_tensor", "xnnpack", True, _xnnpack({"is_per_channel": False}), _XNNPACK_INT,
-               numerics="int8, per-tensor weights"),
+               numerics="int8, per-tensor weights", formats=Formats(8, 8, per_channel=False)),
         Target("xnnpack_int8_dynamic", "xnnpack", True, _xnnpack({"is_per_channel": True, "is_dynamic": True}),
                _XNNPACK_INT, numerics="int8 dynamic activations, per-channel int8 weights",
-               dynamic_ops=("aten.linear", "aten.convolution")),  # the XNNPACK quantizer's dynamic patterns
+               dynamic_ops=("aten.linear", "aten.convolution"), formats=Formats(8, 8, static=False)),  # the XNNPACK quantizer's dynamic patterns
         Target("xnnpack_8da4w", "xnnpack", True, _xnnpack_source(_8da4w, "8da4w"), _XNNPACK_INT,
                numerics="8da4w: int8 dynamic activations, int4 weights in groups of 32 (torchao)",
-               dynamic_ops=("aten.linear",), tolerance=INT4_WEIGHTS),
+               dynamic_ops=("aten.linear",), tolerance=INT4_WEIGHTS,
+               formats=Formats(8, 4, static=False)),
         Target("xnnpack_fp16", "xnnpack", False, _xnnpack_source(_half, "fp16"), _XNNPACK_INT, numerics="fp16",
                tolerance=FP16, rounds_to="float16"),
     )
