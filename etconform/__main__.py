@@ -152,6 +152,40 @@ def _draft(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baselines(args: argparse.Namespace) -> int:
+    import collections
+    import json
+
+    from etconform import oracle, policy
+    from etconform.expectations import EXPECTATIONS_DIR
+    from etconform.records import RECORDS, read_jsonl
+
+    records, levels, stacks, seeds = [], collections.defaultdict(list), set(), set()
+    for folder in args.results_dirs:
+        mine = [r for r in read_jsonl(Path(folder) / RECORDS) if r["target"] == args.target]
+        if not mine:
+            raise SystemExit(f"etconform baselines: no records of {args.target} in {folder}")
+        by_case = collections.defaultdict(list)
+        for r in mine:
+            by_case[r["case"]].append(r)
+            stacks.add(json.dumps({k: v for k, v in r["versions"].items()}, sort_keys=True))
+            seeds.add(r["seed"])
+        for case, group in by_case.items():
+            levels[case].append(policy.verified_level(group))
+        records += mine
+    if len(stacks) > 1 or any(json.loads(s).get("under_test") for s in stacks):
+        raise SystemExit("etconform baselines: the runs are not all of the pinned stack; baselines come from it alone")
+    path = EXPECTATIONS_DIR / "baselines" / f"{args.target}.json"
+    kept = json.loads(path.read_text())["cases"] if path.exists() else {}
+    drafted = oracle.draft_baselines(records, args.target, levels)
+    about = {"versions": json.loads(stacks.pop()), "runs": len(args.results_dirs),
+             "what": "per case: the lowest level the runs verified; per executor: the worst ideal_gap_db and share_off seen"}
+    oracle.write_baselines(path, dict(sorted({**kept, **drafted}.items())), about)
+    print(f"wrote {path}: {len(drafted)} cases from {len(args.results_dirs)} runs, {len(kept.keys() - drafted.keys())} kept; "
+          "review with git diff")
+    return 0
+
+
 def _cache(args: argparse.Namespace) -> int:
     import os
 
@@ -227,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="with --update: a new entry that says what TARGET's entry for the case says takes its reason "
                           "(repeatable: the first TARGET that says the same wins)")
     drf.set_defaults(func=_draft)
+    bas = sub.add_parser("baselines", help="write a target's baselines from clean runs of the pinned stack (review with git diff)")
+    bas.add_argument("target")
+    bas.add_argument("results_dirs", nargs="+", help="one folder per clean run (seeds): the worst of them is kept")
+    bas.set_defaults(func=_baselines)
     cch = sub.add_parser("cache", help="size of the artifact cache, or empty it")
     cch.add_argument("action", choices=("stats", "clear"))
     cch.add_argument("--cache-dir")

@@ -278,6 +278,9 @@ def _step_findings(
     bias = round(float(signed.mean()), 4) if signed.numel() else 0.0
     rms = round(float(signed.pow(2).mean().sqrt()), 4) if signed.numel() else 0.0
     m[f"max_err_qsteps{suffix}"], m[f"mean_err_qsteps{suffix}"], m[f"rms_err_qsteps{suffix}"] = worst, bias, rms
+    # Elements on another grid value than the reference's: half a step apart or more.
+    off = int((torch.cat(errors) >= 0.5).sum()) if signed.numel() else 0
+    m[f"elements_off{suffix}"], m[f"share_off{suffix}"] = off, round(off / signed.numel(), 6) if signed.numel() else 0.0
     nonfinite = _nonfinite_finding(a, ref, what, check)
     if nonfinite:
         return [nonfinite]

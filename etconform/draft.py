@@ -28,6 +28,7 @@ _GATED = {
                  ("sqnr_db", "min"), ("cosine", "min")),
     "vs_peer": (("max_err_qsteps_vs_tosa_ref", "max"),),
     "vs_tosa": (("max_diff_vs_tosa", "max"), ("values_differing_vs_tosa", "max")),
+    "vs_ideal": (("ideal_gap_db", "max"),),
     "vs_labels": (("top1_accuracy_lost", "max"), ("top5_accuracy_lost", "max"), ("perplexity_ratio", "max")),
 }
 

@@ -12,7 +12,7 @@
 
     [xfail."log_softmax-large_logits"] # a known failure of a check: named executors and checks, with a ceiling
     executors = ["quantized_eager", "tosa_ref"]
-    checks = ["vs_eager"]              # vs_eager, vs_quantized, vs_peer, vs_tosa, vs_labels
+    checks = ["vs_eager"]              # vs_eager, vs_quantized, vs_peer, vs_tosa, vs_labels, vs_ideal
     max = {max_err_qsteps_vs_rounded = 240}   # metrics that may not grow beyond (min = {...} for floors)
     reason = "why"
 
@@ -27,6 +27,7 @@ Whether a record is covered is decided in etconform.policy.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -46,7 +47,7 @@ _SECTIONS = {"unsupported", "xfail", "tolerance"}
 # Stages that fail before any executor runs: an entry for them covers every executor.
 BEFORE_EXECUTION = ("case", "export", "quantize", "partition", "lower", "vela", "serialize")
 STAGES = (*BEFORE_EXECUTION, "load", "run", "compare")
-CHECKS = ("vs_eager", "vs_quantized", "vs_peer", "vs_tosa", "vs_labels")
+CHECKS = ("vs_eager", "vs_quantized", "vs_peer", "vs_tosa", "vs_labels", "vs_ideal")
 _XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "reason"}
 _UNSUPPORTED_KEYS = {"cpu", "float", "reason"}
 
@@ -80,6 +81,9 @@ class Expectation:
     float_ops: tuple[str, ...] = ()  # on integer targets: ops a delegate may compute in float
     xfail: tuple[KnownFailure, ...] = ()
     tolerance: dict[str, float] = field(default_factory=dict)
+    # What a clean run on the pinned stack measured for this case (etconform.oracle):
+    # None when the target has no baselines, {} when it has none for this case.
+    baseline: dict[str, Any] | None = None
 
 
 def op_key(op: str) -> str:
@@ -187,4 +191,20 @@ def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Exp
         float_ops=float_ops,
         xfail=_known_failures(f"{path}: [xfail]", xfail) if xfail is not None else (),
         tolerance=_lookup(data.get("tolerance", {}), case) or {},
+        baseline=_baseline(target, case.id, directory / "baselines"),
     )
+
+
+@cache
+def _baselines(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())["cases"]
+    except (ValueError, KeyError) as exc:
+        raise ExpectationError(f"{path}: not a baselines file ({exc}); rewrite it with `etconform baselines`") from exc
+
+
+def _baseline(target: str, case: str, directory: Path) -> dict[str, Any] | None:
+    found = _baselines(directory / f"{target}.json")
+    return None if found is None else found.get(case, {})

@@ -91,7 +91,10 @@ def delegation_findings(delegation: dict[str, Any], expect: Expectation) -> list
 # --- records -----------------------------------------------------------------------------
 
 def outcome_of(findings: list[dict[str, str]], on_cpu: bool) -> tuple[str, str | None]:
-    """(outcome, stage) from a record's findings."""
+    """(outcome, stage) from a record's findings. A quantizer that broke the target's declared
+    formats is the cause of whatever the comparisons then found: it is named first."""
+    if any(f["stage"] == "quantize" for f in findings):
+        return "fail", "quantize"
     if any(f["stage"] == "compare" for f in findings):
         return "mismatch", "compare"
     if findings:
@@ -192,6 +195,9 @@ def judge(records: list[dict[str, Any]], expect: Expectation, summary: str) -> J
     stale = _stale_entries(records, expect)
     if stale:
         return Judgement("fail", "XPASS(strict): " + "; ".join(stale) + f": tighten the expectations\n{summary}")
+    lost = lost_coverage(records, expect)
+    if lost:
+        return Judgement("fail", f"{lost}\n{summary}")
     if any(r["outcome"] == "xfail" for r in records):
         reasons = sorted({r.get("expected", "") for r in records if r["outcome"] == "xfail"})
         return Judgement("xfail", "; ".join(reasons))
@@ -231,17 +237,27 @@ def case_outcome(records: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def verified_level(records: list[dict[str, Any]]) -> str:
-    """The highest level at which an executor compared and agreed, or whose only failures are
-    known comparison failures ("" if none)."""
+    """The highest level at which an executor compared and agreed ("" if none): a known
+    failure is not a verification."""
     from reference import EXECUTORS
 
     order = list(LEVELS)
     reached = []
     for r in records:
-        findings = r.get("findings") or []
-        agreed = r["outcome"] in ("pass", "fallback") or (
-            r["outcome"] == "xfail" and findings and all(f["stage"] == "compare" for f in findings))
         level = r.get("level") or getattr(EXECUTORS.get(r.get("executor", "")), "level", "")
-        if agreed and role_of(r) in (LOWERED, REFERENCE) and level in order:
+        if r["outcome"] in ("pass", "fallback") and role_of(r) in (LOWERED, REFERENCE) and level in order:
             reached.append(level)
     return max(reached, key=order.index) if reached else ""
+
+
+def lost_coverage(records: list[dict[str, Any]], expect: Expectation) -> str:
+    """'' unless the case's baseline verified it at a higher level than these records did."""
+    was = (expect.baseline or {}).get("level") or ""
+    now = verified_level(records)
+    order = ["", *LEVELS]
+    if was not in order or order.index(now) >= order.index(was):
+        return ""
+    why = "; ".join(f"{r['executor']}: {r['outcome']} {r.get('message', '')}".strip() for r in records
+                    if r.get("level") in order and order.index(r["level"]) > order.index(now))
+    return (f"LOST COVERAGE: verified at '{now or 'nothing'}' where the baseline verified '{was}' "
+            f"({LEVELS[was]}): {why or 'no executor of that level ran'}")

@@ -16,11 +16,12 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from etconform import explorer, policy, shared, tolerances
+from etconform import explorer, oracle, policy, shared, tolerances
 from etconform.cache import ArtifactCache, Entry, case_key, error_of
 from etconform.cases import Built, Case, Unavailable
 from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
 from etconform.expectations import Expectation
+from etconform.ideal import ideal_outputs
 from etconform.localize import Localizer
 from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
 from etconform.records import RecordWriter, versions
@@ -67,6 +68,7 @@ class References:
     labels: list[int] | None = None  # the true class of each sample (real data)
     on_rounded_inputs: list[Any] | None = None  # eager on the inputs the program sees, clamped to the output grid
     by_executor: dict[str, list[Any]] = field(default_factory=dict)  # every executor's outputs, for cross-checks
+    ideal: list[Any] | Exception | None = None  # eager at the target's declared formats (etconform.ideal)
 
 
 class _Recorder:
@@ -191,7 +193,9 @@ def _run_case(
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **fields)
             continue
-        findings = [policy.finding("compare", f.check, f.message) for f in verdict.findings] + from_lowering
+        # The quantizer's own findings first: the outcome names them (etconform.policy.outcome_of).
+        compared = [policy.finding("compare", f.check, f.message) for f in verdict.findings]
+        findings = lowering_findings + compared + (partition_findings if lowered_program else [])
         on_cpu = lowered_program and bool(lowered.delegation["undelegated_ops"])
         outcome, stage = policy.outcome_of(findings, on_cpu)
         message = "; ".join(filter(None, [*(f["message"] for f in findings), *result.notes, *verdict.notes]))
@@ -322,6 +326,12 @@ def _references(case: Case, target: Target, built: Built, golden: list[Any], low
                                      lowered.output_qparams)
                 for s in built.samples
             ]
+    formats = target.formats
+    if formats is not None and formats.static and case.kind != "model":
+        try:  # a reference that cannot be made fails the check that needs it (etconform.oracle)
+            refs.ideal = ideal_outputs(built.module, shared.copied(built.samples), shared.copied(built.calibration), formats)
+        except Exception as exc:  # noqa: BLE001
+            refs.ideal = exc
     return refs
 
 
@@ -396,6 +406,9 @@ def _verdict(
     else:
         verdict = compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs,
                                     lowered.quantized_inside, lowered.eager_scales * len(outputs))
+    if target.formats is not None:
+        oracle.hold_to_ideal(verdict, outputs, refs.golden, refs.ideal, target.formats.activation_bits, expect, executor)
+        oracle.hold_to_exactness(verdict, expect, executor)
     peer = getattr(EXECUTORS[executor], "cross_check", None)
     if peer and peer in refs.by_executor:
         verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)

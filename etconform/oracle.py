@@ -1,0 +1,152 @@
+"""Judging by what the backend does not choose: the ideal reference, and baselines from a trusted stack.
+
+**The ideal gap.** For a quantized operator case, the program and the ideal reference
+(etconform.ideal: eager at the target's declared formats, grids from the calibration data by
+min/max) are both measured against plain eager, never clipped or rounded to the quantizer's grid:
+
+    ideal_gap_db = ideal SQNR - program SQNR          (over every evaluation sample)
+
+Both SQNRs are first capped at what the declared grid resolves, 6.02 * bits + 10 dB (int8 58.2,
+int16 106.3; a full-scale uniform signal rounded to the grid gives 6.02 * bits + 1.76): above it
+the ideal is exact by accident of the values (outputs on a few levels), not by precision.
+The gap is the quantizer's and the lowering's loss in units neither chooses: a quantizer that
+clips, coarsens its steps or narrows its grid loses against the ideal, however consistent it
+is with itself.
+
+**Exactness.** Against quantized eager, the share of output elements on another grid value
+(`share_off`: half a step or more apart). Most lowerings are bit-exact.
+
+**Baselines.** suites/expectations/baselines/<target>.json holds, per case and executor, what
+clean runs of the pinned stack measured on several seeds: the worst gap and share off, and
+how far the seeds spread; per case, the lowest of the highest levels the runs verified.
+`etconform baselines TARGET RUN...` writes it; git diff reviews it. A case is held to
+
+    ideal_gap_db <= worst + max(GAP_FLOOR_DB, spread)
+    share_off    <= worst + max(SHARE_FLOOR, spread)
+
+and to its level (etconform.policy.lost_coverage). A case without a baseline is not gated
+by these rules, and its records say so (a note); the report counts such cases. The floors
+and the measurements behind them: docs/reference/oracle.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from etconform.compare import Finding, Verdict, flatten, metrics
+from etconform.expectations import Expectation
+
+# The least margin over a case's worst seed, whatever its own spread: the median seed-to-seed
+# spread of the gap on the clean tosa_int smoke catalog is 0.27 dB (docs/reference/oracle.md).
+GAP_FLOOR_DB = 1.0
+# A lowering exact on every seed measured stays exact: no element may move.
+SHARE_FLOOR = 0.0
+
+
+def grid_cap_db(bits: int) -> float:
+    return 6.02 * bits + 10.0
+
+
+def _floats(outputs: Any) -> list[torch.Tensor]:
+    return [t for t in flatten(outputs) if t.is_floating_point()]
+
+
+def _allowed(expect: Expectation, executor: str, metric: str, floor: float) -> tuple[float | None, str]:
+    """(the most `metric` may be, where that comes from); None: not gated (no baseline for this case)."""
+    base = ((expect.baseline or {}).get("executors") or {}).get(executor, {})
+    if metric not in base:
+        return None, "not gated: no baseline for this case"
+    worst, spread = base[metric], base.get(f"{metric}_spread", 0.0)
+    return worst + max(floor, spread), f"baseline {worst:g} + {max(floor, spread):g} ({'the floor' if floor >= spread else 'its seeds spread'})"
+
+
+def hold_to_ideal(verdict: Verdict, actual: list[Any], golden: list[Any], ideal: list[Any] | Exception | None,
+                  bits: int, expect: Expectation, executor: str) -> None:
+    """Adds check "vs_ideal" and metrics ideal_sqnr_db, ideal_gap_db to the verdict (in place)."""
+    if ideal is None:
+        return
+    if isinstance(ideal, Exception):
+        verdict.checks.append("vs_ideal")
+        verdict.findings.append(Finding("vs_ideal", f"vs ideal: the ideal {bits}-bit reference could not be made: "
+                                                    f"{type(ideal).__name__}: {ideal}"[:500]))
+        return
+    a, e, i = _floats(actual), _floats(golden), _floats(ideal)
+    if not e:
+        return  # integer and bool outputs: compared exactly elsewhere
+    verdict.checks.append("vs_ideal")
+    if len(a) != len(e) or any(x.shape != y.shape for x, y in zip(a, e)):
+        verdict.findings.append(Finding("vs_ideal", "vs ideal: the floating outputs do not match eager's in number or shape"))
+        return
+    cap = grid_cap_db(bits)
+    program, best = min(metrics(a, e)["sqnr_db"], cap), min(metrics(i, e)["sqnr_db"], cap)
+    gap = round(best - program, 3)
+    m = verdict.metrics
+    m["ideal_sqnr_db"], m["ideal_gap_db"] = round(best, 3), gap
+    allowed, source = _allowed(expect, executor, "ideal_gap_db", GAP_FLOOR_DB)
+    if allowed is None:
+        verdict.notes.append(f"ideal gap {gap:.1f} dB {source}")
+        return
+    verdict.tolerance["ideal_gap_db"] = allowed
+    if not gap <= allowed:
+        verdict.findings.append(Finding("vs_ideal", f"vs ideal {bits}-bit: SQNR {program:.1f} dB against eager where a "
+                                                    f"{bits}-bit program reaches {best:.1f} dB: {gap:.1f} dB short > "
+                                                    f"{allowed:g} ({source})"))
+
+
+def hold_to_exactness(verdict: Verdict, expect: Expectation, executor: str) -> None:
+    """The share of elements off quantized eager, against the baseline's (in place)."""
+    m = verdict.metrics
+    if "vs_quantized" not in verdict.checks or "share_off" not in m:
+        return
+    allowed, source = _allowed(expect, executor, "share_off", SHARE_FLOOR)
+    if allowed is None:
+        return
+    verdict.tolerance["share_off"] = allowed
+    if not m["share_off"] <= allowed:
+        total = round(m["elements_off"] / m["share_off"]) if m["share_off"] else 0
+        verdict.findings.append(Finding("vs_quantized", f"vs quantized eager: {m['elements_off']} of {total} elements "
+                                                        f"on another grid value (share {m['share_off']:.3g} > "
+                                                        f"{allowed:g}: {source})"))
+
+
+# --- writing baselines -----------------------------------------------------------------------
+
+MEASURED = ("ideal_gap_db", "share_off")  # per executor: the worst over the runs, and their spread
+
+
+def draft_baselines(records: list[dict[str, Any]], target: str, levels: dict[str, list[str]]) -> dict[str, Any]:
+    """{case: {"level": lowest of the runs' verified levels, "executors": {name: {metric: worst, metric_spread: ...}}}}.
+
+    `records`: several runs' (seeds); `levels`: per case, the level each run verified (etconform.policy.verified_level)."""
+    from etconform.policy import LEVELS
+
+    order = ["", *LEVELS]
+    seen: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for r in records:
+        if r["target"] != target or r.get("kind") != "operator":
+            continue
+        mine = seen.setdefault(r["case"], {}).setdefault(r["executor"], {})
+        for metric in MEASURED:
+            value = (r.get("metrics") or {}).get(metric)
+            if isinstance(value, (int, float)):
+                mine.setdefault(metric, []).append(value)
+    cases: dict[str, Any] = {}
+    for case, executors in sorted(seen.items()):
+        found = {}
+        for name, values in sorted(executors.items()):
+            if values:
+                found[name] = {}
+                for metric, v in values.items():
+                    found[name][metric] = max(v)
+                    found[name][f"{metric}_spread"] = round(max(v) - min(v), 6)
+        cases[case] = {"level": min(levels.get(case, [""]), key=order.index), "executors": found}
+    return cases
+
+
+def write_baselines(path: Path, cases: dict[str, Any], about: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"about": about, "cases": cases}, indent=1) + "\n")

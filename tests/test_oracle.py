@@ -1,0 +1,264 @@
+"""Mutation self-tests of the oracle the backend does not choose (etconform.ideal, etconform.oracle).
+
+Each fault is planted in the system under test, never in the suite: the Arm quantizer's
+config (ExecuTorch), torchao's convert_pt2e, the TOSA reference model's outputs. Each runs
+through the real runner on tosa_int and must fail with the right stage and message; the
+same case clean must pass under the same expectations, so that no test here can pass by
+failing everything.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from etconform import ideal, oracle, policy
+from etconform.cases import Case, Lambda, randn
+from etconform.expectations import Expectation
+from reference import tosa_ref
+from tests.conftest import by_executor
+
+CONV = Case("selftest", "conv", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),))
+SIGMOID = Case("selftest", "sigmoid", lambda: Lambda(torch.sigmoid), lambda g: (randn(g, 2, 8, 8, 8),))
+
+
+def _baseline_of(records) -> Expectation:
+    """What `etconform baselines` would keep of one clean run."""
+    return Expectation(baseline=oracle.draft_baselines(records, "tosa_int", {r["case"]: [policy.verified_level(records)]
+                                                                              for r in records})[records[0]["case"]])
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """Each case lowered clean on tosa_int once: its records and the baseline they make."""
+    from etconform.records import RecordWriter
+    from etconform.runner import run_case
+    from etconform.targets import TARGETS
+
+    folder = tmp_path_factory.mktemp("clean")
+    writer = RecordWriter(folder, "selftest")
+    found = {}
+    for case in (CONV, SIGMOID):
+        run = run_case(case, TARGETS["tosa_int"], folder, writer, 0, "selftest", None)
+        found[case.id] = (run, _baseline_of(run.records))
+    return found
+
+
+def _judge(run, expect):
+    return policy.judge(run.records, expect, run.summary())
+
+
+def _plant_config(monkeypatch, **ranges):
+    """The Arm quantizer's int8 config with `field=(qmin, qmax)` narrowed: a quantizer that chooses badly."""
+    import executorch.backends.arm.quantizer as arm
+
+    real = arm.get_symmetric_quantization_config
+
+    def config(*args, **kwargs):
+        found = real(*args, **kwargs)
+        return dataclasses.replace(found, **{name: dataclasses.replace(getattr(found, name), quant_min=lo, quant_max=hi)
+                                             for name, (lo, hi) in ranges.items()})
+
+    monkeypatch.setattr(arm, "get_symmetric_quantization_config", config)
+
+
+def _plant_steps(monkeypatch, factor: float):
+    """torchao's convert_pt2e with every activation step times `factor`: < 1 clips the ranges, > 1 coarsens."""
+    import torchao.quantization.pt2e.quantize_pt2e as pt2e
+
+    real = pt2e.convert_pt2e
+
+    def convert(prepared, *args, **kwargs):
+        module = real(prepared, *args, **kwargs)
+        for node in list(module.graph.nodes):
+            if node.target == torch.ops.quantized_decomposed.quantize_per_tensor.default:
+                for n in [node, *node.users]:
+                    n.args = (n.args[0], n.args[1] * factor, *n.args[2:])
+        module.recompile()
+        return module
+
+    monkeypatch.setattr(pt2e, "convert_pt2e", convert)
+
+
+def _plant_tosa_off_by_one(monkeypatch):
+    """The TOSA reference model's integer outputs one step off, the sign alternating element by element."""
+    real = tosa_ref.run_tosa
+
+    def run(tosa, inputs, *args, **kwargs):
+        outputs = real(tosa, inputs, *args, **kwargs)
+        moved = []
+        for out in outputs:
+            if out.dtype in (np.int8, np.int16):
+                info = np.iinfo(out.dtype)
+                sign = np.where(np.arange(out.size) % 2 == 0, 1, -1).reshape(out.shape)
+                out = np.clip(out.astype(np.int32) + sign, info.min, info.max).astype(out.dtype)
+            moved.append(out)
+        return moved
+
+    monkeypatch.setattr(tosa_ref, "run_tosa", run)
+
+
+@pytest.mark.parametrize("case", [CONV, SIGMOID], ids=["conv", "sigmoid"])
+def test_a_clean_lowering_passes_its_own_baseline(case, clean, run_one):
+    _, expect = clean[case.id]
+    print(expect.baseline)
+    assert expect.baseline["level"] == "tosa"
+    assert set(expect.baseline["executors"]) == {"quantized_eager", "tosa_ref"}
+    assert expect.baseline["executors"]["tosa_ref"]["share_off"] == 0.0  # the TOSA graph is bit-exact here
+    run = run_one(case, "tosa_int", expect)
+    for record in run.records:
+        assert {"vs_ideal", "vs_eager"} <= set(record["checks"]) and record["metrics"]["ideal_gap_db"] < 1.0
+    assert by_executor(run)["tosa_ref"]["tolerance"]["share_off"] == 0.0
+    assert _judge(run, expect).action == "pass"
+
+
+def test_without_a_baseline_the_gap_is_recorded_and_said_to_be_ungated(run_one):
+    run = run_one(CONV, "tosa_int", Expectation())
+    record = by_executor(run)["tosa_ref"]
+    assert "ideal_gap_db" in record["metrics"] and "ideal_gap_db" not in record["tolerance"]
+    assert "not gated: no baseline for this case" in record["message"]
+
+
+def test_activations_on_fewer_levels_than_declared_fail_at_quantize_naming_the_tensor(monkeypatch, clean, run_one):
+    _plant_config(monkeypatch, input_activation=(-16, 15), output_activation=(-16, 15))
+    expect = clean[CONV.id][1]
+    run = run_one(CONV, "tosa_int", expect)
+    record = by_executor(run)["tosa_ref"]
+    assert (record["outcome"], record["stage"]) == ("fail", "quantize")
+    assert record["message"].startswith("input input_1: quantized on 32 levels [-16, 15], the target declares 8-bit activations")
+    assert "output of aten.conv2d (node conv2d): quantized on 32 levels" in record["message"]
+    assert _judge(run, expect).action == "fail"
+
+
+def test_weights_on_a_coarser_grid_fail_at_quantize_naming_the_weight(monkeypatch, clean, run_one):
+    _plant_config(monkeypatch, weight=(-7, 7))
+    expect = clean[CONV.id][1]
+    run = run_one(CONV, "tosa_int", expect)
+    record = by_executor(run)["tosa_ref"]
+    assert (record["outcome"], record["stage"]) == ("fail", "quantize")
+    assert "quantized on 15 levels [-7, 7], the target declares 8-bit weights (255 levels)" in record["message"]
+    assert _judge(run, expect).action == "fail"
+
+
+@pytest.mark.parametrize("factor", [0.25, 3.0], ids=["ranges_clipped_to_a_quarter", "steps_3x_coarse"])
+@pytest.mark.parametrize("case", [CONV, SIGMOID], ids=["conv", "sigmoid"])
+def test_a_quantizer_that_clips_or_coarsens_falls_short_of_the_ideal(factor, case, monkeypatch, clean, run_one):
+    _plant_steps(monkeypatch, factor)
+    expect = clean[case.id][1]
+    run = run_one(case, "tosa_int", expect)
+    for name in ("quantized_eager", "tosa_ref"):  # the lowering is faithful to a bad quantizer: both fail
+        record = by_executor(run)[name]
+        print(name, record["outcome"], record["message"])
+        assert (record["outcome"], record["stage"]) == ("mismatch", "compare")
+        finding = next(f for f in record["findings"] if f["check"] == "vs_ideal")
+        assert finding["message"].startswith("vs ideal 8-bit: SQNR ") and "dB short >" in finding["message"]
+        assert record["metrics"]["ideal_gap_db"] > expect.baseline["executors"][name]["ideal_gap_db"] + oracle.GAP_FLOOR_DB
+    assert _judge(run, expect).action == "fail"
+
+
+@pytest.mark.parametrize("case", [CONV, SIGMOID], ids=["conv", "sigmoid"])
+def test_a_tosa_graph_one_step_off_everywhere_fails_against_quantized_eager(case, monkeypatch, clean, run_one):
+    _plant_tosa_off_by_one(monkeypatch)
+    expect = clean[case.id][1]
+    run = run_one(case, "tosa_int", expect)
+    record = by_executor(run)["tosa_ref"]
+    print(record["outcome"], record["message"])
+    assert record["outcome"] == "mismatch" and record["metrics"]["share_off"] > 0.9
+    assert any(f["check"] == "vs_quantized" and "elements on another grid value" in f["message"] for f in record["findings"])
+    assert by_executor(run)["quantized_eager"]["outcome"] == "pass"  # the quantizer is not to blame
+    assert _judge(run, expect).action == "fail"
+
+
+def test_a_lookup_table_one_entry_off_fails_a_case_that_was_exact(monkeypatch, clean, run_one):
+    """Planted in ExecuTorch's Arm TABLE: few elements move, too few for SQNR; the exact baseline sees them."""
+    from executorch.backends.arm._passes.insert_table_ops import InsertTableOpsPass
+
+    real = InsertTableOpsPass.generate_8bit_table_values
+
+    def one_entry_off(self, torch_op, in_quantargs, out_quantargs):
+        table, shift = real(self, torch_op, in_quantargs, out_quantargs)
+        table = table.clone()
+        table[128] += 1  # input code 0
+        return table, shift
+
+    monkeypatch.setattr(InsertTableOpsPass, "generate_8bit_table_values", one_entry_off)
+    expect = clean[SIGMOID.id][1]
+    run = run_one(SIGMOID, "tosa_int", expect)
+    record = by_executor(run)["tosa_ref"]
+    print(record["metrics"], record["message"])
+    assert record["outcome"] == "mismatch" and 0 < record["metrics"]["share_off"] < 0.1
+    assert "elements on another grid value (share " in record["message"] and "baseline 0 + 0 (the floor)" in record["message"]
+    assert _judge(run, expect).action == "fail"
+
+
+def test_a_case_verified_lower_than_its_baseline_is_lost_coverage():
+    records = [{"executor": "quantized_eager", "role": "reference", "level": "quantization", "outcome": "pass"},
+               {"executor": "tosa_ref", "role": "lowered", "level": "tosa", "outcome": "pass"},
+               {"executor": "stream", "role": "lowered", "level": "stream", "outcome": "skip",
+                "message": "the functional model lacks round mode TRUNCATE"}]
+    was_stream = Expectation(baseline={"level": "stream", "executors": {}})
+    judgement = policy.judge(records, was_stream, "")
+    assert judgement.action == "fail"
+    assert judgement.message.startswith("LOST COVERAGE: verified at 'tosa' where the baseline verified 'stream'")
+    assert "stream: skip the functional model lacks round mode TRUNCATE" in judgement.message
+    assert policy.judge(records, Expectation(baseline={"level": "tosa", "executors": {}}), "").action == "pass"
+
+
+def test_a_known_failure_is_not_a_verification():
+    records = [{"executor": "tosa_ref", "role": "lowered", "level": "tosa", "outcome": "xfail",
+                "findings": [{"stage": "compare", "check": "vs_quantized", "message": "off"}]},
+               {"executor": "quantized_eager", "role": "reference", "level": "quantization", "outcome": "pass"}]
+    assert policy.verified_level(records) == "quantization"
+
+
+def test_the_ideal_reference_uses_every_level_declared():
+    """Identity on uniform data: the ideal's only error is rounding to 2^bits levels, 6.02 dB a bit."""
+    g = torch.Generator().manual_seed(0)
+    calibration = [(torch.rand(4096, generator=g) * 2 - 1,) for _ in range(4)]
+    samples = [(torch.rand(4096, generator=g) * 2 - 1,)]
+    identity = Lambda(lambda x: x * 1.0)
+    for bits, formats in ((8, ideal.Formats(8, 8)), (16, ideal.Formats(16, 8))):
+        (out,) = ideal.ideal_outputs(identity, samples, calibration, formats)
+        noise = float(((out - samples[0][0]) ** 2).mean())
+        sqnr = 10 * np.log10(float((samples[0][0] ** 2).mean()) / noise)
+        print(bits, sqnr)
+        assert 6.02 * bits - 3.0 < sqnr < 6.02 * bits + 3.0  # rounding twice (input, output): about 3 dB under one
+
+
+def test_the_ideal_reference_quantizes_weights_at_the_declared_width():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 16)
+    x = [(torch.randn(8, 64),)]
+    sqnr = {}
+    for bits in (4, 8):
+        (out,) = ideal.ideal_outputs(linear, x, x, ideal.Formats(16, bits))
+        ref = linear(x[0][0]).detach()
+        sqnr[bits] = 10 * np.log10(float((ref**2).mean()) / float(((out - ref) ** 2).mean()))
+    print(sqnr)
+    assert sqnr[8] - sqnr[4] > 20  # four more bits of weights: about 24 dB
+
+
+def test_a_baseline_keeps_the_worst_of_its_runs_and_the_lowest_level():
+    records = [{"target": "tosa_int", "kind": "operator", "case": "c", "executor": "tosa_ref",
+                "metrics": {"ideal_gap_db": gap, "share_off": share}} for gap, share in ((0.4, 0.0), (0.9, 0.01))]
+    drafted = oracle.draft_baselines(records, "tosa_int", {"c": ["stream", "tosa"]})
+    assert drafted == {"c": {"level": "tosa", "executors": {"tosa_ref": {
+        "ideal_gap_db": 0.9, "ideal_gap_db_spread": 0.5, "share_off": 0.01, "share_off_spread": 0.01}}}}
+
+
+def test_a_case_is_held_to_its_worst_seed_plus_its_spread_or_the_floor():
+    from etconform.compare import Verdict
+
+    def verdict_with(share):
+        return Verdict({"share_off": share, "elements_off": int(share * 100)}, {}, checks=["vs_quantized"])
+
+    noisy = Expectation(baseline={"executors": {"tosa_ref": {"share_off": 0.1, "share_off_spread": 0.05}}})
+    for share, fails in ((0.15, False), (0.16, True)):
+        v = verdict_with(share)
+        oracle.hold_to_exactness(v, noisy, "tosa_ref")
+        assert bool(v.findings) == fails, share
+    exact = Expectation(baseline={"executors": {"tosa_ref": {"share_off": 0.0, "share_off_spread": 0.0}}})
+    v = verdict_with(0.01)
+    oracle.hold_to_exactness(v, exact, "tosa_ref")
+    assert v.findings and "1 of 100 elements on another grid value" in v.findings[0].message
