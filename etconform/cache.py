@@ -1,9 +1,16 @@
 """A content-addressed cache of lowerings and of what executors made of them.
 
 Key: the case as exported (graph, weights, samples, calibration), the target's spec, the
-harness code that lowers and runs, and digests of the system under test's installed
-files. ExecuTorch is hashed per part: an edit under `executorch/backends/arm` changes the
-key of the Arm targets only. Value: the .pte and everything the runner needs from the
+harness code that lowers and runs, and what can change a result around them (`machine`):
+- the installed files of the system under test and of every distribution it requires
+  (transitively): Python sources by content, native files by an identity a restored mtime
+  cannot fake (size, mtime, ctime, inode: a rewrite sets ctime, whatever `cp -p` restores);
+  ExecuTorch per part, so an edit under `executorch/backends/arm` changes the Arm keys only;
+- where the system under test is imported from: a package found elsewhere than its
+  installed files (an editable checkout, a folder earlier on sys.path) enters with that
+  folder's files, and every `.pth` file of the site folders enters by content;
+- the environment, all of it (LD_PRELOAD, LD_LIBRARY_PATH, PYTHONPATH, ...) but ENV_IGNORED;
+- the CPU's instruction-set flags (XNNPACK picks its kernels by them). Value: the .pte and everything the runner needs from the
 lowering, plus each cacheable executor's outputs. An entry is a folder written under a
 temporary name and renamed into place (atomic, safe across xdist workers), with a
 manifest of sha256 digests checked on every read: a corrupt or partial entry is removed
@@ -19,6 +26,7 @@ import json
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cache as memo
@@ -33,7 +41,7 @@ from etconform.scales import ScaleReport
 from etconform.stages import Stage, StageError
 from etconform.targets import Target
 
-FORMAT = 2  # bump when the entry layout changes
+FORMAT = 3  # bump when the entry layout or the key changes
 DEFAULT_DIR = Path.home() / ".cache" / "etconform" / "artifacts"
 # Distributions whose installed files are the system under test.
 UNDER_TEST = ("torch", "torchao", "executorch", "ethos-u-vela", "tosa-tools")
@@ -45,10 +53,21 @@ _HARNESS = ("etconform/lowering.py", "etconform/targets.py", "etconform/scales.p
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-def _digest_files(paths: list[Path], h: Any, root: Path | None = None) -> None:
-    """Python sources by content; other files (native libraries, data) by size and mtime.
+# Environment variables that cannot change a result: the shell's and the terminal's bookkeeping,
+# pytest's and xdist's own, and where the cache itself is.
+ENV_IGNORED = frozenset({
+    "PWD", "OLDPWD", "SHLVL", "_", "TERM", "COLORTERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES",
+    "LS_COLORS", "DISPLAY", "SSH_AUTH_SOCK", "SSH_CLIENT", "SSH_CONNECTION", "SSH_TTY", "TMUX", "TMUX_PANE",
+    "XDG_SESSION_ID", "XDG_RUNTIME_DIR", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_XDIST_TESTRUNUID", "ETCONFORM_CACHE_DIR",
+})
 
-    Names enter relative to `root`: a checkout or venv elsewhere gives the same digest.
+
+def _digest_files(paths: list[Path], h: Any, root: Path | None = None) -> None:
+    """Python sources by content; other files (native libraries, data) by size, mtime, ctime and inode:
+    a rewritten file gets a new ctime whatever mtime it is given back.
+
+    Names enter relative to `root`: a checkout elsewhere gives the same digest.
     """
     for p in sorted(paths):
         try:
@@ -57,9 +76,114 @@ def _digest_files(paths: list[Path], h: Any, root: Path | None = None) -> None:
                 h.update(p.read_bytes())
             else:
                 st = p.stat()
-                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+                h.update(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}".encode())
         except OSError:
             h.update(b"missing")
+
+
+@memo
+def _required(dists: tuple[str, ...]) -> tuple[str, ...]:
+    """`dists` and every installed distribution they require, transitively (markers evaluated here)."""
+    from packaging.requirements import Requirement
+
+    found, todo = set(), list(dists)
+    while todo:
+        name = todo.pop()
+        key = name.lower().replace("_", "-")
+        if key in found:
+            continue
+        found.add(key)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return tuple(sorted(found))
+
+
+def _top_level(d: metadata.Distribution) -> set[str]:
+    """The packages (with an __init__.py) and modules the distribution installs at the top of site-packages."""
+    names = set()
+    for f in d.files or []:
+        if len(f.parts) == 2 and f.parts[1] == "__init__.py" or len(f.parts) == 1 and f.suffix == ".py":
+            names.add(f.parts[0].removesuffix(".py"))
+    return {n for n in names if n.isidentifier() and not n.startswith("__")}
+
+
+@memo
+def imported_from(dist: str) -> str:
+    """Digest of a distribution's import packages that are found outside its installed files
+    (an editable checkout, a folder that shadows it on sys.path); "" when none is."""
+    import importlib.util
+
+    try:
+        d = metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return ""
+    installed = Path(d.locate_file("")).resolve()
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()  # comes first on sys.path: a name it has is not the dist's
+    h, elsewhere = hashlib.sha256(), False
+    for name in sorted(_top_level(d)):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        places = list(spec.submodule_search_locations or []) if spec else []
+        if spec is not None and spec.origin and not places:
+            places = [str(Path(spec.origin).parent)] if spec.has_location else []
+        for place in places:
+            folder = Path(place).resolve()
+            if folder == installed or installed in folder.parents or folder == stdlib or stdlib in folder.parents:
+                continue
+            elsewhere = True
+            h.update(f"{name}@{folder}".encode())
+            _digest_files([p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts], h, folder)
+    return h.hexdigest() if elsewhere else ""
+
+
+@memo
+def _site_files() -> str:
+    """Every .pth file of the site folders, by content (etconform's own editable hook aside: it names the checkout)."""
+    import site
+
+    h = hashlib.sha256()
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    for folder in sorted(set(folders)):
+        for p in sorted(Path(folder).glob("*.pth")):
+            if p.name.startswith("__editable__.etconform-"):
+                continue
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@memo
+def _cpu_flags() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return platform.machine()
+    flags = next((line for line in text.splitlines() if line.startswith(("flags", "Features"))), "")
+    return " ".join(sorted(set(flags.partition(":")[2].split())))
+
+
+def environment() -> str:
+    """The environment as it can change a result: every variable but ENV_IGNORED, the checkout's own path
+    written as <checkout> (a clone elsewhere keys alike)."""
+    root = str(_ROOT)
+    kept = sorted((k, v.replace(root, "<checkout>")) for k, v in os.environ.items() if k not in ENV_IGNORED)
+    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()
+
+
+def machine() -> str:
+    """What beyond the installed files can change a result: imports from elsewhere, .pth files, the environment, the CPU."""
+    shadows = [f"{d}:{imported_from(d)}" for d in _required(UNDER_TEST) if imported_from(d)]
+    return hashlib.sha256(json.dumps([shadows, _site_files(), environment(), _cpu_flags()]).encode()).hexdigest()
 
 
 @memo
@@ -88,7 +212,7 @@ def under_test(backend: str) -> str:
     """One digest of the installed system under test, as a target of `backend` uses it."""
     foreign = set().union(*BACKEND_FOLDERS.values()) - BACKEND_FOLDERS.get(backend, set())
     h = hashlib.sha256(f"format {FORMAT}".encode())
-    for dist in UNDER_TEST:
+    for dist in _required(UNDER_TEST):
         for part, digest in sorted(_installed(dist).items()):
             if part not in foreign:
                 h.update(f"{dist}/{part}:{digest}".encode())
@@ -121,6 +245,7 @@ def case_key(exported_digest: str, target: Target, extra: str = "") -> str:
     """The key of one lowering: what was exported and on which inputs (etconform.shared.program_digest),
     for which target, by which code."""
     h = hashlib.sha256(under_test(target.backend).encode())
+    h.update(machine().encode())
     h.update(exported_digest.encode())
     h.update(repr((target.name, target.backend, target.quantized, target.executors, target.ethos_u_config)).encode())
     h.update(inspect.getsource(target.make).encode())

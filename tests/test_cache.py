@@ -215,3 +215,65 @@ def test_keys_do_not_depend_on_where_the_checkout_is(tmp_path):
                           cwd=clone, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(clone)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == here
+
+
+def _key_in_child(env: dict[str, str], cwd: Path | None = None) -> str:
+    """The key of one lowering as a fresh process on this machine makes it."""
+    code = ("from etconform import cache; from etconform.targets import TARGETS; "
+            "print(cache.case_key('d' * 64, TARGETS['tosa_int']))")
+    root = Path(cache_mod.__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd or root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root), **env})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_an_environment_that_can_change_a_result_changes_the_key(tmp_path):
+    """A fault switched on by a variable (LD_PRELOAD, a debug switch of the stack) must not replay a clean pass."""
+    clean = _key_in_child({})
+    assert _key_in_child({}) == clean
+    assert _key_in_child({"LD_PRELOAD": str(tmp_path / "fault.so")}) != clean
+    assert _key_in_child({"EXECUTORCH_PLANTED_FAULT": "1"}) != clean
+    assert _key_in_child({"PYTEST_XDIST_WORKER": "gw7", "COLUMNS": "33"}) == clean  # bookkeeping only
+
+
+def test_a_package_shadowing_the_system_under_test_changes_the_key(tmp_path):
+    """A folder earlier on sys.path (or an editable checkout) that provides `ethosu` is what runs: it enters the key."""
+    clean = _key_in_child({})
+    shadow = tmp_path / "shadow"
+    (shadow / "ethosu").mkdir(parents=True)
+    (shadow / "ethosu" / "__init__.py").write_text("PLANTED = True\n")
+    root = Path(cache_mod.__file__).resolve().parent.parent
+    shadowed = _key_in_child({"PYTHONPATH": f"{shadow}{os.pathsep}{root}"})
+    assert shadowed != clean
+    (shadow / "ethosu" / "__init__.py").write_text("PLANTED = False\n")
+    assert _key_in_child({"PYTHONPATH": f"{shadow}{os.pathsep}{root}"}) not in (clean, shadowed)
+
+
+def test_a_native_file_rewritten_with_its_size_and_mtime_restored_changes_its_digest(tmp_path):
+    """What `cp -p`, `rsync -a` and SOURCE_DATE_EPOCH builds do: same size, same mtime, other bytes."""
+    import hashlib
+    import time
+
+    lib = tmp_path / "libplanted.so"
+    lib.write_bytes(b"A" * 64)
+    st = lib.stat()
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        cache_mod._digest_files([lib], h, tmp_path)
+        return h.hexdigest()
+
+    before = digest()
+    time.sleep(0.01)
+    lib.write_bytes(b"B" * 64)
+    os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert lib.stat().st_size == st.st_size and lib.stat().st_mtime_ns == st.st_mtime_ns
+    assert digest() != before
+
+
+def test_the_cpu_flags_enter_the_key(monkeypatch):
+    """XNNPACK picks kernels by instruction set: an entry filled on another CPU is not this one's."""
+    base = case_key("d" * 64, TARGETS["xnnpack_int8"])
+    monkeypatch.setattr(cache_mod, "_cpu_flags", lambda: "sse2")
+    assert case_key("d" * 64, TARGETS["xnnpack_int8"]) != base
