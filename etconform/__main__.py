@@ -173,13 +173,13 @@ def _baselines(args: argparse.Namespace) -> int:
         for case, group in by_case.items():
             levels[case].append(policy.verified_level(group))
         records += mine
-    if len(stacks) > 1 or any(json.loads(s).get("under_test") for s in stacks):
+    if len(stacks) > 1 or any(json.loads(s).get("under_test") not in ("", "pinned", None) for s in stacks):
         raise SystemExit("etconform baselines: the runs are not all of the pinned stack; baselines come from it alone")
     path = EXPECTATIONS_DIR / "baselines" / f"{args.target}.json"
     kept = json.loads(path.read_text())["cases"] if path.exists() else {}
     drafted = oracle.draft_baselines(records, args.target, levels)
     about = {"versions": json.loads(stacks.pop()), "runs": len(args.results_dirs),
-             "what": "per case: the lowest level the runs verified; per executor: the worst ideal_gap_db and share_off seen"}
+             "what": "per case: the lowest level the runs verified; per executor: the worst ideal_gap_db and share_off seen, and their spread over the runs"}
     oracle.write_baselines(path, dict(sorted({**kept, **drafted}.items())), about)
     print(f"wrote {path}: {len(drafted)} cases from {len(args.results_dirs)} runs, {len(kept.keys() - drafted.keys())} kept; "
           "review with git diff")

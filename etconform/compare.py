@@ -357,6 +357,7 @@ def compare_quantized(
     eager_on_rounded_inputs: Any | None = None,
     quantized_inside: bool = False,
     eager_scales: list[float | None] | None = None,
+    grid_bounds: bool = True,
 ) -> Verdict:
     """Against quantized eager within qtol_steps, against eager on rounded inputs within float_qtol_steps.
 
@@ -366,6 +367,8 @@ def compare_quantized(
     With `quantized_ref` None (the quantized eager program itself), only the second check.
     `eager_scales`: the steps of the check against eager, when coarser than the output's
     (a16w8: the 8-bit weights' precision on the output's range); default `scales`.
+    `grid_bounds` False: the bounds against eager on rounded inputs are measured, not gated
+    (a case held to the ideal reference instead, etconform.oracle).
     """
     a, e = flatten(actual), flatten(eager)
     rounded = e if eager_on_rounded_inputs is None else flatten(eager_on_rounded_inputs)
@@ -405,8 +408,13 @@ def compare_quantized(
     if coarse is not None and coarse != steps:
         tol["eager_step"] = min(coarse)
         what += " (in steps of the weights' precision)"
-    verdict.findings += _step_findings(a, rounded, coarse or steps, tolerance.float_qtol_steps, tolerance, what, "vs_eager", m,
-                                       "_vs_rounded")
+    beyond = _step_findings(a, rounded, coarse or steps, tolerance.float_qtol_steps, tolerance, what, "vs_eager", m,
+                            "_vs_rounded")
+    if grid_bounds:
+        verdict.findings += beyond
+    else:  # a NaN or infinity plain eager lacks still fails here, by name
+        nonfinite = _nonfinite_finding(a, e, "eager", "vs_eager")
+        verdict.findings += [nonfinite] if nonfinite else []
     return verdict
 
 

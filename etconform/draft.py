@@ -102,8 +102,13 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
             entry["message"] = _pattern(message)  # no finite metric to bound: the failure's own words
         said = reason  # per group: one group's explanation must not carry over to the next
         if not said and checks == ("vs_eager",) and "quantized_eager" in entry["executors"]:
-            said = ("quantized eager (the recipe's own eager module) is off eager and the lowered program agrees "
-                    f"with it: the recipe (int8 rounding, fp16 precision), not the lowering ({message[:150]})")
+            # That the lowered program agrees with the recipe is said only where its vs_quantized check ran.
+            lowered = [r for r in group if role_of(r) == "lowered"]
+            agrees = bool(lowered) and all("vs_quantized" in (r.get("checks") or []) for r in lowered)
+            said = ("quantized eager (the recipe's own eager module) is off eager"
+                    + (" and the lowered program agrees with it" if agrees else "")
+                    + ": the recipe (int8 rounding, fp16 precision)" + (", not the lowering" if agrees else "")
+                    + f" ({message[:150]})")
         entries.append({**entry, "reason": said or message[:200]})
     return entries
 

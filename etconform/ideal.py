@@ -17,23 +17,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils import _pytree as pytree
 
 from etconform.cases import Inputs
-
-
-@dataclass(frozen=True)
-class Formats:
-    """What a quantized target declares it computes in."""
-
-    activation_bits: int
-    weight_bits: int
-    per_channel: bool = True
-    static: bool = True  # activations on grids fixed at calibration (False: quantized per call at run time)
+from etconform.targets import Formats
 
 
 def _range(tensors: Sequence[torch.Tensor]) -> tuple[float, float]:
@@ -47,14 +37,16 @@ def _range(tensors: Sequence[torch.Tensor]) -> tuple[float, float]:
 
 
 def fake_quantize(x: torch.Tensor, lo: float, hi: float, bits: int) -> torch.Tensor:
-    """x on an asymmetric grid of 2^bits levels spanning [lo, hi] (clamped there), in x's dtype."""
+    """x on an asymmetric grid of 2^bits levels spanning [lo, hi], in x's dtype. The grid's end
+    values are clamped to [lo, hi] too: the rounded zero point can put them half a step past the
+    observed range, and an op defined on that range only (asin on [-1, 1]) must not see them."""
     if hi <= lo:
         return torch.zeros_like(x)
     levels = 2**bits - 1
     scale = (hi - lo) / levels
     zero_point = round(-lo / scale)
     q = torch.clamp(torch.round(x.double() / scale) + zero_point, 0, levels)
-    return ((q - zero_point) * scale).to(x.dtype)
+    return torch.clamp((q - zero_point) * scale, lo, hi).to(x.dtype)
 
 
 def _symmetric(w: torch.Tensor, bits: int, per_channel: bool) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from etconform import policy
 from etconform.records import RecordWriter, clear_parts, merge_parts
 from etconform.targets import TARGETS
 
@@ -221,6 +222,7 @@ class _Merger:
         self.last = 0.0
         self.records: list[dict[str, Any]] = []
         self.report_error = ""  # why the report could not be written at the end, if it could not
+        self.unverified = ""  # why the run verified nothing, if it did not
         self.heavy: list[str] = []  # the heavy tests the run left out (param ids)
         self.info = runinfo.start(list(config.invocation_params.args), list(config.args),
                                   getattr(config.option, "numprocesses", None) or 1)
@@ -257,6 +259,9 @@ class _Merger:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.merge(force=True)
+        self.unverified = policy.unverified_run(self.records) if self.records else ""
+        if self.unverified and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.records:
             from etconform import report, runinfo
 
@@ -309,6 +314,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                                     f"python -m etconform report {folder} rebuilds the report", red=True)
     tally = collections.Counter((r["target"], r["outcome"]) for r in records)
     terminalreporter.section("etconform")
+    if merger.unverified:
+        terminalreporter.write_line(f"etconform: {merger.unverified}; the run fails", red=True)
     for target in sorted({t for t, _ in tally}):
         counts = ", ".join(f"{o} {n}" for (t, o), n in sorted(tally.items()) if t == target)
         terminalreporter.write_line(f"{target:16s} {counts}")

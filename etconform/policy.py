@@ -16,6 +16,7 @@ Runner, plugin, matrix, report and diff all ask this module. The rules:
 
 from __future__ import annotations
 
+import collections
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +206,19 @@ def judge(records: list[dict[str, Any]], expect: Expectation, summary: str) -> J
         why = "; ".join(f"{r['executor']}: {r['outcome']} {r.get('message', '')}".strip() for r in records if role_of(r) == LOWERED)
         return Judgement("skip", f"the lowered program ran nowhere ({why or 'no executor runs it'})")
     return Judgement("pass")
+
+
+def unverified_run(records: list[dict[str, Any]]) -> str:
+    """'' unless no executor of a lowered program compared anywhere in the run while some were
+    skipped: a run of skips verified nothing, whatever pytest counts ("skipped" exits 0)."""
+    lowered = [r for r in records if role_of(r) == LOWERED]
+    if any(r["outcome"] in COMPARED for r in lowered):
+        return ""
+    skipped = collections.Counter(f"{r['executor']}: {r.get('message') or 'skipped'}" for r in lowered if r["outcome"] == "skip")
+    if not skipped:
+        return ""
+    why = "; ".join(f"{reason} ({n}x)" for reason, n in skipped.most_common(3))
+    return f"nothing was verified: no executor ran a lowered program anywhere in this run ({why})"
 
 
 # --- cells (matrix, report) --------------------------------------------------------------

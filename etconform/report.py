@@ -141,6 +141,7 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
     if counts["ran_nowhere"]:
         caveats.append(f"{counts['ran_nowhere']} case x targets were verified by no executor of the lowered program")
     caveats += _unverified_levels(records)
+    caveats += _ungated(records)
     if any(run.get("exit_status") not in (0, 1, None) for run in runs):
         caveats.append("the run did not finish normally (exit status "
                        + ", ".join(str(run.get("exit_status")) for run in runs) + ")")
@@ -149,6 +150,23 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
                   f"{c['pass']} passed, {c['fallback']} passed with expected CPU fallbacks, {c['skip']} skipped"
                for t, c in sorted(per_target.items())}
     return {"status": status, "pairs": len(grouped), "counts": dict(counts), "caveats": caveats, "targets": targets}
+
+
+def _ungated(records: list[dict[str, Any]]) -> list[str]:
+    """The case x targets whose ideal gap was measured but held to no baseline (etconform.oracle)."""
+    measured: dict[str, set[str]] = collections.defaultdict(set)
+    gated: dict[str, set[str]] = collections.defaultdict(set)
+    for r in records:
+        if "ideal_gap_db" in (r.get("metrics") or {}):
+            measured[r["target"]].add(r["case"])
+            if "ideal_gap_db" in (r.get("tolerance") or {}):
+                gated[r["target"]].add(r["case"])
+    loose = {t: len(cases - gated[t]) for t, cases in measured.items() if cases - gated[t]}
+    if not loose:
+        return []
+    listed = ", ".join(f"{t} {n} of {len(measured[t])}" for t, n in sorted(loose.items()))
+    return [f"accuracy against the ideal reference and exactness against quantized eager recorded but not gated, "
+            f"no baseline ({listed}): `python -m etconform baselines TARGET RUN...` measures them from clean runs"]
 
 
 # Executors that run on the real NPU or a board: without them the NPU's arithmetic is not executed.

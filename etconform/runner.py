@@ -405,7 +405,8 @@ def _verdict(
             verdict.metrics["max_abs_err_vs_quantized"] = also.metrics.get("max_abs_err")
     else:
         verdict = compare_quantized(outputs, quantized_ref, refs.golden, scales, tolerance, refs.on_rounded_inputs,
-                                    lowered.quantized_inside, lowered.eager_scales * len(outputs))
+                                    lowered.quantized_inside, lowered.eager_scales * len(outputs),
+                                    grid_bounds=oracle.grid_bounds_apply(expect))
     if target.formats is not None:
         oracle.hold_to_ideal(verdict, outputs, refs.golden, refs.ideal, target.formats.activation_bits, expect, executor)
         oracle.hold_to_exactness(verdict, expect, executor)

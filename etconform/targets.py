@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from etconform.ideal import Formats
+
+@dataclass(frozen=True)
+class Formats:
+    """What a quantized target declares it computes in (etconform.ideal, etconform.scales.level_findings)."""
+
+    activation_bits: int
+    weight_bits: int
+    per_channel: bool = True
+    static: bool = True  # activations on grids fixed at calibration (False: quantized per call at run time)
 
 
 @dataclass(frozen=True)

@@ -318,3 +318,18 @@ def test_a_numeric_entry_borrows_a_reason_only_within_the_siblings_ceilings():
 
     assert drafted(25.0)["reason"] == "as on sib: int16 TABLE interpolation"  # 22 (20 + 10 %) fits under 25
     assert drafted(21.0)["reason"] == "20 steps > 1"  # worse than the sibling allows: not the same finding
+
+
+def test_a_draft_says_the_lowered_program_agrees_with_the_recipe_only_where_that_was_checked():
+    from etconform.draft import _check_entries
+
+    def failing(executor, role, checks):
+        return {"executor": executor, "role": role, "metrics": {"max_abs_err": 0.01}, "checks": checks,
+                "findings": [{"check": "vs_eager", "stage": "compare", "message": "vs_eager: off"}]}
+
+    checked = _check_entries([failing("quantized_eager", "reference", ["vs_eager"]),
+                              failing("tosa_ref", "lowered", ["vs_eager", "vs_quantized"])], "")
+    assert "the lowered program agrees with it" in checked[0]["reason"]
+    unchecked = _check_entries([failing("quantized_eager", "reference", ["vs_eager"]),
+                                failing("tosa_ref", "lowered", ["vs_eager"])], "")
+    assert "agrees" not in unchecked[0]["reason"] and unchecked[0]["reason"].startswith("quantized eager")

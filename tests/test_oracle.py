@@ -16,6 +16,7 @@ import torch
 from etconform import ideal, oracle, policy
 from etconform.cases import Case, Lambda, randn
 from etconform.expectations import Expectation
+from etconform.targets import Formats
 from reference import tosa_ref
 from tests.conftest import by_executor
 
@@ -218,7 +219,7 @@ def test_the_ideal_reference_uses_every_level_declared():
     calibration = [(torch.rand(4096, generator=g) * 2 - 1,) for _ in range(4)]
     samples = [(torch.rand(4096, generator=g) * 2 - 1,)]
     identity = Lambda(lambda x: x * 1.0)
-    for bits, formats in ((8, ideal.Formats(8, 8)), (16, ideal.Formats(16, 8))):
+    for bits, formats in ((8, Formats(8, 8)), (16, Formats(16, 8))):
         (out,) = ideal.ideal_outputs(identity, samples, calibration, formats)
         noise = float(((out - samples[0][0]) ** 2).mean())
         sqnr = 10 * np.log10(float((samples[0][0] ** 2).mean()) / noise)
@@ -232,7 +233,7 @@ def test_the_ideal_reference_quantizes_weights_at_the_declared_width():
     x = [(torch.randn(8, 64),)]
     sqnr = {}
     for bits in (4, 8):
-        (out,) = ideal.ideal_outputs(linear, x, x, ideal.Formats(16, bits))
+        (out,) = ideal.ideal_outputs(linear, x, x, Formats(16, bits))
         ref = linear(x[0][0]).detach()
         sqnr[bits] = 10 * np.log10(float((ref**2).mean()) / float(((out - ref) ** 2).mean()))
     print(sqnr)
@@ -262,3 +263,40 @@ def test_a_case_is_held_to_its_worst_seed_plus_its_spread_or_the_floor():
     v = verdict_with(0.01)
     oracle.hold_to_exactness(v, exact, "tosa_ref")
     assert v.findings and "1 of 100 elements on another grid value" in v.findings[0].message
+
+
+def test_one_element_far_off_fails_on_the_largest_error_where_sqnr_barely_moves():
+    """A lookup table wrong at one input code, in the quantizer's own reference too: only the largest error shows it."""
+    from etconform.compare import Verdict
+
+    g = torch.Generator().manual_seed(0)
+    eager = torch.randn(4096, generator=g)
+    ideal_out = eager + torch.randn(4096, generator=g) * 0.01
+    program = ideal_out.clone()
+    program[7] += 0.2  # 20 times the typical error, on one element of 4096
+    base = {"ideal_gap_db": 0.0, "ideal_gap_db_spread": 0.0, "max_err_gap_db": 0.0, "max_err_gap_db_spread": 0.0}
+    expect = Expectation(baseline={"executors": {"quantized_eager": base}})
+    verdict = Verdict({}, {}, checks=["vs_eager"])
+    oracle.hold_to_ideal(verdict, [program], [eager], [ideal_out], 8, expect, "quantized_eager")
+    print(verdict.metrics, verdict.message)
+    assert verdict.metrics["ideal_gap_db"] < oracle.GAP_FLOOR_DB  # SQNR alone would let it through
+    assert verdict.metrics["max_err_gap_db"] > 10
+    assert verdict.message.startswith("vs ideal 8-bit: largest error 0.2")
+
+
+def test_a_case_held_to_the_ideal_is_no_longer_judged_in_the_quantizers_own_steps_but_a_nan_still_fails():
+    from etconform import tolerances
+    from etconform.compare import compare_quantized
+
+    eager = torch.linspace(-1, 1, 128)
+    off = eager + 5 * 0.01  # 5 steps of 0.01 off eager: the grid bound (3 steps) fails it
+    gridded = compare_quantized(off, None, eager, [0.01], tolerances.resolve())
+    assert any(f.check == "vs_eager" for f in gridded.findings)
+    ideal_held = compare_quantized(off, None, eager, [0.01], tolerances.resolve(), grid_bounds=False)
+    assert ideal_held.findings == [] and ideal_held.metrics["max_err_qsteps_vs_rounded"] == pytest.approx(5, abs=0.01)
+    nan = off.clone()
+    nan[3] = float("nan")
+    (finding,) = compare_quantized(nan, None, eager, [0.01], tolerances.resolve(), grid_bounds=False).findings
+    assert finding.check == "vs_eager" and "1 of 128 elements NaN/inf" in finding.message
+    assert not oracle.grid_bounds_apply(Expectation(baseline={"executors": {"tosa_ref": {}}}))
+    assert oracle.grid_bounds_apply(Expectation(baseline={})) and oracle.grid_bounds_apply(Expectation())
