@@ -105,11 +105,9 @@ def _required(dists: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _top_level(d: metadata.Distribution) -> set[str]:
-    """The packages (with an __init__.py) and modules the distribution installs at the top of site-packages."""
-    names = set()
-    for f in d.files or []:
-        if len(f.parts) == 2 and f.parts[1] == "__init__.py" or len(f.parts) == 1 and f.suffix == ".py":
-            names.add(f.parts[0].removesuffix(".py"))
+    """The packages (namespace packages too: `ethosu`) and modules the distribution installs at the top of site-packages."""
+    names = {f.parts[0] if len(f.parts) > 1 else f.parts[0].removesuffix(".py") for f in d.files or []
+             if len(f.parts) > 1 or f.suffix == ".py"}
     return {n for n in names if n.isidentifier() and not n.startswith("__")}
 
 
@@ -136,7 +134,8 @@ def imported_from(dist: str) -> str:
             places = [str(Path(spec.origin).parent)] if spec.has_location else []
         for place in places:
             folder = Path(place).resolve()
-            if folder == installed or installed in folder.parents or folder == stdlib or stdlib in folder.parents:
+            # The stdlib comes first on sys.path, the checkout's own folders (`tests`) are the harness: neither is the dist's.
+            if any(folder == p or p in folder.parents for p in (installed, stdlib, _ROOT)):
                 continue
             elsewhere = True
             h.update(f"{name}@{folder}".encode())
@@ -296,8 +295,14 @@ class Entry:
 
 
 class ArtifactCache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, audit: float = 0.0):
         self.root = Path(root)
+        # The share of hits that are also lowered and run afresh and compared with what was kept (--cache-audit).
+        self.audit = audit
+
+    def audits(self, key: str) -> bool:
+        """Whether this hit is audited: a share `audit` of keys, the same ones on every run and machine."""
+        return int(key[:8], 16) < self.audit * 16**8
 
     def _folder(self, key: str) -> Path:
         return self.root / key[:2] / key

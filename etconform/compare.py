@@ -320,9 +320,13 @@ def _compare_unquantized_outputs(
     if not float_failures or not quantized_inside or not all(t.is_floating_point() for t in rounded):
         verdict = Verdict(m, tolerance.as_dict(quantized=False), findings + float_failures, ["vs_eager"])
         verdict.notes.append("output not quantized: float tolerance used")
-        if q is not None:  # information: whether the lowering or the quantization is off
+        if q is not None:  # whether the lowering or the quantization is off
             m["max_abs_err_vs_quantized"] = metrics(a, q)["max_abs_err"]
-            m["matches_quantized"] = not _float_findings(a, q, tolerance, "quantized eager", "vs_quantized")
+            against_q = _float_findings(a, q, tolerance, "quantized eager", "vs_quantized")
+            m["matches_quantized"] = not against_q
+            if not any(t.is_floating_point() for t in q):  # integer and bool outputs: equal to quantized eager's
+                verdict.checks.append("vs_quantized")
+                verdict.findings += against_q
         return verdict
     limits = {"float_output_min_sqnr_db": tolerance.float_output_min_sqnr_db}
     note = "float output of quantized intermediates: held to SQNR (no output step)"

@@ -177,6 +177,10 @@ def validate(target: str, cases: tuple[Case, ...] | list[Case], directory: Path 
                     raise ExpectationError(f"{where}: {exc}") from exc
             else:
                 _cpu(where, value)
+    baselines = _baselines(directory / "baselines" / f"{target}.json") or {}
+    stale = sorted(set(baselines) - {c.id for c in cases})
+    if stale:
+        raise ExpectationError(f"{directory / 'baselines' / f'{target}.json'}: baselines of no case: {stale[:5]}")
 
 
 def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Expectation:

@@ -21,8 +21,9 @@ clean runs of the pinned stack measured on several seeds: the worst gap and shar
 how far the seeds spread; per case, the lowest of the highest levels the runs verified.
 `etconform baselines TARGET RUN...` writes it; git diff reviews it. A case is held to
 
-    ideal_gap_db <= worst + max(GAP_FLOOR_DB, spread)
-    share_off    <= worst + max(SHARE_FLOOR, spread)
+    ideal_gap_db <= its value on this seed + GAP_FLOOR_DB     (a seed the baseline measured)
+                 <= worst + max(GAP_FLOOR_DB, spread)        (another seed)
+    share_off    likewise, with SHARE_FLOOR
 
 and to its level (etconform.policy.lost_coverage). A case without a baseline is not gated
 by these rules, and its records say so (a note); the report counts such cases. The floors
@@ -56,17 +57,21 @@ def _floats(outputs: Any) -> list[torch.Tensor]:
     return [t for t in flatten(outputs) if t.is_floating_point()]
 
 
-def _allowed(expect: Expectation, executor: str, metric: str, floor: float) -> tuple[float | None, str]:
-    """(the most `metric` may be, where that comes from); None: not gated (no baseline for this case)."""
+def _allowed(expect: Expectation, executor: str, metric: str, floor: float, seed: int) -> tuple[float | None, str]:
+    """(the most `metric` may be, where that comes from); None: not gated (no baseline for this case).
+    On a seed the baseline measured, its own value: the same stack gives the same number there."""
     base = ((expect.baseline or {}).get("executors") or {}).get(executor, {})
     if metric not in base:
         return None, "not gated: no baseline for this case"
+    at = base.get(f"{metric}_at", {}).get(str(seed))
+    if at is not None:
+        return at + floor, f"this seed's baseline {at:g} + {floor:g}"
     worst, spread = base[metric], base.get(f"{metric}_spread", 0.0)
     return worst + max(floor, spread), f"baseline {worst:g} + {max(floor, spread):g} ({'the floor' if floor >= spread else 'its seeds spread'})"
 
 
 def hold_to_ideal(verdict: Verdict, actual: list[Any], golden: list[Any], ideal: list[Any] | Exception | None,
-                  bits: int, expect: Expectation, executor: str) -> None:
+                  bits: int, expect: Expectation, executor: str, seed: int) -> None:
     """Adds check "vs_ideal" and metrics ideal_sqnr_db, ideal_gap_db to the verdict (in place)."""
     if ideal is None:
         return
@@ -94,7 +99,7 @@ def hold_to_ideal(verdict: Verdict, actual: list[Any], golden: list[Any], ideal:
                                           f"{best:.1f} dB: {m['ideal_gap_db']:.1f} dB short"),
                          ("max_err_gap_db", f"largest error {ours['max_abs_err']:.3g} against eager where a {bits}-bit "
                                             f"program's is {theirs['max_abs_err']:.3g}: {m['max_err_gap_db']:.1f} dB over")):
-        allowed, source = _allowed(expect, executor, metric, GAP_FLOOR_DB)
+        allowed, source = _allowed(expect, executor, metric, GAP_FLOOR_DB, seed)
         if allowed is None:
             verdict.notes.append(f"{metric} {m[metric]:.1f} {source}")
             continue
@@ -115,12 +120,12 @@ def grid_bounds_apply(expect: Expectation) -> bool:
     return not (expect.baseline or {}).get("executors")
 
 
-def hold_to_exactness(verdict: Verdict, expect: Expectation, executor: str) -> None:
+def hold_to_exactness(verdict: Verdict, expect: Expectation, executor: str, seed: int) -> None:
     """The share of elements off quantized eager, against the baseline's (in place)."""
     m = verdict.metrics
     if "vs_quantized" not in verdict.checks or "share_off" not in m:
         return
-    allowed, source = _allowed(expect, executor, "share_off", SHARE_FLOOR)
+    allowed, source = _allowed(expect, executor, "share_off", SHARE_FLOOR, seed)
     if allowed is None:
         return
     verdict.tolerance["share_off"] = allowed
@@ -137,13 +142,14 @@ MEASURED = ("ideal_gap_db", "max_err_gap_db", "share_off")  # per executor: the 
 
 
 def draft_baselines(records: list[dict[str, Any]], target: str, levels: dict[str, list[str]]) -> dict[str, Any]:
-    """{case: {"level": lowest of the runs' verified levels, "executors": {name: {metric: worst, metric_spread: ...}}}}.
+    """{case: {"level": lowest of the runs' verified levels, "executors": {name: {metric: worst,
+    metric_spread: worst - best, metric_at: {case seed: value}}}}}.
 
     `records`: several runs' (seeds); `levels`: per case, the level each run verified (etconform.policy.verified_level)."""
     from etconform.policy import LEVELS
 
     order = ["", *LEVELS]
-    seen: dict[str, dict[str, dict[str, list[float]]]] = {}
+    seen: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for r in records:
         if r["target"] != target or r.get("kind") != "operator":
             continue
@@ -151,16 +157,14 @@ def draft_baselines(records: list[dict[str, Any]], target: str, levels: dict[str
         for metric in MEASURED:
             value = (r.get("metrics") or {}).get(metric)
             if isinstance(value, (int, float)):
-                mine.setdefault(metric, []).append(value)
+                mine.setdefault(metric, {})[str(r.get("seed"))] = value
     cases: dict[str, Any] = {}
     for case, executors in sorted(seen.items()):
-        found = {}
+        found: dict[str, dict[str, Any]] = {}
         for name, values in sorted(executors.items()):
-            if values:
-                found[name] = {}
-                for metric, v in values.items():
-                    found[name][metric] = max(v)
-                    found[name][f"{metric}_spread"] = round(max(v) - min(v), 6)
+            for metric, at in values.items():
+                found.setdefault(name, {}).update({metric: max(at.values()), f"{metric}_spread": round(max(at.values()) - min(at.values()), 6),
+                                                   f"{metric}_at": dict(sorted(at.items()))})
         cases[case] = {"level": min(levels.get(case, [""]), key=order.index), "executors": found}
     return cases
 

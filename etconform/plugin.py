@@ -50,6 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="find the first layer at which each model's lowered program departs from quantized eager "
                     "and from eager (a mismatching model that no known failure covers is localized unasked)")
     group.addoption("--no-cache", action="store_true", help="lower and run everything afresh; read and write no cache")
+    group.addoption("--cache-audit", type=float, default=0.0, metavar="SHARE",
+                    help="lower and run afresh this share of cache hits (0 to 1, the same cases every run) and fail "
+                         "any whose kept outputs differ")
     group.addoption("--baseline", default=None,
                     help="a results folder of an earlier run: the report adds `etconform qualify`'s verdict against it")
     group.addoption("--memory-budget", default=os.environ.get("ETCONFORM_MEMORY_BUDGET"),
@@ -137,7 +140,7 @@ class Conformance:
         if not config.getoption("--no-cache"):
             from etconform.cache import DEFAULT_DIR, ArtifactCache
 
-            self.cache = ArtifactCache(Path(config.getoption("--cache-dir") or DEFAULT_DIR))
+            self.cache = ArtifactCache(Path(config.getoption("--cache-dir") or DEFAULT_DIR), config.getoption("--cache-audit"))
 
     def _salt(self) -> str:
         """Computed on the first case, when every conftest and plugin is loaded."""

@@ -160,6 +160,8 @@ def _run_case(
                 recorder.emit(name, "skip", message=available[name].reason)
         return recorder.run
 
+    audit = _audit(case, seed, built, target, workdir, entry, timing) if entry is not None and cache.audits(entry.key) \
+        and entry.note == "hit" else {}
     refs = _references(case, target, built, golden, lowered)
     common = _shared_fields(case, lowered, results_dir, built)
     lowering_findings = [policy.finding("quantize", "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
@@ -188,7 +190,7 @@ def _run_case(
         for sample, out in zip(built.samples, outputs):
             files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
         try:
-            verdict = _verdict(case, target, lowered, name, outputs, refs, expect)
+            verdict = _verdict(case, target, lowered, name, outputs, refs, expect, case.seed(seed))
             _own_checks(verdict, result.checks, result.metrics)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **fields)
@@ -196,6 +198,7 @@ def _run_case(
         # The quantizer's own findings first: the outcome names them (etconform.policy.outcome_of).
         compared = [policy.finding("compare", f.check, f.message) for f in verdict.findings]
         findings = lowering_findings + compared + (partition_findings if lowered_program else [])
+        findings += [policy.finding("compare", "vs_cache", audit[name])] if name in audit else []
         on_cpu = lowered_program and bool(lowered.delegation["undelegated_ops"])
         outcome, stage = policy.outcome_of(findings, on_cpu)
         message = "; ".join(filter(None, [*(f["message"] for f in findings), *result.notes, *verdict.notes]))
@@ -268,6 +271,37 @@ def _lowering(case: Case, seed: int, built: Built, target: Target, workdir: Path
         entry.keep(lowered)
         entry.dirty = True
     return lowered, entry
+
+
+def _audit(case: Case, seed: int, built: Built, target: Target, workdir: Path, entry: Entry,
+           timing: tuple[int, int]) -> dict[str, str]:
+    """Executor -> how its kept outputs differ from a fresh lowering and run ({}: none differs).
+    A difference means the key missed something that changes a result (--cache-audit)."""
+    why = "the cache key missed a change that alters results; run with --no-cache and report it"
+    try:
+        fresh = lower(built.module, built.samples[0], target, workdir / "audit", built.calibration,
+                      shared.exported(case, seed), dynamic_shapes=case.dynamic_shapes(built.samples[0]))
+    except StageError as err:
+        return {name: f"cache audit: a fresh lowering fails at {err.stage.value} where the kept one did not: {why}"
+                for name in entry.results}
+    found = {}
+    for name, kept in entry.results.items():
+        if "outputs" not in kept:
+            continue
+        try:
+            _, outputs = _execute(EXECUTORS[name], fresh, built.samples, timing)
+        except (StageError, NotRunnable) as exc:
+            found[name] = f"cache audit: a fresh run of {name} raised where the kept one ran ({exc}): {why}"
+            continue
+        if not _same(kept["outputs"], outputs):
+            found[name] = f"cache audit: {name}'s kept outputs differ from a fresh lowering and run: {why}"
+    return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    x, y = _tensors(a), _tensors(b)
+    return len(x) == len(y) and all(s.shape == t.shape and s.dtype == t.dtype and torch.equal(s.nan_to_num(), t.nan_to_num())
+                                    for s, t in zip(x, y))
 
 
 def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, samples: list[Any],
@@ -384,9 +418,11 @@ def _fallback_reason(delegation: dict[str, Any], expect: Expectation) -> str:
 
 
 def _verdict(
-    case: Case, target: Target, lowered: Lowered, executor: str, outputs: list[Any], refs: References, expect: Expectation
+    case: Case, target: Target, lowered: Lowered, executor: str, outputs: list[Any], refs: References, expect: Expectation,
+    seed: int,
 ) -> Verdict:
-    """Outputs and references are lists with one entry per evaluation sample."""
+    """Outputs and references are lists with one entry per evaluation sample; `seed`: the case's own
+    (etconform.cases.Case.seed), by which baselines are kept."""
     measured = model_thresholds(case.id, target.name) if case.kind == "model" else {}
     tolerance = tolerances.resolve(target.tolerance, case.tolerance, measured, expect.tolerance)
     role = EXECUTORS[executor].role
@@ -408,8 +444,8 @@ def _verdict(
                                     lowered.quantized_inside, lowered.eager_scales * len(outputs),
                                     grid_bounds=oracle.grid_bounds_apply(expect))
     if target.formats is not None:
-        oracle.hold_to_ideal(verdict, outputs, refs.golden, refs.ideal, target.formats.activation_bits, expect, executor)
-        oracle.hold_to_exactness(verdict, expect, executor)
+        oracle.hold_to_ideal(verdict, outputs, refs.golden, refs.ideal, target.formats.activation_bits, expect, executor, seed)
+        oracle.hold_to_exactness(verdict, expect, executor, seed)
     peer = getattr(EXECUTORS[executor], "cross_check", None)
     if peer and peer in refs.by_executor:
         verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)

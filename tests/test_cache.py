@@ -277,3 +277,36 @@ def test_the_cpu_flags_enter_the_key(monkeypatch):
     base = case_key("d" * 64, TARGETS["xnnpack_int8"])
     monkeypatch.setattr(cache_mod, "_cpu_flags", lambda: "sse2")
     assert case_key("d" * 64, TARGETS["xnnpack_int8"]) != base
+
+
+def test_a_cache_audit_catches_a_fault_the_key_cannot_see(tmp_path, monkeypatch):
+    """A clean run fills the cache; a fault the key does not see (patched here, with the salt held fixed) would
+    replay the clean pass. An audited hit lowers and runs afresh and fails on the difference."""
+    import numpy as np
+
+    from reference import tosa_ref
+
+    writer = RecordWriter(tmp_path / "results", "selftest")
+
+    def run(audit: float):
+        store = ArtifactCache(tmp_path / "cache", audit)
+        return run_case(ADD, TARGETS["tosa_int"], tmp_path / "results", writer, 0, "selftest", None, store, "fixed")
+
+    assert by_executor(run(0.0))["tosa_ref"]["outcome"] == "pass"
+    real = tosa_ref.run_tosa
+    monkeypatch.setattr(tosa_ref, "run_tosa", lambda *a, **k: [np.clip(o.astype(np.int32) + 3, -128, 127).astype(o.dtype)
+                                                                for o in real(*a, **k)])
+    replayed = by_executor(run(0.0))["tosa_ref"]
+    assert replayed["cache"]["outputs"] == "cached" and replayed["outcome"] == "pass"  # what the audit is for
+    audited = by_executor(run(1.0))["tosa_ref"]
+    assert audited["outcome"] == "mismatch"
+    assert any(f["check"] == "vs_cache" and "kept outputs differ from a fresh lowering and run" in f["message"]
+               for f in audited["findings"])
+
+
+def test_the_audited_share_is_the_same_keys_every_run():
+    store = ArtifactCache(Path("/nonexistent"), 0.25)
+    keys = [f"{i:08x}" + "0" * 56 for i in range(0, 16**8, 16**8 // 1000)]
+    picked = [k for k in keys if store.audits(k)]
+    assert 0.2 < len(picked) / len(keys) < 0.3 and picked == [k for k in keys if store.audits(k)]
+    assert not any(ArtifactCache(Path("/nonexistent"), 0.0).audits(k) for k in keys)
