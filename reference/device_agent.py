@@ -11,9 +11,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -98,6 +100,10 @@ def run_runner(request, folder):
     log = (done.stdout + done.stderr).decode(errors="replace")
     if done.returncode != 0:
         raise RuntimeError(f"runner exited with {done.returncode}: {log.strip().splitlines()[-1:] or ''}")
+    # The folder is new for this run: every output file is this run's, and one more than expected is an output too.
+    written = sorted(n for n in os.listdir(folder) if re.fullmatch(r"out-\d+\.bin", n))
+    if written != sorted(outputs):
+        raise RuntimeError(f"the runner wrote {written or 'no output'}, expected {outputs}")
     blobs = [(name, open(os.path.join(folder, name), "rb").read()) for name in outputs]
     return latency, log[-4000:], blobs
 
@@ -108,8 +114,11 @@ def main():
         reply({"ok": True, "info": info()})
         return
     worker = re.sub(r"[^A-Za-z0-9_-]", "_", request["worker"])[:40]
-    folder = os.path.join(os.path.expanduser(request.get("folder") or "~/.cache/etconform"), worker)
-    os.makedirs(folder, exist_ok=True)
+    base = os.path.join(os.path.expanduser(request.get("folder") or "~/.cache/etconform"), worker)
+    os.makedirs(base, exist_ok=True)
+    for old in os.listdir(base):  # an earlier run's folder: nothing of it may be read as this run's
+        shutil.rmtree(os.path.join(base, old), ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix="run-", dir=base)
     for name, data in blobs:
         with open(os.path.join(folder, os.path.basename(name)), "wb") as f:
             f.write(data)

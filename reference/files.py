@@ -46,6 +46,11 @@ def decode(data: bytes, dtype: torch.dtype, shape: tuple[int, ...], what: str) -
 
 
 def read_outputs(folder: Path, specs: list[tuple[torch.dtype, tuple[int, ...]]], base: str = "out") -> list[torch.Tensor]:
+    """The outputs a runner wrote into a folder made for its run: one file per output, no more."""
+    extra = sorted(p.name for p in folder.glob(f"{base}-*.bin") if p.stem.removeprefix(f"{base}-").isdigit()
+                   and int(p.stem.removeprefix(f"{base}-")) >= len(specs))
+    if extra:
+        raise ValueError(f"{len(specs)} outputs expected, but the runner also wrote {', '.join(extra)}")
     outputs = []
     for i, (dtype, shape) in enumerate(specs):
         path = folder / f"{base}-{i}.bin"

@@ -115,8 +115,24 @@ def delegate_fakes(module: Any) -> list[Any]:
 
 
 def delegate_outputs(module: Any, arrays: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
-    """A delegate call's integer outputs as the tensors its graph returns (shape, dtype, dim order)."""
-    return tuple(_to_torch(a, f) for a, f in zip(arrays, delegate_fakes(module)))
+    """A delegate call's integer outputs as the tensors its graph returns (shape, dtype, dim order).
+    Nothing is dropped, reshaped or cast silently: another count, another number of elements or a
+    cast that changes a value fails the run."""
+    fakes = delegate_fakes(module)
+    if len(arrays) != len(fakes):
+        raise StageError(Stage.RUN, f"the delegate returned {len(arrays)} outputs, its graph declares {len(fakes)}")
+    found = []
+    for i, (array, fake) in enumerate(zip(arrays, fakes)):
+        if array.size != fake.numel():
+            raise StageError(Stage.RUN, f"delegate output {i} has {array.size} elements, its graph declares "
+                                        f"{fake.dtype} {list(fake.shape)}")
+        flat = np.ascontiguousarray(array).reshape(-1)
+        if not np.array_equal(flat, torch.from_numpy(flat).to(fake.dtype).to(torch.from_numpy(flat).dtype).numpy(),
+                              equal_nan=flat.dtype.kind == "f"):
+            raise StageError(Stage.RUN, f"delegate output {i} is {array.dtype}, its graph declares {fake.dtype}: "
+                                        f"the cast changes values")
+        found.append(_to_torch(array, fake))
+    return tuple(found)
 
 
 class _DelegatesOnTosa(TorchFunctionMode):

@@ -1,5 +1,6 @@
 """The SSH device executor against a real OpenSSH server on loopback (this machine is the board)."""
 
+import json
 import os
 import re
 import sys
@@ -78,7 +79,9 @@ def test_a_case_runs_on_the_device_with_metrics_and_latency(device, run_one):
     assert rec["metrics"]["max_err_qsteps"] == 0.0 and rec["latency"]["runs"] == 5 and rec["latency"]["median_ms"] > 0
     assert f"127.0.0.1:{device.port}" in rec["message"] and "executorch 1.5.1" in rec["message"]
     folder = Path(re.search(r"files in ([^;]+)", rec["message"]).group(1))
-    assert folder == device.folder / "device" / _worker_folder() and (folder / "program.pte").exists()
+    # A folder of its own for each run: nothing an earlier run left can be read as this one's.
+    assert folder.parent == device.folder / "device" / _worker_folder() and folder.name.startswith("run-")
+    assert (folder / "program.pte").exists()
 
 
 def test_nothing_from_a_case_reaches_a_shell(device, run_one, monkeypatch, tmp_path):
@@ -87,7 +90,7 @@ def test_nothing_from_a_case_reaches_a_shell(device, run_one, monkeypatch, tmp_p
     rec = by_executor(run_one(_case(f"'; touch {marker} #"), "xnnpack_fp32"))["device"]
     assert rec["outcome"] == "pass", rec["message"]
     assert not marker.exists()
-    assert (device.folder / "device" / _worker_folder() / "program.pte").exists()
+    assert list((device.folder / "device" / _worker_folder()).glob("run-*/program.pte"))
 
 
 def test_a_runner_command_runs_the_program_on_the_device(server, run_one, monkeypatch, tmp_path):
@@ -101,6 +104,24 @@ def test_a_runner_command_runs_the_program_on_the_device(server, run_one, monkey
     rec = by_executor(run_one(_case(), "xnnpack_fp32"))["device"]
     assert rec["outcome"] == "pass", rec["message"]
     assert rec["metrics"]["max_abs_err"] == 0.0 and "on board" in rec["message"]
+
+
+@pytest.mark.parametrize("write, said", [("none", "the runner wrote no output, expected ['out-0.bin']"),
+                                         ("extra", "the runner wrote ['out-0.bin', 'out-1.bin'], expected ['out-0.bin']")])
+def test_a_runner_that_writes_no_output_or_one_too_many_fails_at_run(write, said, server, run_one, monkeypatch, tmp_path):
+    """A run before it left out-0.bin on the board: the faulty runner's run must not read it."""
+    def board(name: str, *extra: str) -> Path:
+        runner = [sys.executable, str(RUNNER), "{program}", "{inputs}", "{outputs}", "--shape", "1x8", *extra]
+        (tmp_path / name).write_text(f'[devices.board]\nurl = "{server.url(sys.executable)}"\ntimeout = 60\n'
+                                     f"runner = {json.dumps(runner)}\n")
+        return tmp_path / name
+
+    monkeypatch.delenv("ETCONFORM_DEVICE", raising=False)
+    monkeypatch.setenv("ETCONFORM_DEVICES", str(board("good.toml")))
+    assert by_executor(run_one(_case(), "xnnpack_fp32"))["device"]["outcome"] == "pass"
+    monkeypatch.setenv("ETCONFORM_DEVICES", str(board("bad.toml", "--write", write)))
+    rec = by_executor(run_one(_case(), "xnnpack_fp32"))["device"]
+    assert (rec["outcome"], rec["stage"]) == ("fail", "run") and said in rec["message"], rec["message"]
 
 
 def test_a_runner_that_takes_too_long_fails_at_run_naming_the_device(server, run_one, monkeypatch, tmp_path):

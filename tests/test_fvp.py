@@ -82,3 +82,15 @@ def test_an_error_line_from_the_runner_fails_the_run(standin, run_one):
     fvp = by_executor(run_one(_conv(), no_tosa))["fvp"]
     assert (fvp["outcome"], fvp["stage"]) == ("fail", "run")
     assert "1 error lines: E [executorch:" in fvp["message"] and "no TOSA reference outputs" in fvp["message"]
+
+
+def test_an_output_file_beyond_the_programs_outputs_fails_the_read(tmp_path):
+    """A runner that writes one output more than the program declares: the extra one is an output too."""
+    from reference import files
+
+    specs = [(torch.int8, (2,))]
+    (tmp_path / "out-0.bin").write_bytes(b"\x01\x02")
+    assert files.read_outputs(tmp_path, specs)[0].tolist() == [1, 2]
+    (tmp_path / "out-1.bin").write_bytes(b"\x03")
+    with pytest.raises(ValueError, match="1 outputs expected, but the runner also wrote out-1.bin"):
+        files.read_outputs(tmp_path, specs)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import etconform.runner as runner
 from etconform import policy, report
@@ -266,3 +268,18 @@ def test_the_coverage_counts_cases_with_a_delegate_by_what_the_stream_did():
     assert report.stream_line(report.stream_coverage(records)["ethos_u55_128"]) == (
         "2 of 6 cases with a delegate agreed exactly with the TOSA reference model, 1 differed, 2 skipped "
         "(the functional model lacks POOL MAX: 2), 1 failed")
+
+
+@pytest.mark.parametrize("arrays, said", [
+    ([np.arange(6, dtype=np.int8)] * 2, "the delegate returned 2 outputs, its graph declares 1"),
+    ([np.arange(5, dtype=np.int8)], "delegate output 0 has 5 elements, its graph declares torch.int8 [2, 3]"),
+    ([np.arange(6, dtype=np.int32) * 100], "delegate output 0 is int32, its graph declares torch.int8: the cast changes values"),
+])
+def test_a_delegate_output_is_never_dropped_reshaped_or_cast_silently(arrays, said, monkeypatch):
+    from etconform.stages import StageError
+    from reference import tosa_ref
+
+    monkeypatch.setattr(tosa_ref, "delegate_fakes", lambda module: [torch.empty(2, 3, dtype=torch.int8)])
+    assert tosa_ref.delegate_outputs(None, [np.arange(6, dtype=np.int32)])[0].dtype == torch.int8  # a lossless cast is fine
+    with pytest.raises(StageError, match=re.escape(said)):
+        tosa_ref.delegate_outputs(None, arrays)
