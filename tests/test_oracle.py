@@ -7,7 +7,6 @@ same case clean must pass under the same expectations, so that no test here can 
 failing everything.
 """
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -17,8 +16,8 @@ from etconform import ideal, oracle, policy
 from etconform.cases import Case, Lambda, randn
 from etconform.expectations import Expectation
 from etconform.targets import Formats
-from reference import tosa_ref
 from tests.conftest import by_executor
+from tests.faults import sut
 
 CONV = Case("selftest", "conv", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),))
 SIGMOID = Case("selftest", "sigmoid", lambda: Lambda(torch.sigmoid), lambda g: (randn(g, 2, 8, 8, 8),))
@@ -50,56 +49,6 @@ def _judge(run, expect):
     return policy.judge(run.records, expect, run.summary())
 
 
-def _plant_config(monkeypatch, **ranges):
-    """The Arm quantizer's int8 config with `field=(qmin, qmax)` narrowed: a quantizer that chooses badly."""
-    import executorch.backends.arm.quantizer as arm
-
-    real = arm.get_symmetric_quantization_config
-
-    def config(*args, **kwargs):
-        found = real(*args, **kwargs)
-        return dataclasses.replace(found, **{name: dataclasses.replace(getattr(found, name), quant_min=lo, quant_max=hi)
-                                             for name, (lo, hi) in ranges.items()})
-
-    monkeypatch.setattr(arm, "get_symmetric_quantization_config", config)
-
-
-def _plant_steps(monkeypatch, factor: float):
-    """torchao's convert_pt2e with every activation step times `factor`: < 1 clips the ranges, > 1 coarsens."""
-    import torchao.quantization.pt2e.quantize_pt2e as pt2e
-
-    real = pt2e.convert_pt2e
-
-    def convert(prepared, *args, **kwargs):
-        module = real(prepared, *args, **kwargs)
-        for node in list(module.graph.nodes):
-            if node.target == torch.ops.quantized_decomposed.quantize_per_tensor.default:
-                for n in [node, *node.users]:
-                    n.args = (n.args[0], n.args[1] * factor, *n.args[2:])
-        module.recompile()
-        return module
-
-    monkeypatch.setattr(pt2e, "convert_pt2e", convert)
-
-
-def _plant_tosa_off_by_one(monkeypatch):
-    """The TOSA reference model's integer outputs one step off, the sign alternating element by element."""
-    real = tosa_ref.run_tosa
-
-    def run(tosa, inputs, *args, **kwargs):
-        outputs = real(tosa, inputs, *args, **kwargs)
-        moved = []
-        for out in outputs:
-            if out.dtype in (np.int8, np.int16):
-                info = np.iinfo(out.dtype)
-                sign = np.where(np.arange(out.size) % 2 == 0, 1, -1).reshape(out.shape)
-                out = np.clip(out.astype(np.int32) + sign, info.min, info.max).astype(out.dtype)
-            moved.append(out)
-        return moved
-
-    monkeypatch.setattr(tosa_ref, "run_tosa", run)
-
-
 @pytest.mark.parametrize("case", [CONV, SIGMOID], ids=["conv", "sigmoid"])
 def test_a_clean_lowering_passes_its_own_baseline(case, clean, run_one):
     _, expect = clean[case.id]
@@ -122,7 +71,7 @@ def test_without_a_baseline_the_gap_is_recorded_and_said_to_be_ungated(run_one):
 
 
 def test_activations_on_fewer_levels_than_declared_fail_at_quantize_naming_the_tensor(monkeypatch, clean, run_one):
-    _plant_config(monkeypatch, input_activation=(-16, 15), output_activation=(-16, 15))
+    sut.narrow(monkeypatch.setattr, input_activation=(-16, 15), output_activation=(-16, 15))
     expect = clean[CONV.id][1]
     run = run_one(CONV, "tosa_int", expect)
     record = by_executor(run)["tosa_ref"]
@@ -133,7 +82,7 @@ def test_activations_on_fewer_levels_than_declared_fail_at_quantize_naming_the_t
 
 
 def test_weights_on_a_coarser_grid_fail_at_quantize_naming_the_weight(monkeypatch, clean, run_one):
-    _plant_config(monkeypatch, weight=(-7, 7))
+    sut.narrow(monkeypatch.setattr, weight=(-7, 7))
     expect = clean[CONV.id][1]
     run = run_one(CONV, "tosa_int", expect)
     record = by_executor(run)["tosa_ref"]
@@ -145,7 +94,7 @@ def test_weights_on_a_coarser_grid_fail_at_quantize_naming_the_weight(monkeypatc
 @pytest.mark.parametrize("factor", [0.25, 3.0], ids=["ranges_clipped_to_a_quarter", "steps_3x_coarse"])
 @pytest.mark.parametrize("case", [CONV, SIGMOID], ids=["conv", "sigmoid"])
 def test_a_quantizer_that_clips_or_coarsens_falls_short_of_the_ideal(factor, case, monkeypatch, clean, run_one):
-    _plant_steps(monkeypatch, factor)
+    sut.steps(monkeypatch.setattr, factor)
     expect = clean[case.id][1]
     run = run_one(case, "tosa_int", expect)
     for name in ("quantized_eager", "tosa_ref"):  # the lowering is faithful to a bad quantizer: both fail
@@ -160,7 +109,7 @@ def test_a_quantizer_that_clips_or_coarsens_falls_short_of_the_ideal(factor, cas
 
 @pytest.mark.parametrize("case", [CONV, SIGMOID], ids=["conv", "sigmoid"])
 def test_a_tosa_graph_one_step_off_everywhere_fails_against_quantized_eager(case, monkeypatch, clean, run_one):
-    _plant_tosa_off_by_one(monkeypatch)
+    sut.tosa_off_by_one(monkeypatch.setattr)
     expect = clean[case.id][1]
     run = run_one(case, "tosa_int", expect)
     record = by_executor(run)["tosa_ref"]
@@ -173,17 +122,7 @@ def test_a_tosa_graph_one_step_off_everywhere_fails_against_quantized_eager(case
 
 def test_a_lookup_table_one_entry_off_fails_a_case_that_was_exact(monkeypatch, clean, run_one):
     """Planted in ExecuTorch's Arm TABLE: few elements move, too few for SQNR; the exact baseline sees them."""
-    from executorch.backends.arm._passes.insert_table_ops import InsertTableOpsPass
-
-    real = InsertTableOpsPass.generate_8bit_table_values
-
-    def one_entry_off(self, torch_op, in_quantargs, out_quantargs):
-        table, shift = real(self, torch_op, in_quantargs, out_quantargs)
-        table = table.clone()
-        table[128] += 1  # input code 0
-        return table, shift
-
-    monkeypatch.setattr(InsertTableOpsPass, "generate_8bit_table_values", one_entry_off)
+    sut.lut_one_entry(monkeypatch.setattr)
     expect = clean[SIGMOID.id][1]
     run = run_one(SIGMOID, "tosa_int", expect)
     record = by_executor(run)["tosa_ref"]
