@@ -256,3 +256,25 @@ def test_integer_outputs_equal_quantized_eager_exactly():
     verdict = compare_quantized(moved, quantized, eager, [None], tolerances.resolve())
     (finding,) = [f for f in verdict.findings if f.check == "vs_quantized"]
     assert "exact (not a float output)" in finding.message
+
+
+def test_the_report_counts_the_cases_the_oracle_measured_but_did_not_gate():
+    from etconform import report
+
+    def record(case, gated):
+        return {"case": case, "target": "tosa_int16", "metrics": {"ideal_gap_db": 0.4},
+                "tolerance": {"ideal_gap_db": 1.4} if gated else {}}
+
+    (caveat,) = report._ungated([record("a", True), record("b", False), record("c", False)])
+    assert "not gated, no baseline (tosa_int16 2 of 3)" in caveat and "etconform baselines" in caveat
+    assert report._ungated([record("a", True)]) == []
+
+
+def test_a_run_of_skips_verified_nothing_and_says_what_was_missing():
+    skipped = [{"executor": "tosa_ref", "role": "lowered", "outcome": "skip", "message": "tosa_reference_model missing"},
+               {"executor": "quantized_eager", "role": "reference", "outcome": "pass"}] * 3
+    said = policy.unverified_run(skipped)
+    assert said.startswith("nothing was verified") and "tosa_ref: tosa_reference_model missing (3x)" in said
+    assert policy.unverified_run([*skipped, {"executor": "tosa_ref", "role": "lowered", "outcome": "pass"}]) == ""
+    failed_early = [{"executor": "tosa_ref", "role": "lowered", "outcome": "xfail", "stage": "lower"}]
+    assert policy.unverified_run(failed_early) == ""  # nothing missing: a known failure before execution
