@@ -23,12 +23,13 @@ CEILING_MARGIN = 1.1  # a known error may grow by 10 % before it fails again
 _NONFINITE = sys.float_info.max / CEILING_MARGIN
 # The metric each check is held to, and whether it is an upper (max) or lower (min) bound.
 _GATED = {
-    "vs_quantized": (("max_err_qsteps", "max"), ("sqnr_db_vs_quantized", "min"), ("cosine_vs_quantized", "min")),
+    "vs_quantized": (("max_err_qsteps", "max"), ("share_off", "max"), ("sqnr_db_vs_quantized", "min"),
+                     ("cosine_vs_quantized", "min")),
     "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("rms_err_qsteps_vs_rounded", "max"), ("max_abs_err", "max"),
                  ("sqnr_db", "min"), ("cosine", "min")),
     "vs_peer": (("max_err_qsteps_vs_tosa_ref", "max"),),
     "vs_tosa": (("max_diff_vs_tosa", "max"), ("values_differing_vs_tosa", "max")),
-    "vs_ideal": (("ideal_gap_db", "max"),),
+    "vs_ideal": (("ideal_gap_db", "max"), ("max_err_gap_db", "max")),
     "vs_labels": (("top1_accuracy_lost", "max"), ("top5_accuracy_lost", "max"), ("perplexity_ratio", "max")),
 }
 

@@ -66,6 +66,7 @@ def ideal_outputs(module: torch.nn.Module, samples: Sequence[Inputs], calibratio
                   formats: Formats) -> list[Any]:
     """One output pytree per evaluation sample: eager on ideal inputs and weights, its output on the ideal grid."""
     bits = formats.activation_bits
+    module = copy.deepcopy(module)  # calibration and the weights' rounding leave the caller's module alone
     with torch.no_grad():
         ranges = [_range([c[i] for c in calibration if c[i].is_floating_point()]) for i in range(len(calibration[0]))]
         out_ranges: dict[int, tuple[float, float]] = {}
@@ -75,7 +76,7 @@ def ideal_outputs(module: torch.nn.Module, samples: Sequence[Inputs], calibratio
                     lo, hi = _range([leaf])
                     known = out_ranges.get(k, (0.0, 0.0))
                     out_ranges[k] = (min(known[0], lo), max(known[1], hi))
-        quantized = copy.deepcopy(module)
+        quantized = module
         for p in quantized.parameters():
             if p.is_floating_point() and p.dim() >= 2:
                 p.copy_(_symmetric(p, formats.weight_bits, formats.per_channel))

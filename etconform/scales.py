@@ -225,8 +225,8 @@ def weight_grids(module: torch.fx.GraphModule) -> list[tuple[torch.fx.Node, int,
 
 def level_findings(module: torch.fx.GraphModule, activation_bits: int, weight_bits: int) -> list[str]:
     """Grids with fewer levels than the target declares: a quantizer that narrows qmin/qmax keeps
-    its steps consistent with themselves, so only the declared width can show it. A symmetric
-    grid of 2^bits - 1 levels ([-127, 127]) is full width."""
+    its steps consistent with themselves, so only the declared width can show it. A grid of
+    2^bits - 1 levels or more is full width (a symmetric [-127, 127] is)."""
     found = []
     for w in activation_quantizers(module):
         levels = w.qmax - w.qmin + 1

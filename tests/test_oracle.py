@@ -224,7 +224,7 @@ def test_one_element_far_off_fails_on_the_largest_error_where_sqnr_barely_moves(
     assert verdict.message.startswith("vs ideal 8-bit: largest error 0.2")
 
 
-def test_a_case_held_to_the_ideal_is_no_longer_judged_in_the_quantizers_own_steps_but_a_nan_still_fails():
+def test_a_case_held_to_the_ideal_on_its_seed_is_no_longer_judged_in_the_quantizers_own_steps_but_a_nan_still_fails():
     from etconform import tolerances
     from etconform.compare import compare_quantized
 
@@ -238,8 +238,14 @@ def test_a_case_held_to_the_ideal_is_no_longer_judged_in_the_quantizers_own_step
     nan[3] = float("nan")
     (finding,) = compare_quantized(nan, None, eager, [0.01], tolerances.resolve(), grid_bounds=False).findings
     assert finding.check == "vs_eager" and "1 of 128 elements NaN/inf" in finding.message
-    assert not oracle.grid_bounds_apply(Expectation(baseline={"executors": {"tosa_ref": {}}}))
-    assert oracle.grid_bounds_apply(Expectation(baseline={})) and oracle.grid_bounds_apply(Expectation())
+    measured = {"ideal_gap_db_at": {"5": 0.1}, "max_err_gap_db_at": {"5": 0.2}}
+    held = Expectation(baseline={"executors": {"tosa_ref": measured}})
+    assert not oracle.grid_bounds_apply(held, "tosa_ref", 5)
+    # Another seed, another executor, a baseline without the largest error: the grid bounds stay.
+    assert oracle.grid_bounds_apply(held, "tosa_ref", 6) and oracle.grid_bounds_apply(held, "stream", 5)
+    only_gap = Expectation(baseline={"executors": {"tosa_ref": {"ideal_gap_db_at": {"5": 0.1}}}})
+    assert oracle.grid_bounds_apply(only_gap, "tosa_ref", 5)
+    assert oracle.grid_bounds_apply(Expectation(baseline={}), "tosa_ref", 5) and oracle.grid_bounds_apply(Expectation(), "x", 5)
 
 
 def test_integer_outputs_equal_quantized_eager_exactly():
@@ -278,3 +284,14 @@ def test_a_run_of_skips_verified_nothing_and_says_what_was_missing():
     assert policy.unverified_run([*skipped, {"executor": "tosa_ref", "role": "lowered", "outcome": "pass"}]) == ""
     failed_early = [{"executor": "tosa_ref", "role": "lowered", "outcome": "xfail", "stage": "lower"}]
     assert policy.unverified_run(failed_early) == ""  # nothing missing: a known failure before execution
+
+
+def test_an_ideal_that_is_not_finite_where_eager_is_fails_closed():
+    from etconform.compare import Verdict
+
+    eager = torch.linspace(-1, 1, 64)
+    ideal_out = eager.clone()
+    ideal_out[3] = float("nan")
+    verdict = Verdict({}, {}, checks=["vs_eager"])
+    oracle.hold_to_ideal(verdict, [eager.clone()], [eager], [ideal_out], 8, Expectation(), "tosa_ref", 0)
+    assert verdict.message == "vs ideal: the ideal 8-bit reference has 1 NaN/inf where eager has none"
