@@ -25,7 +25,8 @@ how far the seeds spread; per case, the lowest of the highest levels the runs ve
                  <= worst + max(GAP_FLOOR_DB, spread)        (another seed)
     share_off    likewise, with SHARE_FLOOR
 
-and to its level (etconform.policy.lost_coverage). A case without a baseline is not gated
+and to its level (etconform.policy.lost_coverage); on a measured seed the older bounds in the
+quantizer's own steps no longer judge it (`grid_bounds_apply`). A case without a baseline is not gated
 by these rules, and its records say so (a note); the report counts such cases. The floors
 and the measurements behind them: docs/reference/oracle.md.
 """
