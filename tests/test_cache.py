@@ -310,3 +310,14 @@ def test_the_audited_share_is_the_same_keys_every_run():
     picked = [k for k in keys if store.audits(k)]
     assert 0.2 < len(picked) / len(keys) < 0.3 and picked == [k for k in keys if store.audits(k)]
     assert not any(ArtifactCache(Path("/nonexistent"), 0.0).audits(k) for k in keys)
+
+
+def test_what_a_plugin_of_the_tests_imports_enters_the_key(monkeypatch):
+    """-p tests.faults.planted patches through tests/faults/sut.py: an edit there must change the key too."""
+    import tests.faults.sut as sut
+
+    with_sut = cache_mod.in_process([])
+    monkeypatch.delitem(sys.modules, "tests.faults.sut")
+    assert cache_mod.in_process([]) != with_sut
+    monkeypatch.setitem(sys.modules, "tests.faults.sut", sut)
+    assert cache_mod.in_process([]) == with_sut
