@@ -76,15 +76,14 @@ def ideal_outputs(module: torch.nn.Module, samples: Sequence[Inputs], calibratio
                     lo, hi = _range([leaf])
                     known = out_ranges.get(k, (0.0, 0.0))
                     out_ranges[k] = (min(known[0], lo), max(known[1], hi))
-        quantized = module
-        for p in quantized.parameters():
+        for p in module.parameters():
             if p.is_floating_point() and p.dim() >= 2:
                 p.copy_(_symmetric(p, formats.weight_bits, formats.per_channel))
         found = []
         for sample in samples:
             inputs = [fake_quantize(x, *ranges[i], bits) if x.is_floating_point() else x.clone()
                       for i, x in enumerate(sample)]
-            leaves, spec = pytree.tree_flatten(quantized(*inputs))
+            leaves, spec = pytree.tree_flatten(module(*inputs))
             leaves = [fake_quantize(t, *out_ranges.get(k, (0.0, 0.0)), bits) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
                       for k, t in enumerate(leaves)]
             found.append(pytree.tree_unflatten(leaves, spec))

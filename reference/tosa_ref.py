@@ -126,9 +126,8 @@ def delegate_outputs(module: Any, arrays: list[np.ndarray]) -> tuple[torch.Tenso
         if array.size != fake.numel():
             raise StageError(Stage.RUN, f"delegate output {i} has {array.size} elements, its graph declares "
                                         f"{fake.dtype} {list(fake.shape)}")
-        flat = np.ascontiguousarray(array).reshape(-1)
-        if not np.array_equal(flat, torch.from_numpy(flat).to(fake.dtype).to(torch.from_numpy(flat).dtype).numpy(),
-                              equal_nan=flat.dtype.kind == "f"):
+        flat = torch.from_numpy(np.ascontiguousarray(array).reshape(-1))
+        if not np.array_equal(flat.numpy(), flat.to(fake.dtype).to(flat.dtype).numpy(), equal_nan=array.dtype.kind == "f"):
             raise StageError(Stage.RUN, f"delegate output {i} is {array.dtype}, its graph declares {fake.dtype}: "
                                         f"the cast changes values")
         found.append(_to_torch(array, fake))
