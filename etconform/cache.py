@@ -49,7 +49,7 @@ UNDER_TEST = ("torch", "torchao", "executorch", "ethos-u-vela", "tosa-tools")
 BACKEND_FOLDERS = {"xnnpack": {"xnnpack"}, "tosa": {"arm"}, "ethos_u": {"arm"}}
 # Harness modules whose code decides what is lowered and what executors return.
 _HARNESS = ("etconform/lowering.py", "etconform/targets.py", "etconform/scales.py", "etconform/vela.py",
-            "etconform/rejections.py", "etconform/runner.py", "etconform/cache.py", "etconform/shared.py")
+            "etconform/rejections.py", "etconform/execute.py", "etconform/cache.py", "etconform/shared.py")
 _ROOT = Path(__file__).resolve().parent.parent
 
 

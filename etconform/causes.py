@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from etconform import policy
-from etconform.expectations import BEFORE_EXECUTION
 from etconform.qualify import pattern
+from etconform.stages import BEFORE_EXECUTION
 from etconform.targets import TARGETS
 
 TOSA_FAMILY = tuple(name for name, t in TARGETS.items() if t.backend in ("tosa", "ethos_u"))
@@ -87,7 +87,7 @@ def _conclusion(stage: str, executors: set[str], targets: set[str], groups: list
 
 def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Causes, largest first: {stage, executors, pattern, targets, subjects, cases, conclusion, example}."""
-    known = {(r["case"], r["target"]) for r in records if r["outcome"] == "xfail"}
+    known = {(r["case"], r["target"]) for r in records if r["outcome"] == policy.Outcome.XFAIL}
     found: dict[tuple, dict[str, Any]] = {}
     for (case, target), group_records in sorted(failing_cases(records).items()):
         bad = [r for r in group_records if r["outcome"] in policy.FAILING]

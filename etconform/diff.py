@@ -88,7 +88,7 @@ role = policy.role_of
 
 
 def _outcome(r: Record) -> str:
-    return r["outcome"] + (f"@{r['stage']}" if r.get("stage") and r["outcome"] in BAD + ("xfail",) else "")
+    return r["outcome"] + (f"@{r['stage']}" if r.get("stage") and r["outcome"] in policy.NOT_CLEAN else "")
 
 
 def _group(records: list[Record]) -> dict[Key, dict[str, Record]]:
@@ -103,7 +103,7 @@ def _group(records: list[Record]) -> dict[Key, dict[str, Record]]:
 
 def _removed(key: Key, executor: str, old: Record) -> list[Change]:
     # A skip that is gone lost nothing; anything else that vanished is coverage lost.
-    regression = old["outcome"] != "skip"
+    regression = old["outcome"] != policy.Outcome.SKIP
     return [Change(key, [executor], "removed", regression, f"vanished: was {_outcome(old)}, not in the new run")]
 
 
@@ -115,13 +115,13 @@ def _outcome_change(key: Key, executor: str, old: Record, new: Record, delegatio
     was, now = old["outcome"], new["outcome"]
     if _outcome(old) == _outcome(new):
         return []
-    if now == "skip" and was in GOOD and role(new) == "lowered":
+    if now == policy.Outcome.SKIP and was in GOOD and role(new) == policy.LOWERED:
         why = f": {new['message']}" if new.get("message") else ""
         return [Change(key, [executor], "coverage", True, f"coverage lost: was {was}, now skip{why}")]
     regression = now in BAD and was not in BAD  # from good, xfail or skip
     if regression and new.get("stage") == "partition" and delegation_regressed:
         return []  # an unexpected op on the CPU: the delegation change names it, once
-    if was == "pass" and now == "fallback":
+    if was == policy.Outcome.PASS and now == policy.Outcome.FALLBACK:
         if delegation_regressed:
             return []  # the delegation change says what moved to the CPU
         regression = True  # no delegation summary to say it: the outcome must
@@ -131,7 +131,7 @@ def _outcome_change(key: Key, executor: str, old: Record, new: Record, delegatio
 def _checks(key: Key, executor: str, old: Record, new: Record) -> list[Change]:
     if "checks" not in old or "checks" not in new:
         return []  # a record from before checks were listed says nothing
-    if new["outcome"] not in ("pass", "fallback", "info") and _outcome(old) != _outcome(new):
+    if new["outcome"] not in (*policy.AGREED, policy.Outcome.INFO) and _outcome(old) != _outcome(new):
         return []  # the outcome change already says why the checks did not run
     lost = [c for c in old["checks"] if c not in new["checks"]]
     return [Change(key, [executor], "check", True, f"check {c} no longer runs") for c in lost]
@@ -155,7 +155,7 @@ def _estimates(key: Key, executor: str, old: Record, new: Record, th: Thresholds
 
 
 def _accuracy(key: Key, executor: str, old: Record, new: Record, th: Thresholds) -> list[Change]:
-    if role(new) not in ("lowered", "reference"):
+    if role(new) not in (policy.LOWERED, policy.REFERENCE):
         return []
     a, b = old.get("metrics") or {}, new.get("metrics") or {}
     changes = []
@@ -169,7 +169,7 @@ def _accuracy(key: Key, executor: str, old: Record, new: Record, th: Thresholds)
 
 def _latency(key: Key, executor: str, old: Record, new: Record, th: Thresholds) -> list[Change]:
     # PyTorch's timings (eager, quantized_eager) are not the system under test.
-    if role(new) != "lowered":
+    if role(new) != policy.LOWERED:
         return []
     a, b = old.get("latency") or {}, new.get("latency") or {}
     if not a.get("median_ms") or not b.get("median_ms"):
@@ -187,7 +187,7 @@ def _latency(key: Key, executor: str, old: Record, new: Record, th: Thresholds) 
 
 def _delegation_record(records: dict[str, Record]) -> Record | None:
     carrying = [r for r in records.values() if r.get("delegation")]
-    lowered = [r for r in carrying if role(r) == "lowered"]
+    lowered = [r for r in carrying if role(r) == policy.LOWERED]
     return (lowered or carrying or [None])[0]
 
 

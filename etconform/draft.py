@@ -14,18 +14,20 @@ import re
 import sys
 from typing import Any
 
-from etconform.expectations import BEFORE_EXECUTION
-from etconform.policy import role_of
+from etconform.policy import LOWERED, NOT_CLEAN, Stage, on_the_cpu, role_of
+from etconform.stages import BEFORE_EXECUTION
 
 CEILING_MARGIN = 1.1  # a known error may grow by 10 % before it fails again
 # compare caps an error at a NaN or infinity the reference lacks to the largest float: no ceiling can be
 # 10 % above it, and the count of such elements (nonfinite_mismatches) bounds it instead.
 _NONFINITE = sys.float_info.max / CEILING_MARGIN
 # The metric each check is held to, and whether it is an upper (max) or lower (min) bound.
+# Largest, mean (by magnitude) and RMS error and the share off, against each reference a check names.
 _GATED = {
-    "vs_quantized": (("max_err_qsteps", "max"), ("share_off", "max"), ("sqnr_db_vs_quantized", "min"),
-                     ("cosine_vs_quantized", "min")),
-    "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("rms_err_qsteps_vs_rounded", "max"), ("max_abs_err", "max"),
+    "vs_quantized": (("max_err_qsteps", "max"), ("mean_err_qsteps", "max"), ("rms_err_qsteps", "max"),
+                     ("share_off", "max"), ("sqnr_db_vs_quantized", "min"), ("cosine_vs_quantized", "min")),
+    "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("mean_err_qsteps_vs_rounded", "max"),
+                 ("rms_err_qsteps_vs_rounded", "max"), ("share_off_vs_rounded", "max"), ("max_abs_err", "max"),
                  ("sqnr_db", "min"), ("cosine", "min")),
     "vs_peer": (("max_err_qsteps_vs_tosa_ref", "max"),),
     "vs_tosa": (("max_diff_vs_tosa", "max"), ("values_differing_vs_tosa", "max")),
@@ -47,9 +49,25 @@ def _ceiling(name: str, value: float, bound: str) -> float:
     return math.floor((1 - (1 - value) * CEILING_MARGIN) * 1e6) / 1e6
 
 
+# A number standing alone (not the 8 of int8 or the 2 of conv2d), and an absolute path (where the run was).
+_NUMBER = r"0x[0-9a-fA-F]+|(?<![A-Za-z0-9.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+_PATH = r"(?<![\w.])/[^\s'\"():,]+"
+
+
 def _pattern(message: str) -> str:
-    """A regular expression for the failure's root cause: its first words, escaped."""
-    return re.escape(message.split(" ... ")[0][:60])
+    """The failure's whole message as a regular expression (^...$), with only numbers (counts, sizes,
+    addresses, the suffixes of generated names) and absolute paths abstracted: another message at the
+    same stage, a missing kernel of another name say, is another failure."""
+    parts, last = [], 0
+    for m in re.finditer(f"{_PATH}|{_NUMBER}", message):
+        parts += [re.escape(message[last:m.start()]), r"\S+" if m.group().startswith("/") else r"[-+0-9.xa-fA-Fe]+"]
+        last = m.end()
+    return "^" + "".join(parts) + re.escape(message[last:]) + "$"
+
+
+def whole(pattern: str) -> bool:
+    """Whether a message pattern matches whole messages (drafted so), not just their first words."""
+    return pattern.startswith("^") and pattern.endswith("$")
 
 
 def _toml(value: Any) -> str:
@@ -64,10 +82,11 @@ def _unsupported(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict
     found = {}
     for r in records:
         d = r.get("delegation") or {}
-        if role_of(r) != "lowered" or not (d.get("undelegated_ops") or d.get("float_ops")):
+        on_cpu = on_the_cpu(d)
+        if role_of(r) != LOWERED or not (on_cpu or d.get("float_ops")):
             continue
         why = reasons.get(r["case"]) or "; ".join(f"{op}: {w}" for op, w in list((d.get("rejected") or {}).items())[:2])
-        entry: dict[str, Any] = {"cpu": sorted(d.get("undelegated_ops") or {})} if d.get("undelegated_ops") else {}
+        entry: dict[str, Any] = {"cpu": dict(sorted(on_cpu.items())), "partitions": d.get("partitions", 0)} if on_cpu else {}
         if d.get("float_ops"):
             entry["float"] = sorted(d["float_ops"])
             why = why or "the quantizer leaves it in float and the partitioner delegates it so"
@@ -91,6 +110,8 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
             for check in checks:
                 for name, b in _GATED.get(check, ()):
                     values = [(r.get("metrics") or {}).get(name) for r in group]
+                    if name.startswith("mean_err"):  # a bias either way: capped by its size (etconform.policy)
+                        values = [abs(v) if isinstance(v, (int, float)) else v for v in values]
                     if b == bound and all(v is not None and math.isfinite(v) and abs(v) < _NONFINITE for v in values):
                         picked[name] = _ceiling(name, max(values) if b == "max" else min(values), b)
             nonfinite = [(r.get("metrics") or {}).get("nonfinite_mismatches") or 0 for r in group]
@@ -104,7 +125,7 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
         said = reason  # per group: one group's explanation must not carry over to the next
         if not said and checks == ("vs_eager",) and "quantized_eager" in entry["executors"]:
             # That the lowered program agrees with the recipe is said only where its vs_quantized check ran.
-            lowered = [r for r in group if role_of(r) == "lowered"]
+            lowered = [r for r in group if role_of(r) == LOWERED]
             agrees = bool(lowered) and all("vs_quantized" in (r.get("checks") or []) for r in lowered)
             said = ("quantized eager (the recipe's own eager module) is off eager"
                     + (" and the lowered program agrees with it" if agrees else "")
@@ -120,8 +141,8 @@ def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     for r in failing:
         for f in r["findings"]:
-            nothing = f["stage"] == "partition" and f["message"].startswith("no partition")
-            if (f["stage"] == "partition" and not nothing) or (f["stage"] == "compare" and f["check"]):
+            nothing = f["stage"] == Stage.PARTITION and f["message"].startswith("no partition")
+            if (f["stage"] == Stage.PARTITION and not nothing) or (f["stage"] == Stage.COMPARE and f["check"]):
                 continue  # CPU ops go to [unsupported]; failed checks to check entries
             pattern = _pattern(f["message"])
             entry = entries.setdefault((f["stage"], pattern), {"stage": f["stage"], "message": pattern})
@@ -142,7 +163,7 @@ def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
 def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     by_case: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for r in records:
-        if r["outcome"] in ("mismatch", "fail", "xfail") and r.get("findings"):
+        if r["outcome"] in NOT_CLEAN and r.get("findings"):
             by_case[r["case"]].append(r)
     drafted = {}
     for case, failing in by_case.items():
@@ -194,7 +215,7 @@ def uncovered(records: list[dict[str, Any]], target: str, parsed: dict[str, Any]
     """Cases of `target` that failed in the run and have no entry in the parsed file, by case or operator:
     a failure the draft could not express (lone casts once were) stays red; the command says so."""
     keys = set(parsed.get("unsupported", {})) | set(parsed.get("xfail", {}))
-    return sorted({r["case"] for r in records if r["target"] == target and r["outcome"] in ("fail", "mismatch", "xfail")
+    return sorted({r["case"] for r in records if r["target"] == target and r["outcome"] in NOT_CLEAN
                    and r["case"] not in keys and catalog.get(r["case"]) not in keys})
 
 
@@ -202,7 +223,7 @@ def _keep_reviewed(drafted: dict[str, Any], reviewed: dict[str, Any], messages: 
     """The drafted entry with the reviewed reason, and the reviewed message pattern (often narrowed by hand)
     while it still matches a message the drafted pattern matches."""
     kept = {**drafted, "reason": reviewed.get("reason") or drafted["reason"]}
-    if "message" in drafted and reviewed.get("message"):
+    if "message" in drafted and reviewed.get("message") and whole(reviewed["message"]):
         if any(re.search(drafted["message"], m) and re.search(reviewed["message"], m) for m in messages):
             kept["message"] = reviewed["message"]
     return kept
@@ -231,7 +252,7 @@ def _borrow(target: str, name: str, their_unsupported: dict[str, list[dict[str, 
     for case in covered & set(unsupported) - own:
         mine = unsupported[case]
         same = [e for e in their_unsupported.get(case, [])
-                if sorted(e.get("cpu", [])) == mine.get("cpu", []) and sorted(e.get("float", [])) == mine.get("float", [])]
+                if sorted(e.get("cpu", [])) == sorted(mine.get("cpu", [])) and sorted(e.get("float", [])) == mine.get("float", [])]
         if same:
             mine["reason"] = said(same[0]["reason"])
     for case in covered & set(xfails):

@@ -1,8 +1,9 @@
 """What is known per target, as data: suites/expectations/<target>.toml.
 
-    [unsupported]          # the compute ops that may run on the CPU, and why; anything else fails at `partition`
-    "reshape-flatten" = {cpu = ["aten_view_copy_default"], reason = "why"}
-    "argmax" = {cpu = ["aten_argmax_default"], reason = "..."}   # no partition is fine when every op is listed
+    [unsupported]          # the compute ops that may run on the CPU, how often, and why; anything else fails at `partition`
+    "reshape-flatten" = {cpu = {aten_view_copy_default = 1}, partitions = 0, reason = "why"}
+    "argmax" = {cpu = {aten_argmax_default = 1}, reason = "..."}   # no partition is fine when every op is listed
+    "cat" = {cpu = ["aten_cat_default"], reason = "..."}  # a list: by name, any count (drafted before counts)
     "sigmoid" = {float = ["aten.sigmoid"], reason = "..."}  # integer targets: ops a delegate may compute in float
 
     [xfail."mean-all_dims"]            # a known failure of a stage before execution: every executor
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from etconform.cases import Case
+from etconform.stages import BEFORE_EXECUTION, Stage
 from etconform.tolerances import resolve
 
 # ETCONFORM_EXPECTATIONS points at another folder, e.g. one kept for a candidate release.
@@ -44,12 +46,10 @@ EXPECTATIONS_DIR = Path(
     os.environ.get("ETCONFORM_EXPECTATIONS", Path(__file__).resolve().parent.parent / "suites" / "expectations")
 )
 _SECTIONS = {"unsupported", "xfail", "tolerance"}
-# Stages that fail before any executor runs: an entry for them covers every executor.
-BEFORE_EXECUTION = ("case", "export", "quantize", "partition", "lower", "vela", "serialize")
-STAGES = (*BEFORE_EXECUTION, "load", "run", "compare")
+STAGES = tuple(s.value for s in Stage)
 CHECKS = ("vs_eager", "vs_quantized", "vs_peer", "vs_tosa", "vs_labels", "vs_ideal")
 _XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "reason"}
-_UNSUPPORTED_KEYS = {"cpu", "float", "reason"}
+_UNSUPPORTED_KEYS = {"cpu", "float", "partitions", "reason"}
 
 
 class ExpectationError(ValueError):
@@ -77,6 +77,8 @@ class KnownFailure:
 @dataclass(frozen=True)
 class Expectation:
     cpu: tuple[str, ...] | None = None  # None: everything must be delegated
+    cpu_counts: dict[str, int] | None = None  # how often each CPU op may appear; None: listed by name only
+    partitions: int | None = None  # how many partitions the program has; None: not said
     unsupported: str = ""  # the reason CPU (or float) ops are expected
     float_ops: tuple[str, ...] = ()  # on integer targets: ops a delegate may compute in float
     xfail: tuple[KnownFailure, ...] = ()
@@ -147,15 +149,33 @@ def _known_failures(where: str, value: Any) -> tuple[KnownFailure, ...]:
     return tuple(_known_failure(f"{where}[{i}]" if isinstance(value, list) else where, v) for i, v in enumerate(entries))
 
 
-def _cpu(where: str, value: Any) -> tuple[tuple[str, ...], tuple[str, ...], str]:
-    """(CPU ops, ops delegated in float, reason) of an [unsupported] entry."""
+@dataclass(frozen=True)
+class _Unsupported:
+    cpu: tuple[str, ...]
+    counts: dict[str, int] | None
+    float_ops: tuple[str, ...]
+    partitions: int | None
+    reason: str
+
+
+def _cpu(where: str, value: Any) -> _Unsupported:
+    """What an [unsupported] entry allows: CPU ops (by count, or by name only), float ops, partitions."""
     if not isinstance(value, dict) or set(value) - _UNSUPPORTED_KEYS or not value.get("reason"):
-        raise ExpectationError(f'{where} needs {{cpu = ["op", ...], float = ["op", ...], reason = "..."}}')
-    for key in ("cpu", "float"):
-        if not isinstance(value.get(key, []), list):
-            raise ExpectationError(f"{where}: {key} must be a list of operator names")
-    ops = {key: tuple(op_key(op) for op in value.get(key, [])) for key in ("cpu", "float")}
-    return ops["cpu"], ops["float"], value["reason"]
+        raise ExpectationError(f'{where} needs {{cpu = {{op = count, ...}}, float = ["op", ...], partitions = N, reason = "..."}}')
+    cpu = value.get("cpu", [])
+    if isinstance(cpu, dict):
+        if not all(isinstance(n, int) and n > 0 for n in cpu.values()):
+            raise ExpectationError(f"{where}: cpu must map operator names to counts (whole numbers above 0)")
+    elif not isinstance(cpu, list):
+        raise ExpectationError(f"{where}: cpu must be a table of operator counts (or a list of names)")
+    if not isinstance(value.get("float", []), list):
+        raise ExpectationError(f"{where}: float must be a list of operator names")
+    partitions = value.get("partitions")
+    if partitions is not None and not (isinstance(partitions, int) and partitions >= 0):
+        raise ExpectationError(f"{where}: partitions must be a whole number")
+    counts = {op_key(op): n for op, n in cpu.items()} if isinstance(cpu, dict) else None
+    return _Unsupported(tuple(op_key(op) for op in cpu), counts, tuple(op_key(op) for op in value.get("float", [])),
+                        partitions, value["reason"])
 
 
 def validate(target: str, cases: tuple[Case, ...] | list[Case], directory: Path = EXPECTATIONS_DIR) -> None:
@@ -188,11 +208,13 @@ def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Exp
     data = _load(path)
     unsupported = _lookup(data.get("unsupported", {}), case)
     xfail = _lookup(data.get("xfail", {}), case)
-    cpu, float_ops, reason = _cpu(f"{path}: [unsupported]", unsupported) if unsupported is not None else (None, (), "")
+    allowed = _cpu(f"{path}: [unsupported]", unsupported) if unsupported is not None else None
     return Expectation(
-        cpu=cpu,
-        unsupported=reason,
-        float_ops=float_ops,
+        cpu=allowed.cpu if allowed else None,
+        cpu_counts=allowed.counts if allowed else None,
+        partitions=allowed.partitions if allowed else None,
+        unsupported=allowed.reason if allowed else "",
+        float_ops=allowed.float_ops if allowed else (),
         xfail=_known_failures(f"{path}: [xfail]", xfail) if xfail is not None else (),
         tolerance=_lookup(data.get("tolerance", {}), case) or {},
         baseline=_baseline(target, case.id, directory / "baselines"),

@@ -12,17 +12,28 @@ from typing import Any
 from etconform.targets import TARGETS
 
 
+def param_of(nodeid: str) -> str:
+    """A test's parameter id: `<case>-<target>` of `...::test_operator[<case>-<target>]`."""
+    return nodeid.rpartition("[")[2].rstrip("]")
+
+
+def split(param: str) -> tuple[str, str] | None:
+    """(case id, target name) of a parameter id; None if it names no target. The one place test ids are read."""
+    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
+    return (param[: -len(target) - 1], target) if target else None
+
+
 def case_of(param: str) -> str | None:
     """The case id of a test's parameter id (`<case>-<target>`); None if it names no target."""
-    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
-    return param[: -len(target) - 1] if target else None
+    parts = split(param)
+    return parts[0] if parts else None
 
 
 def scope(nodeid: str) -> str:
     """The case id for an operator test (`...test_operators.py::test_operator[<case>-<target>]`), else the node id."""
     if "test_operators.py::" not in nodeid or not nodeid.endswith("]"):
         return nodeid
-    return case_of(nodeid.rpartition("[")[2][:-1]) or nodeid
+    return case_of(param_of(nodeid)) or nodeid
 
 
 def case_major(items: list[Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from etconform.targets import SourceTransform, Target
 from etconform.vela import capture_vela_calls, digest, total_estimate
 
 # Non-delegated nodes that are glue, not compute: a case whose only CPU nodes are
-# these is fully delegated.
+# these is fully delegated, unless they sit between partitions (_between_partitions).
 _GLUE_PREFIXES = ("getitem", "quantized_decomposed_", "dim_order_ops_")
 
 QParams = tuple[float, int, int, int]  # scale, zero point, qmin, qmax
@@ -199,7 +200,38 @@ def delegation_summary(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
         # Every compute op in the graph, delegated or not: which op failing graphs have in common.
         "ops": {op: b.delegated + b.non_delegated for op, b in sorted(info.delegation_by_operator.items())
                 if not op.startswith(_GLUE_PREFIXES)},
+        "glue_between_partitions": _between_partitions(graph_module),
     }
+
+
+def _op_type(node: torch.fx.Node) -> str:
+    return re.sub(r"_\d+$", "", node.name)  # as get_delegation_info names them: aten_add_tensor_3 -> aten_add_tensor
+
+
+def _between_partitions(graph_module: torch.fx.GraphModule) -> dict[str, int]:
+    """{op: count} of casts and (de)quantizes on the CPU that only carry one delegate's outputs to
+    another's inputs: work the CPU does because the graph was split, which the contract counts as compute."""
+    def delegate(n: torch.fx.Node) -> bool:
+        return n.op == "call_function" and _op_type(n) == "executorch_call_delegate"
+
+    def glue(n: torch.fx.Node) -> bool:
+        return n.op == "call_function" and _op_type(n).startswith(_GLUE_PREFIXES[1:])
+
+    def from_delegate(n: torch.fx.Node) -> bool:
+        if delegate(n):
+            return True
+        if n.op == "call_function" and _op_type(n) == "getitem":
+            return all(map(from_delegate, n.all_input_nodes))
+        return glue(n) and bool(n.all_input_nodes) and all(map(from_delegate, n.all_input_nodes))
+
+    def to_delegate(n: torch.fx.Node) -> bool:
+        return bool(n.users) and all(delegate(u) or (glue(u) and to_delegate(u)) for u in n.users)
+
+    found: dict[str, int] = {}
+    for n in graph_module.graph.nodes:
+        if glue(n) and from_delegate(n) and to_delegate(n):
+            found[_op_type(n)] = found.get(_op_type(n), 0) + 1
+    return dict(sorted(found.items()))
 
 
 # PT2E's (de)quantize and dynamic choose_qparams, and torchao's affine (de)quantize (8da4w).

@@ -3,7 +3,7 @@
 A case's outcome on a target is the worst over its executors' records; an operator's
 cell counts its cases by outcome. A mismatch of a program the partitioner took (it
 claimed support, then computed a wrong answer) is counted apart as `wrong_delegated`:
-the most serious finding.
+the most serious finding; covered by a known failure, as `wrong_known`.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def build(records: list[dict[str, Any]], kind: str = "operator") -> dict[str, An
     for (subject, case, target), (outcome, stage) in sorted(case_outcomes(records).items()):
         cell = cells[subject].setdefault(target, {"counts": collections.Counter(), "cases": [], "stages": collections.Counter()})
         cell["counts"][outcome] += 1
-        if outcome in ("fail", "xfail") and stage:
+        if outcome in (policy.Outcome.FAIL, policy.Outcome.XFAIL) and stage:
             cell["stages"][stage] += 1
-        if outcome not in ("pass", "skip", "info"):
+        if outcome not in (policy.Outcome.PASS, policy.Outcome.SKIP, policy.Outcome.INFO):
             cell["cases"].append({"case": case, "outcome": outcome, "stage": stage})
     for subject in cells:
         for cell in cells[subject].values():
@@ -66,10 +66,10 @@ def _label(cell: dict[str, Any]) -> str:
         n = cell["counts"].get(outcome)
         if not n:
             continue
-        name = "WRONG (delegated)" if outcome == "wrong_delegated" else outcome
-        if outcome in ("fail", "xfail") and cell["stages"]:
+        name = policy.LABELS[outcome] if outcome in (policy.WRONG_DELEGATED, policy.WRONG_KNOWN) else outcome
+        if outcome in (policy.Outcome.FAIL, policy.Outcome.XFAIL) and cell["stages"]:
             name += "@" + "/".join(sorted(cell["stages"]))
-        parts.append(f"**{name} {n}**" if outcome in ("wrong_delegated", "mismatch", "fail", "error") else f"{name} {n}")
+        parts.append(f"**{name} {n}**" if outcome in (*policy.UNEXPECTED, policy.WRONG_KNOWN) else f"{name} {n}")
     return " · ".join(parts)
 
 
@@ -78,7 +78,8 @@ def to_markdown(matrix: dict[str, Any]) -> str:
     lines = [
         f"# Support matrix ({matrix['kind']}s)",
         "",
-        "Cases per outcome. WRONG (delegated): a fully delegated program computed a result out of tolerance.",
+        "Cases per outcome. WRONG (delegated): a fully delegated program computed a result out of tolerance;"
+        " WRONG (known): the same, covered by a known failure.",
         "",
         "| " + " | ".join([matrix["kind"], *targets]) + " |",
         "|" + "---|" * (len(targets) + 1),

@@ -195,24 +195,25 @@ def breadcrumb(folder: Path, worker: str) -> Path:
     return folder / ".parts" / f"stage-{worker}"
 
 
-def crash_record(nodeid: str, why: str, stage: str | None = None) -> dict[str, Any] | None:
-    """A fail record for a test whose process died, from its id `...[<case id>-<target>]`; `stage`:
-    the last one it entered, if known (else `run`)."""
+def crash_record(nodeid: str, why: str, stage: str | None = None, seed: int = 0) -> dict[str, Any] | None:
+    """The record of a test whose process died, from its id `...[<case id>-<target>]`, decided by the
+    policy like any other (a known crash is a known failure); `stage`: the last one it entered, if known
+    (else `run`); `seed`: the run's base seed."""
+    from etconform import policy
     from etconform.catalog import model_cases, operator_cases
-    from etconform.records import versions
+    from etconform.expectations import for_case
+    from etconform.grouping import param_of, split
+    from etconform.records import new_record
 
-    param = nodeid.rpartition("[")[2].rstrip("]")
-    target = next((t for t in TARGETS if param.endswith(f"-{t}")), None)
-    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
-    case = cases.get(param[: -len(target) - 1]) if target else None
+    parts = split(param_of(nodeid))
+    case = {c.id: c for c in (*operator_cases(), *model_cases())}.get(parts[0]) if parts else None
     if case is None:
         return None
-    return {
-        "case": case.id, "kind": case.kind, "subject": case.subject, "variant": case.variant, "target": target,
-        "backend": TARGETS[target].backend, "executor": "process", "outcome": "fail", "stage": stage or "run",
-        "message": f"the test process crashed (a native abort or segfault in a dependency) at {stage or 'run'}: {why}",
-        "test_id": nodeid, "versions": versions(), "metrics": {}, "tolerance": {}, "delegation": {}, "latency": {},
-    }
+    stage = stage or "run"
+    message = f"the test process crashed (a native abort or segfault in a dependency) at {stage}: {why}"
+    record = new_record(case, TARGETS[parts[1]], "process", seed, nodeid, message=message,
+                        findings=[policy.finding(stage, "", message)])
+    return policy.judged(record, for_case(parts[1], case))
 
 
 class _Merger:
@@ -256,9 +257,11 @@ class _Merger:
 
         worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "")
         stage = last_entered(breadcrumb(results_dir(self.config), worker), crashitem) if worker else None
-        record = crash_record(crashitem, str(report.longrepr)[-600:], stage)
+        record = crash_record(crashitem, str(report.longrepr)[-600:], stage, self.config.getoption("--seed"))
         if record:
             RecordWriter(results_dir(self.config), "controller").write(record)
+            if record["outcome"] == "xfail":  # a crash the expectations know: counted as the known failure it is
+                report.outcome, report.wasxfail = "skipped", record["expected"]
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.merge(force=True)
@@ -332,13 +335,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Heavy tests only when asked; a case's operator tests one after another: they share its
     build and export (etconform.grouping)."""
-    from etconform.grouping import case_major
+    from etconform.grouping import case_major, param_of
 
     heavy = unasked_heavy(items, config.getoption("markexpr") or "", config.args)
     if heavy:
         config.hook.pytest_deselected(items=heavy)
         items[:] = [item for item in items if item not in heavy]
-        ids = [_param_id(item) for item in heavy]
+        ids = [param_of(item.nodeid) for item in heavy]
         if _is_worker(config):  # under xdist the controller collects nothing: it hears of them from the workers
             config.workeroutput["etconform_heavy"] = ids
         merger = config.pluginmanager.get_plugin("etconform-merger")
@@ -353,10 +356,6 @@ def pytest_testnodedown(node: Any, error: Any) -> None:  # noqa: ARG001
     merger = node.config.pluginmanager.get_plugin("etconform-merger")
     if merger is not None:
         merger.left_out((getattr(node, "workeroutput", None) or {}).get("etconform_heavy", []))
-
-
-def _param_id(item: Any) -> str:
-    return item.nodeid.rpartition("[")[2].rstrip("]")
 
 
 def unasked_heavy(items: list[Any], markexpr: str, args: list[str]) -> list[Any]:

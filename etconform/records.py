@@ -7,6 +7,7 @@ renaming it, so a reader never sees a half-written records.jsonl.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import platform
@@ -16,7 +17,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("pass", "fallback", "mismatch", "fail", "error", "skip", "xfail", "info")
+
+class Outcome(enum.StrEnum):
+    """A record's outcome; which one a record gets, etconform.policy.decide says."""
+    PASS = "pass"  # compared and agreed, everything delegated
+    FALLBACK = "fallback"  # compared and agreed, with compute on the CPU as the expectations list
+    MISMATCH = "mismatch"  # compared, a check failed
+    FAIL = "fail"  # a stage failed
+    ERROR = "error"  # the case itself is broken: the suite's bug
+    SKIP = "skip"  # the executor could not run here
+    XFAIL = "xfail"  # failed as a known failure says
+    INFO = "info"  # an estimate, nothing to compare
+
+
+OUTCOMES = tuple(o.value for o in Outcome)
 PARTS = ".parts"
 RECORDS = "records.jsonl"
 
@@ -43,6 +57,23 @@ def under_test(prefix: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return {"under_test": str(named.get("spec", "")), "pip_override": "yes" if named.get("pip_override") else "no"}
+
+
+def new_record(case: Any, target: Any, executor: str, seed: int, test_id: str, **fields: Any) -> dict[str, Any]:
+    """The one shape of a record, for the runner and for a test whose process died. `case`: an
+    etconform.cases.Case, `target` an etconform.targets.Target, `seed` the run's base seed.
+    The outcome is not set here: etconform.policy.decide sets it, once."""
+    from reference import EXECUTORS
+
+    kind = EXECUTORS.get(executor)
+    return {
+        "case": case.id, "kind": case.kind, "subject": case.subject, "variant": case.variant,
+        "target": target.name, "backend": target.backend, "executor": executor,
+        "role": getattr(kind, "role", "other"), "level": getattr(kind, "level", ""),
+        "seed": case.seed(seed), "test_id": test_id, "versions": versions(),
+        "stage": None, "message": "", "checks": [], "findings": [], "metrics": {}, "tolerance": {},
+        "delegation": {}, "latency": {}, **fields,
+    }
 
 
 class RecordWriter:

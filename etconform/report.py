@@ -120,12 +120,14 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
     per_target: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for (_, target), group in grouped.items():
         outcome, stage = policy.case_outcome(group)
-        per_target[target]["unexpected" if outcome in ("wrong_delegated", *FAILING) else outcome] += 1
-        counts["unexpected" if outcome in ("wrong_delegated", *FAILING) else outcome] += 1
-        if outcome in ("wrong_delegated", *FAILING):
+        key = "unexpected" if outcome in policy.UNEXPECTED else "xfail" if outcome in policy.KNOWN else outcome
+        per_target[target][key] += 1
+        counts[key] += 1
+        if outcome in policy.UNEXPECTED:
             counts[f"unexpected_{outcome}"] += 1
+        counts["known_wrong_delegated"] += outcome == policy.WRONG_KNOWN
         counts["unexpected_fallback"] += outcome in FAILING and stage == "partition"
-        counts["ran_nowhere"] += policy.verified_level(group) in ("", "quantization") and outcome in ("pass", "fallback")
+        counts["ran_nowhere"] += policy.verified_level(group) in ("", "quantization") and outcome in policy.AGREED
     caveats = []
     partial = [run for run in runs if (run.get("selection") or {}).get("partial")]
     if partial:
@@ -238,7 +240,7 @@ def build(records: list[dict[str, Any]], runs: list[dict[str, Any]] | None = Non
     fallbacks = [
         {"case": r["case"], "target": r["target"], "undelegated_ops": r["delegation"].get("undelegated_ops"),
          "message": r["message"]}
-        for r in records if r["outcome"] == "fallback"
+        for r in records if r["outcome"] == policy.Outcome.FALLBACK
     ]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     for r in records:
@@ -246,7 +248,7 @@ def build(records: list[dict[str, Any]], runs: list[dict[str, Any]] | None = Non
     base_seed = runs[0].get("base_seed") if runs else None
     cwd = runs[0].get("cwd", "") if runs else ""
     details = {f"{c}@{t}": _details(g, results_dir, base_seed, cwd) for (c, t), g in sorted(grouped.items())
-               if policy.case_outcome(g)[0] in ("wrong_delegated", "xfail", *FAILING)}
+               if policy.case_outcome(g)[0] in (*policy.UNEXPECTED, *policy.KNOWN)}
     return {
         "run": [{k: v for k, v in run.items() if k != "started_epoch"} for run in runs],
         "environment": environment(records, runs),
@@ -284,7 +286,7 @@ def _row_source(mine: dict[str, dict[str, Any]]) -> dict[str, Any]:
     record that ran, else the first lowered one, else any."""
     def rank(r: dict[str, Any]) -> tuple[bool, ...]:
         measured = bool(r.get("metrics")) and r["outcome"] != "skip"
-        return r["outcome"] == "skip", not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] != "xfail"
+        return r["outcome"] == "skip", not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] not in policy.KNOWN
 
     lowered = [r for r in mine.values() if policy.role_of(r) == policy.LOWERED]
     return min(lowered, key=rank, default=None) or next(iter(mine.values()))
@@ -308,8 +310,8 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
         total, delegated = d.get("total_nodes") or 0, d.get("delegated_nodes") or 0
         on_cpu = d.get("undelegated_ops") or {}
         rows.append({
-            "case": case, "target": target, "outcome": outcome + (f"@{stage}" if outcome in FAILING + ("xfail",) else ""),
-            "message": next((r["message"] for r in mine.values() if r["outcome"] in FAILING + ("xfail",)), ""),
+            "case": case, "target": target, "outcome": outcome + (f"@{stage}" if outcome in policy.NOT_CLEAN + policy.KNOWN else ""),
+            "message": next((r["message"] for r in mine.values() if r["outcome"] in policy.NOT_CLEAN), ""),
             "partitions": d.get("partitions"), "delegated_nodes": d.get("delegated_nodes"), "total_nodes": d.get("total_nodes"),
             "delegated_share": delegated / total if total else None,
             "cpu_ops": sum(on_cpu.values()), "on_cpu": ", ".join(f"{op} x{n}" for op, n in sorted(on_cpu.items(), key=lambda kv: -kv[1])),
@@ -459,7 +461,9 @@ def verdict_line(report: dict[str, Any]) -> str:
     if c.get("unexpected_fallback"):
         parts.append(f"of which {c['unexpected_fallback']} unexpected CPU fallbacks")
     return (f"{v['status']}: {c.get('unexpected', 0)} unexpected" + (f" ({', '.join(parts)})" if parts else "")
-            + f", {c.get('xfail', 0)} known failures, {c.get('pass', 0)} passed, {c.get('fallback', 0)} passed with "
+            + f", {c.get('xfail', 0)} known failures"
+            + (f" (of which {c['known_wrong_delegated']} WRONG inside a delegate)" if c.get("known_wrong_delegated") else "")
+            + f", {c.get('pass', 0)} passed, {c.get('fallback', 0)} passed with "
             f"expected CPU fallbacks, {c.get('skip', 0)} skipped; {v['pairs']} case x target pairs")
 
 
@@ -486,7 +490,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["details"]:
         parts += ["## Failures and known failures, with how to reproduce them", ""]
         for d in report["details"].values():
-            bad = [r for r in d["records"] if r["outcome"] not in ("pass", "skip", "info")]
+            bad = [r for r in d["records"] if r["outcome"] not in (policy.Outcome.PASS, policy.Outcome.SKIP, policy.Outcome.INFO)]
             parts += [f"### {d['case']} on {d['target']}", ""]
             parts += [f"- {r['executor']}: {r['outcome']}@{r['stage'] or ''}: {(r['message'] or '')[:300]}" for r in bad]
             parts += [f"- reproduce: `{cmd}`" for cmd in d["reproduce"]]

@@ -25,11 +25,10 @@ from etconform.report import (
 )
 
 # One name and one colour per outcome, the same in the legend, the matrix and the plots.
-LABELS = {"wrong_delegated": "WRONG (delegated)", "mismatch": "mismatch", "fail": "fail", "error": "error (bad case)",
-          "xfail": "known failure", "fallback": "fallback (expected)", "pass": "pass", "skip": "skip", "info": "info"}
+LABELS = policy.LABELS
 COLOURS = {
     "wrong_delegated": "#67000d", "mismatch": "#e31a1c", "fail": "#fd8d3c", "error": "#6a3d9a",
-    "xfail": "#fed976", "fallback": "#9ecae1", "pass": "#31a354", "skip": "#d9d9d9", "info": "#f0f0f0",
+    "wrong_known": "#b15928", "xfail": "#fed976", "fallback": "#9ecae1", "pass": "#31a354", "skip": "#d9d9d9", "info": "#f0f0f0",
 }
 e = html.escape
 
@@ -199,7 +198,7 @@ def layer_plot(record: dict[str, Any]) -> Any:
 # --- the page ----------------------------------------------------------------------------
 
 def _ink(outcome: str) -> str:
-    return "#fff" if outcome in ("wrong_delegated", "mismatch", "error") else "#000"
+    return "#fff" if outcome in ("wrong_delegated", "mismatch", "error", "wrong_known") else "#000"
 
 
 def _cell(cell: dict[str, Any], subject: str, target: str) -> str:

@@ -1,13 +1,13 @@
 """Runs one case on one target: case -> eager -> lower -> execute -> compare -> record.
 
-One lowering serves every executor; each executor gives one record. What a record's
-outcome is, and what the test's is, etconform.policy decides.
+One lowering serves every executor; each executor gives one record. Lowering and running
+(through the cache) are etconform.execute's; what a record's outcome is, and what the test's
+is, etconform.policy decides.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,26 +17,25 @@ import torch
 from torch.utils import _pytree as pytree
 
 from etconform import explorer, oracle, policy, shared, tolerances
-from etconform.cache import ArtifactCache, Entry, case_key, error_of
+from etconform.cache import ArtifactCache
 from etconform.cases import Built, Case, Unavailable
-from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check, flatten
+from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check
+from etconform.execute import audit, cache_field, lowering, run_executor, tensors
 from etconform.expectations import Expectation
 from etconform.ideal import ideal_outputs
 from etconform.localize import Localizer
-from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
-from etconform.records import RecordWriter, versions
+from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize
+from etconform.records import Outcome, RecordWriter, new_record
 from etconform.stages import Stage, StageError, allowing
 from etconform.targets import Target
 from models._thresholds import thresholds as model_thresholds
 from reference import EXECUTORS, files
-from reference.base import ExecResult, NotRunnable, measure
+from reference.base import NotRunnable, measure
 
 log = logging.getLogger(__name__)
 OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
 MODEL_TIMING = (3, 10)
 _ROLE_ORDER = {policy.REFERENCE: 0, policy.LOWERED: 1, policy.ESTIMATE: 2}
-# Executor errors that say nothing about the program (a timeout, a killed child): never cached.
-_TRANSIENT = re.compile(r"did not finish|still running|SIGKILL|timed out")
 _SHOWN = ("max_abs_err", "max_err_qsteps", "max_err_qsteps_vs_rounded", "mean_err_qsteps", "sqnr_db", "cosine",
           "cosine_vs_quantized", "top1_agreement", "next_token_agreement", "kl_div", "top1_accuracy", "eager_top1_accuracy")
 
@@ -72,7 +71,7 @@ class References:
 
 
 class _Recorder:
-    """Builds, judges against the expectations, writes and keeps one record per executor."""
+    """Builds one record per executor, has the policy decide it, writes and keeps it."""
 
     def __init__(self, case: Case, target: Target, seed: int, test_id: str, writer: RecordWriter, expect: Expectation):
         self.case, self.target, self.seed, self.test_id = case, target, seed, test_id
@@ -80,17 +79,17 @@ class _Recorder:
         self.run = CaseRun()
         self.started = time.perf_counter()
 
-    def emit(self, executor: str, outcome: str, **fields: Any) -> None:
-        role = getattr(EXECUTORS.get(executor), "role", "other")
-        record = {
-            "case": self.case.id, "kind": self.case.kind, "subject": self.case.subject, "variant": self.case.variant,
-            "target": self.target.name, "backend": self.target.backend, "executor": executor,
-            "role": role, "level": getattr(EXECUTORS.get(executor), "level", ""),
-            "seed": self.case.seed(self.seed), "test_id": self.test_id, "versions": versions(),
-            "stage": None, "message": "", "checks": [], "findings": [], "metrics": {}, "tolerance": {},
-            "delegation": {}, "latency": {}, "outcome": outcome, **fields,
-        }
-        policy.apply_expectation(record, self.expect)
+    def judged(self, executor: str, findings: list[dict[str, str]], on_cpu: bool = False, **fields: Any) -> dict[str, Any]:
+        """A record decided from its findings (etconform.policy.decide), not yet kept."""
+        record = new_record(self.case, self.target, executor, self.seed, self.test_id, findings=findings, **fields)
+        return policy.judged(record, self.expect, on_cpu)
+
+    def plain(self, executor: str, outcome: Outcome, message: str, **fields: Any) -> None:
+        """A record with nothing to judge: a skip, an estimate."""
+        self.keep(new_record(self.case, self.target, executor, self.seed, self.test_id, outcome=outcome,
+                             message=message, **fields))
+
+    def keep(self, record: dict[str, Any]) -> None:
         record["seconds"] = round(time.perf_counter() - self.started, 3)
         self.writer.write(record)
         self.run.records.append(record)
@@ -98,8 +97,8 @@ class _Recorder:
     def failed(self, executor: str, err: StageError, also: list[dict[str, str]] | None = None, **fields: Any) -> None:
         """A stage raised; `also`: the lowering's own findings (partition, scales), which still count."""
         findings = [policy.finding(err.stage.value, "", err.message), *(also or [])]
-        self.emit(executor, "fail", stage=err.stage.value, message="; ".join(f["message"] for f in findings),
-                  detail=err.detail, findings=findings, **fields)
+        self.keep(self.judged(executor, findings, message="; ".join(f["message"] for f in findings),
+                              detail=err.detail, **fields))
 
 
 def _ordered(target: Target) -> list[str]:
@@ -132,7 +131,7 @@ def _run_case(
         built = shared.built(case, seed)
     except Unavailable as exc:  # weights or data not installed: nothing to judge, say how to get them
         for name in _ordered(target):
-            recorder.emit(name, "skip", message=str(exc), data=case.data)
+            recorder.plain(name, Outcome.SKIP, str(exc), data=case.data)
         return recorder.run
     try:
         with torch.no_grad():
@@ -142,91 +141,83 @@ def _run_case(
             _, eager_latency = measure(lambda: built.module(*first), *timing)
     except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
         message = f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000]
-        recorder.emit("eager", "error", stage=Stage.CASE.value, message=message, findings=[policy.finding("case", "", message)])
+        recorder.keep(recorder.judged("eager", [policy.finding(Stage.CASE, "", message)], message=message))
         return recorder.run
 
     for sample, out in zip(built.samples, golden):  # what a developer needs to reproduce it by hand
         files.save_inputs(workdir / "inputs", sample)
-        files.save_outputs(workdir / "outputs" / "eager", sample, _tensors(out))
+        files.save_outputs(workdir / "outputs" / "eager", sample, tensors(out))
     names = _ordered(target)
     available = {name: EXECUTORS[name].probe(target) for name in names}
     wanted = [n for n in names if available[n].ok]
-    lowered, entry = _lowering(case, seed, built, target, workdir, wanted, cache, cache_salt)
+    lowered, entry = lowering(case, seed, built, target, workdir, wanted, cache, cache_salt)
     if isinstance(lowered, StageError):
         for name in names:
             if available[name].ok:
-                recorder.failed(name, lowered, cache=_cache_field(entry, None))
+                recorder.failed(name, lowered, cache=cache_field(entry, None))
             else:
-                recorder.emit(name, "skip", message=available[name].reason)
+                recorder.plain(name, Outcome.SKIP, available[name].reason)
         return recorder.run
 
-    audit = _audit(case, seed, built, target, workdir, entry, timing) if entry is not None and cache.audits(entry.key) \
+    audited = audit(case, seed, built, target, workdir, entry, timing) if entry is not None and cache.audits(entry.key) \
         and entry.note == "hit" else {}
     refs = _references(case, target, built, golden, lowered)
     common = _shared_fields(case, lowered, results_dir, built)
-    lowering_findings = [policy.finding("quantize", "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
+    lowering_findings = [policy.finding(Stage.QUANTIZE, "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
     partition_findings = policy.delegation_findings(lowered.delegation, expect)
     localizer = Localizer(built, target, workdir, lowered.delegation)
     for name in names:
         executor = EXECUTORS[name]
         if not available[name].ok:
-            recorder.emit(name, "skip", message=available[name].reason, **common)
+            recorder.plain(name, Outcome.SKIP, available[name].reason, **common)
             continue
         lowered_program = executor.role == policy.LOWERED
         from_lowering = lowering_findings + (partition_findings if lowered_program else [])
         try:
-            result, outputs = _cached_execute(entry, executor, lowered, built.samples, timing)
+            result, outputs = run_executor(entry, executor, lowered, built.samples, timing)
         except NotRunnable as why:
-            recorder.emit(name, "skip", message=str(why), **common, cache=_cache_field(entry, name))
+            recorder.plain(name, Outcome.SKIP, str(why), **common, cache=cache_field(entry, name))
             continue
         except StageError as err:
-            recorder.failed(name, err, from_lowering, **common, cache=_cache_field(entry, name))
+            recorder.failed(name, err, from_lowering, **common, cache=cache_field(entry, name))
             continue
-        fields = {**common, "cache": _cache_field(entry, name)}
+        fields = {**common, "cache": cache_field(entry, name)}
         if executor.role == policy.ESTIMATE:
-            recorder.emit(name, "info", message="; ".join(result.notes), estimate=result.estimate, latency=result.latency, **fields)
+            recorder.plain(name, Outcome.INFO, "; ".join(result.notes), estimate=result.estimate, latency=result.latency, **fields)
             continue
         refs.by_executor[name] = outputs
         for sample, out in zip(built.samples, outputs):
-            files.save_outputs(workdir / "outputs" / name, sample, _tensors(out))
+            files.save_outputs(workdir / "outputs" / name, sample, tensors(out))
         try:
             verdict = _verdict(case, target, lowered, name, outputs, refs, expect, case.seed(seed))
             _own_checks(verdict, result.checks, result.metrics)
         except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
             recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **fields)
             continue
-        # The quantizer's own findings first: the outcome names them (etconform.policy.outcome_of).
-        compared = [policy.finding("compare", f.check, f.message) for f in verdict.findings]
+        # The quantizer's own findings first: the outcome names them (etconform.policy.decide).
+        compared = [policy.finding(Stage.COMPARE, f.check, f.message) for f in verdict.findings]
         findings = lowering_findings + compared + (partition_findings if lowered_program else [])
-        findings += [policy.finding("compare", "vs_cache", audit[name])] if name in audit else []
-        on_cpu = lowered_program and bool(lowered.delegation["undelegated_ops"])
-        outcome, stage = policy.outcome_of(findings, on_cpu)
-        message = "; ".join(filter(None, [*(f["message"] for f in findings), *result.notes, *verdict.notes]))
-        if outcome == "fallback":
-            message = "; ".join(filter(None, [_fallback_reason(lowered.delegation, expect), message]))
+        findings += [policy.finding(Stage.COMPARE, "vs_cache", audited[name])] if name in audited else []
+        on_cpu = lowered_program and bool(policy.on_the_cpu(lowered.delegation))
         latency = {**result.latency, "eager_median_ms": eager_latency["median_ms"]} if result.latency.get("runs", 0) > 1 else result.latency
         extra = {"estimate": result.estimate} if result.estimate else {}
-        if case.kind == "model" and lowered_program and (localize or _unexplained_mismatch(name, outcome, findings,
-                                                                                           verdict.metrics, expect)):
-            extra["localization"] = _localized(localizer, executor, refs.by_executor.get("quantized_eager"))
-        recorder.emit(name, outcome, stage=stage, message=message, findings=findings, checks=verdict.checks,
-                      metrics=verdict.metrics, tolerance=verdict.tolerance, latency=latency, **extra, **fields)
+        record = recorder.judged(name, findings, on_cpu, checks=verdict.checks, metrics=verdict.metrics,
+                                 tolerance=verdict.tolerance, latency=latency, **extra, **fields,
+                                 message="; ".join(filter(None, [*(f["message"] for f in findings), *result.notes,
+                                                                 *verdict.notes])))
+        if record["outcome"] == Outcome.FALLBACK:
+            record["message"] = "; ".join(filter(None, [_fallback_reason(lowered.delegation, expect), record["message"]]))
+        # A mismatch no known failure covers is localized unasked. A known one was diagnosed when it was
+        # written down; localizing it again on every run would cost a second lowering each time (--localize does).
+        if case.kind == "model" and lowered_program and (localize or record["outcome"] == Outcome.MISMATCH):
+            record["localization"] = _localized(localizer, executor, refs.by_executor.get("quantized_eager"))
+        recorder.keep(record)
     if entry is not None and entry.dirty:
         cache.store(entry)
     if case.kind == "model":
         _explorer(explorer.write_error, lowered.pte_path, results_dir, recorder.run.records)
         _explorer(explorer.write_layers, lowered.pte_path, results_dir, recorder.run.records)
     return recorder.run
-
-
-def _unexplained_mismatch(executor: str, outcome: str, findings: list[dict[str, str]], metrics: dict[str, Any],
-                          expect: Expectation) -> bool:
-    """A mismatch no known failure covers: localized unasked. A known one was diagnosed when it was
-    written down; localizing it again on every run would cost a second lowering each time (--localize does)."""
-    if outcome != "mismatch":
-        return False
-    covered, _ = policy.known_failure({"executor": executor, "findings": findings, "metrics": metrics}, expect.xfail)
-    return not covered
 
 
 def _localized(localizer: Localizer, executor: Any, quantized_outputs: list[Any] | None) -> dict[str, Any]:
@@ -236,124 +227,6 @@ def _localized(localizer: Localizer, executor: Any, quantized_outputs: list[Any]
     except Exception as exc:  # noqa: BLE001
         log.warning("could not localize on %s: %s", executor.name, exc)
         return {"error": f"{type(exc).__name__}: {exc}"[:1000], "verdict": "first departure: not localized"}
-
-
-def _lowering(case: Case, seed: int, built: Built, target: Target, workdir: Path, wanted: list[str],
-              cache: ArtifactCache | None, salt: str) -> tuple[Lowered | StageError, Entry | None]:
-    """The lowering from the cache when an entry serves every wanted executor, else lowered now.
-    The case's export is shared with its other targets in this worker (etconform.shared)."""
-    entry = None
-    digest = shared.export_digest(case, seed)
-    if cache is not None and digest is not None:
-        key = case_key(digest, target, salt)
-        entry = cache.load(key)
-        err = error_of(entry)
-        if err is not None and _TRANSIENT.search(err.message):  # kept by an older version: not trusted
-            entry = Entry(key, note="rebuilt: the cached lowering had timed out")
-        elif err is not None:
-            return err, entry
-        if entry.note == "hit":
-            missing = [n for n in wanted if n not in entry.results and getattr(EXECUTORS[n], "needs_graph", False)]
-            if not missing:
-                return entry.restore(target, workdir), entry
-            entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
-    try:
-        lowered = lower(built.module, built.samples[0], target, workdir, built.calibration, shared.exported(case, seed),
-                        dynamic_shapes=case.dynamic_shapes(built.samples[0]))
-    except StageError as err:
-        # A stage stopped by its timeout says how busy the machine was, not what the lowering does: not kept.
-        if entry is not None and not _TRANSIENT.search(err.message):
-            entry.error = {"stage": err.stage.value, "message": err.message, "detail": err.detail}
-            entry.dirty = True
-            cache.store(entry)
-        return err, entry
-    if entry is not None:
-        entry.keep(lowered)
-        entry.dirty = True
-    return lowered, entry
-
-
-def _audit(case: Case, seed: int, built: Built, target: Target, workdir: Path, entry: Entry,
-           timing: tuple[int, int]) -> dict[str, str]:
-    """Executor -> how its kept outputs differ from a fresh lowering and run ({}: none differs).
-    A difference means the key missed something that changes a result (--cache-audit)."""
-    why = "the cache key missed a change that alters results; run with --no-cache and report it"
-    try:
-        fresh = lower(built.module, built.samples[0], target, workdir / "audit", built.calibration,
-                      shared.exported(case, seed), dynamic_shapes=case.dynamic_shapes(built.samples[0]))
-    except StageError as err:
-        return {name: f"cache audit: a fresh lowering fails at {err.stage.value} where the kept one did not: {why}"
-                for name in entry.results}
-    found = {}
-    for name, kept in entry.results.items():
-        if "outputs" not in kept:
-            continue
-        try:
-            _, outputs = _execute(EXECUTORS[name], fresh, built.samples, timing)
-        except (StageError, NotRunnable) as exc:
-            found[name] = f"cache audit: a fresh run of {name} raised where the kept one ran ({exc}): {why}"
-            continue
-        if not _same(kept["outputs"], outputs):
-            found[name] = f"cache audit: {name}'s kept outputs differ from a fresh lowering and run: {why}"
-    return found
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Bit for bit, NaN where NaN."""
-    x, y = _tensors(a), _tensors(b)
-
-    def equal(s: torch.Tensor, t: torch.Tensor) -> bool:
-        if s.shape != t.shape or s.dtype != t.dtype:
-            return False
-        if not s.is_floating_point():
-            return torch.equal(s, t)
-        nan = torch.isnan(s)
-        return torch.equal(nan, torch.isnan(t)) and torch.equal(s[~nan], t[~nan])
-
-    return len(x) == len(y) and all(equal(s, t) for s, t in zip(x, y))
-
-
-def _cached_execute(entry: Entry | None, executor: Any, lowered: Lowered, samples: list[Any],
-                    timing: tuple[int, int]) -> tuple[ExecResult, list[Any]]:
-    """An executor's cached result when there is one; else it runs, and its result is kept if cacheable."""
-    kept = entry.results.get(executor.name) if entry is not None else None
-    if kept is not None:
-        entry.served.add(executor.name)
-        if "error" in kept:
-            raise StageError(Stage(kept["error"]["stage"]), kept["error"]["message"], kept["error"]["detail"])
-        if "skip" in kept:
-            raise NotRunnable(kept["skip"])
-        result = ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"], kept.get("checks", {}),
-                            kept.get("metrics", {}))
-        return result, kept["outputs"]
-    cacheable = entry is not None and getattr(executor, "cacheable", True)
-    try:
-        result, outputs = _execute(executor, lowered, samples, timing)
-    except NotRunnable as why:
-        if cacheable:
-            entry.results[executor.name] = {"skip": str(why)}
-            entry.dirty = True
-        raise
-    except StageError as err:
-        if cacheable and not _TRANSIENT.search(err.message):
-            entry.results[executor.name] = {"error": {"stage": err.stage.value, "message": err.message, "detail": err.detail}}
-            entry.dirty = True
-        raise
-    if cacheable:
-        entry.results[executor.name] = {"outputs": outputs, "latency": result.latency, "estimate": result.estimate,
-                                        "notes": result.notes, "checks": result.checks, "metrics": result.metrics}
-        entry.dirty = True
-    return result, outputs
-
-
-def _cache_field(entry: Entry | None, executor: str | None) -> dict[str, str]:
-    """What a record says about the cache: the lowering's source, and whether the executor's outputs were cached."""
-    if entry is None:
-        return {"lowering": "off"}
-    found = {"lowering": entry.note, "key": entry.key[:16]}
-    if executor is not None:
-        found["outputs"] = "cached" if executor in entry.served else "run"
-    return found
 
 
 def _references(case: Case, target: Target, built: Built, golden: list[Any], lowered: Lowered) -> References:
@@ -404,23 +277,6 @@ def _shared_fields(case: Case, lowered: Lowered, results_dir: Path, built: Built
     return shared
 
 
-def _execute(executor: Any, lowered: Lowered, samples: list[Any], timing: tuple[int, int]) -> tuple[ExecResult, list[Any]]:
-    """The first sample is timed; the others only run (their own checks count too). Estimators run once.
-    Each executor gets copies of the inputs: a program that writes into its input changes no other's."""
-    samples = shared.copied(samples)
-    result = executor.run(lowered, samples[0], timing)
-    outputs = [result.outputs]
-    if executor.role != policy.ESTIMATE:
-        for sample in samples[1:]:
-            more = executor.run(lowered, sample, (0, 1))
-            outputs.append(more.outputs)
-            for check, disagreed in more.checks.items():
-                result.checks.setdefault(check, []).extend(m for m in disagreed if m not in result.checks[check])
-            for name, value in more.metrics.items():
-                result.metrics[name] = max(result.metrics.get(name, value), value)
-    return result, outputs
-
-
 def _fallback_reason(delegation: dict[str, Any], expect: Expectation) -> str:
     ops = delegation["undelegated_ops"] or "no partition"
     return f"on the CPU as expected: {ops} ({expect.unsupported})"
@@ -467,13 +323,6 @@ def _own_checks(verdict: Verdict, checks: dict[str, list[str]], metrics: dict[st
     for check, disagreed in checks.items():
         verdict.checks.append(check)
         verdict.findings += [Finding(check, message) for message in disagreed]
-
-
-def _tensors(outputs: Any) -> list[torch.Tensor]:
-    try:
-        return flatten(outputs)
-    except TypeError:
-        return []
 
 
 def _explorer(write: Any, pte_path: Path, results_dir: Path, *args: Any) -> str:

@@ -18,12 +18,17 @@ class Stage(enum.StrEnum):
     CASE = "case"  # eager PyTorch itself failed: the suite's bug, not the backend's
     EXPORT = "export"
     QUANTIZE = "quantize"
+    PARTITION = "partition"  # the delegation contract (etconform.policy.delegation_findings)
     LOWER = "lower"
     VELA = "vela"
     SERIALIZE = "serialize"
     LOAD = "load"
     RUN = "run"
     COMPARE = "compare"
+
+
+# Stages that fail before any executor runs: a known failure of one covers every executor.
+BEFORE_EXECUTION = (Stage.CASE, Stage.EXPORT, Stage.QUANTIZE, Stage.PARTITION, Stage.LOWER, Stage.VELA, Stage.SERIALIZE)
 
 
 class StageError(Exception):

@@ -148,13 +148,15 @@ def _one_thread():
 
 
 def test_only_a_mismatch_no_known_failure_covers_is_localized_unasked():
+    """The runner localizes a model unasked when the policy's one decision is `mismatch`: covered, it is not."""
     from etconform.expectations import Expectation, KnownFailure
-    from etconform.runner import _unexplained_mismatch
+    from etconform.policy import Outcome, decide
 
     findings = [{"stage": "compare", "check": "vs_quantized", "message": "cosine 0.979 < 0.995"}]
     known = Expectation(xfail=(KnownFailure("known drift", executors=("et_runtime",), checks=("vs_quantized",),
                                             min={"cosine": 0.97}),))
-    assert _unexplained_mismatch("et_runtime", "mismatch", findings, {"cosine": 0.979}, Expectation())
-    assert not _unexplained_mismatch("et_runtime", "mismatch", findings, {"cosine": 0.979}, known)
-    assert _unexplained_mismatch("et_runtime", "mismatch", findings, {"cosine": 0.9}, known)  # beyond its ceiling
-    assert not _unexplained_mismatch("et_runtime", "pass", [], {}, Expectation())
+    assert decide(findings, False, Expectation(), "et_runtime", {"cosine": 0.979}).outcome == Outcome.MISMATCH
+    assert decide(findings, False, known, "et_runtime", {"cosine": 0.979}).outcome == Outcome.XFAIL
+    beyond = decide(findings, False, known, "et_runtime", {"cosine": 0.9})  # beyond its ceiling
+    assert beyond.outcome == Outcome.MISMATCH and "cosine 0.9 below the expected 0.97" in beyond.beyond
+    assert decide([], False, Expectation(), "et_runtime", {}).outcome == Outcome.PASS

@@ -80,6 +80,90 @@ def test_an_expected_fallback_passes_and_says_so(run_one):
     assert _judge(run, expect).action == "pass"
 
 
+TWO_CONVS = Case("selftest", "two_convs", lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3)),
+                 lambda g: (randn(g, 1, 3, 12, 12),))
+CHAIN = Case("selftest", "chain", lambda: Lambda(lambda x: torch.relu(x + 1.0) * 2.0), lambda g: (randn(g, 4, 64),))
+
+
+def _split_target(name: str, op: str):
+    """The real target, with a partitioner that leaves `op` out and puts what follows it in a second
+    partition: a lowering that fragments the graph."""
+    real = TARGETS[name]
+
+    def make(workdir):
+        partitioner, quantizer = real.make(workdir)
+        claim = partitioner.partition
+
+        def partition(program):
+            result = claim(program)
+            tag, spec = next(iter(result.partition_tags.items()))
+            second, after = f"{tag}_split", False
+            for node in result.tagged_exported_program.graph_module.graph.nodes:
+                if node.meta.get("delegation_tag") != tag:
+                    continue
+                if op in str(node.target):
+                    del node.meta["delegation_tag"]
+                    after = True
+                elif after:
+                    node.meta["delegation_tag"] = second
+            result.partition_tags[second] = spec
+            return result
+
+        partitioner.partition = partition
+        return partitioner, quantizer
+
+    return dataclasses.replace(real, make=make)
+
+
+def test_a_cpu_op_that_drifts_to_more_instances_fails_by_count(run_one):
+    """Listed once for the CPU, run there twice: a name-only list let it pass; a count does not."""
+    by_count = Expectation(cpu=("aten_convolution",), cpu_counts={"aten_convolution": 1}, unsupported="planted")
+    record = by_executor(run_one(TWO_CONVS, _lost_partition_target("xnnpack_fp32"), by_count))["et_runtime"]
+    assert (record["outcome"], record["stage"]) == ("fail", "partition")
+    assert "aten_convolution_default on the CPU 2 times where the expectations say 1" in record["message"]
+    right = dataclasses.replace(by_count, cpu_counts={"aten_convolution": 2})
+    assert by_executor(run_one(TWO_CONVS, _lost_partition_target("xnnpack_fp32"), right))["et_runtime"]["outcome"] == "fallback"
+
+
+def test_a_program_split_into_more_partitions_than_expected_fails_at_partition(run_one):
+    expect = Expectation(cpu=("aten_relu",), cpu_counts={"aten_relu": 1}, partitions=1, unsupported="planted")
+    record = by_executor(run_one(CHAIN, _split_target("xnnpack_fp32", "relu"), expect))["et_runtime"]
+    assert record["delegation"]["partitions"] == 2, record["delegation"]
+    assert (record["outcome"], record["stage"]) == ("fail", "partition")
+    assert "2 partitions where the expectations say 1" in record["message"]
+    assert record["metrics"]["max_abs_err"] < 1e-4  # the answer is right: the contract is what broke
+    fits = dataclasses.replace(expect, partitions=2)
+    assert by_executor(run_one(CHAIN, _split_target("xnnpack_fp32", "relu"), fits))["et_runtime"]["outcome"] == "fallback"
+
+
+def test_casts_and_requantizations_between_partitions_count_as_cpu_work():
+    """A dequantize and quantize that only carry one delegate's output to another's input are the CPU's work;
+    glue beside CPU compute or at the program's edges is not counted again."""
+    import operator
+    import types
+
+    from etconform.lowering import _between_partitions
+
+    g = torch.fx.Graph()
+
+    def call(name, *args):
+        node = g.call_function(operator.getitem if name.startswith("getitem") else torch.add, args)
+        node.name = name
+        return node
+
+    first = call("executorch_call_delegate", g.placeholder("x"))
+    dq = call("quantized_decomposed_dequantize_per_tensor_default", call("getitem", first, 0))
+    second = call("executorch_call_delegate_1", call("quantized_decomposed_quantize_per_tensor_default", dq))
+    cpu = call("aten_mul_tensor", call("getitem_1", second, 0))
+    g.output(call("dim_order_ops__to_dim_order_copy_default", call("quantized_decomposed_dequantize_per_tensor_default_1", cpu)))
+    between = _between_partitions(types.SimpleNamespace(graph=g))
+    assert between == {"quantized_decomposed_dequantize_per_tensor_default": 1, "quantized_decomposed_quantize_per_tensor_default": 1}
+    delegation = {"partitions": 2, "undelegated_ops": {"aten_mul_tensor": 1}, "glue_between_partitions": between}
+    (found,) = policy.delegation_findings(delegation, Expectation(cpu=("aten_mul_tensor",), unsupported="x"))
+    assert found["stage"] == "partition"
+    assert "quantized_decomposed_dequantize_per_tensor_default (between partitions)" in found["message"]
+
+
 def test_an_op_listed_for_the_cpu_that_is_now_delegated_fails_strictly(run_one):
     expect = Expectation(cpu=("aten.convolution.default",), unsupported="stale")  # any spelling of the op
     record = by_executor(run_one(CONV, "xnnpack_fp32", expect))["et_runtime"]

@@ -65,10 +65,39 @@ def test_xdist_workers_records_merge_into_one_file(tmp_path):
 def test_a_crashed_worker_leaves_a_record_naming_the_case():
     from etconform.plugin import crash_record
 
-    record = crash_record("suites/ethos_u/test_operators.py::test_operator[conv2d-3x3_stride2-ethos_u55_128]", "SIGSEGV")
+    record = crash_record("suites/ethos_u/test_operators.py::test_operator[conv2d-3x3_stride2-ethos_u55_128]", "SIGSEGV",
+                          seed=3)
     assert (record["case"], record["target"], record["outcome"], record["stage"]) == ("conv2d-3x3_stride2", "ethos_u55_128", "fail", "run")
     assert "crashed" in record["message"] and "SIGSEGV" in record["message"]
+    # The runner's record shape: a role, the case's own seed, the finding the policy decided it by.
+    assert record["role"] == "other" and record["seed"] != 3 and record["findings"][0]["stage"] == "run"
     assert crash_record("tests/test_x.py::test_y", "x") is None
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_a_native_crash_in_the_partitioner_fails_its_case_unless_a_known_failure_names_it(tmp_path, known):
+    """XNNPACK's partitioner planted to segfault (tests/faults/sut.py): the worker dies, xdist restarts it,
+    and the crash's record is decided by the policy like any other: a stage entry naming it makes it xfail."""
+    (tmp_path / "xnnpack_fp32.toml").write_text(
+        '[xfail."relu-4d"]\nstage = "lower"\nmessage = "the test process crashed .* at lower"\nreason = "a known crash"\n'
+        if known else "")
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "-p", "tests.faults.planted",
+         "suites/xnnpack/test_operators.py::test_operator[relu-4d-xnnpack_fp32]", "--results-dir", str(results),
+         "--no-cache"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTEST_ADDOPTS": "", "ETCONFORM_PLANT": "partitioner_segfault",
+             "ETCONFORM_EXPECTATIONS": str(tmp_path)},
+    )
+    (record,) = [r for r in map(json.loads, (results / RECORDS).read_text().splitlines()) if r["executor"] == "process"]
+    assert record["stage"] == "lower" and "crashed" in record["message"], record
+    if known:
+        assert (record["outcome"], record["expected"]) == ("xfail", "a known crash")
+        assert proc.returncode == 0 and "1 xfailed" in proc.stdout, proc.stdout[-2000:]
+    else:
+        assert record["outcome"] == "fail"
+        assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_a_session_without_conformance_tests_leaves_earlier_records_alone(tmp_path):

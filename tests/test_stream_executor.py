@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-import etconform.runner as runner
+import etconform.execute as execute
 from etconform import policy, report
 from etconform.expectations import Expectation, KnownFailure
 from etconform.targets import TARGETS
@@ -134,7 +134,7 @@ def run_lowered(lowering, run_one, monkeypatch):
         lowered = _tampered(lowering, change)
         lowered.pte_path = run_one.results_dir / "program.pte"  # records name it relative to the results
         lowered.pte_path.write_bytes(lowered.pte)
-        monkeypatch.setattr(runner, "lower", lambda *args, **kwargs: lowered)
+        monkeypatch.setattr(execute, "lower", lambda *args, **kwargs: lowered)
         return run_one(CASE, TARGET, expect)
 
     return run
@@ -207,7 +207,7 @@ def test_a_known_stream_difference_is_an_xfail_within_its_ceiling_only(run_lower
     record = by_executor(run)["stream"]
     assert record["outcome"] == "xfail", run.summary()
     tighter = KnownFailure("planted", executors=("stream",), checks=("vs_tosa",), max={"max_diff_vs_tosa": 0})
-    again = policy.apply_expectation({**record, "outcome": "mismatch"}, Expectation(xfail=(tighter,)))
+    again = policy.judged({**record, "expected": ""}, Expectation(xfail=(tighter,)))
     assert again["outcome"] == "mismatch" and "beyond its known failure" in again["message"]
 
 

@@ -17,6 +17,7 @@ FAULTS = {
     "coarse3x": lambda: sut.steps(setattr, 3.0),
     "tosa_off_by_one": lambda: sut.tosa_off_by_one(setattr),
     "lut_one_entry": lambda: sut.lut_one_entry(setattr),
+    "partitioner_segfault": lambda: sut.partitioner_segfault(setattr),
 }
 
 FAULTS[os.environ["ETCONFORM_PLANT"]]()

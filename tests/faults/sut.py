@@ -82,3 +82,16 @@ def lut_one_entry(plant: SetAttr) -> None:
         return table, shift
 
     plant(InsertTableOpsPass, "generate_8bit_table_values", generate)
+
+
+def partitioner_segfault(plant: SetAttr) -> None:
+    """XNNPACK's partitioner killing its process with SIGSEGV, as a native crash in ExecuTorch would."""
+    import os
+    import signal
+
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    def partition(self, exported_program):  # noqa: ANN001, ANN202, ARG001
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    plant(XnnpackPartitioner, "partition", partition)
