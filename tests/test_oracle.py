@@ -295,3 +295,30 @@ def test_an_ideal_that_is_not_finite_where_eager_is_fails_closed():
     verdict = Verdict({}, {}, checks=["vs_eager"])
     oracle.hold_to_ideal(verdict, [eager.clone()], [eager], [ideal_out], 8, Expectation(), "tosa_ref", 0)
     assert verdict.message == "vs ideal: the ideal 8-bit reference has 1 NaN/inf where eager has none"
+
+
+def test_a_baseline_may_be_drafted_from_a_seed_that_failed_only_the_grid_bounds_it_retires():
+    """`etconform baselines` takes a run whose failures are all bounds in the quantizer's own steps (what
+    its baseline retires on that seed), never one with another failure, a NaN, or no ideal gap to judge it."""
+    from etconform import tolerances
+    from etconform.compare import compare_quantized
+
+    eager = torch.linspace(-1, 1, 128)
+    off = eager + 5 * 0.01 + torch.linspace(0, 0.02, 128)  # beyond the step, bias and RMS bounds
+    gridded = compare_quantized(off, None, eager, [0.01], tolerances.resolve(), eager_on_rounded_inputs=eager)
+    found = [policy.finding("compare", f.check, f.message) for f in gridded.findings]
+    assert len(found) == 3 and all(oracle.retired(f) for f in found), found  # steps, bias, RMS: the wording retire() knows
+    nan = off.clone()
+    nan[3] = float("nan")
+    nan_found = compare_quantized(nan, None, eager, [0.01], tolerances.resolve(), eager_on_rounded_inputs=eager).findings
+    assert not any(oracle.retired(policy.finding("compare", f.check, f.message)) for f in nan_found if "NaN" in f.message)
+
+    def record(findings, **metrics):
+        return {"executor": "tosa_ref", "role": "lowered", "outcome": "mismatch", "findings": findings,
+                "metrics": {"ideal_gap_db": 0.4, "max_err_gap_db": 1.0, **metrics}, "delegation": {"partitions": 1}}
+
+    assert oracle.measurable(record(found), Expectation())
+    other = policy.finding("compare", "vs_quantized", "vs quantized eager: 3 steps > 1")
+    assert not oracle.measurable(record([*found, other]), Expectation())
+    assert not oracle.measurable(record(found, ideal_gap_db=None), Expectation())
+    assert not oracle.measurable(record([policy.finding("run", "", "crashed")]), Expectation())
