@@ -1,7 +1,8 @@
 """`etconform qualify BASELINE CANDIDATE`: GO or NO-GO for a candidate build, from two runs.
 
-The gates are the diff's regressions (etconform/diff.py decides them), sorted by what a
-release engineer signs off on. Each finding is listed once per case and target with every
+The gates are the diff's regressions (etconform/diff.py decides them), and the cases the
+candidate verified lower than the committed baselines (suites/expectations/baselines), sorted
+by what a release engineer signs off on. Each finding is listed once per case and target with every
 executor that saw it, and findings that share a cause (same gate, same message with the
 numbers taken out) are grouped, so one root cause is one line, not 552.
 """
@@ -61,8 +62,31 @@ class Verdict:
         return [c for changes in self.gates.values() for c in changes]
 
 
+def below_baselines(records: list[dict[str, Any]]) -> list[Change]:
+    """Cases the candidate verified at a lower level than the committed baselines say a clean run of
+    the pinned stack did (suites/expectations/baselines): lost coverage, whatever the baseline run said."""
+    from etconform import policy
+    from etconform.catalog import model_cases, operator_cases
+    from etconform.expectations import for_case
+
+    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in records:
+        grouped[(r["case"], r["target"])].append(r)
+    found = []
+    for (case, target), group in sorted(grouped.items()):
+        if case not in cases:
+            continue
+        lost = policy.lost_coverage(group, for_case(target, cases[case]))
+        if lost:
+            found.append(Change((case, target), sorted({r["executor"] for r in group}), "coverage", True, lost))
+    return found
+
+
 def qualify(baseline: list[dict[str, Any]], candidate: list[dict[str, Any]], th: Thresholds | None = None) -> Verdict:
     result = diff(baseline, candidate, th or Thresholds())
+    said = {(c.key, c.kind) for c in result.regressions}
+    result.changes += [c for c in below_baselines(candidate) if (c.key, c.kind) not in said]
     gates: dict[str, list[Change]] = {g: [] for g in GATES}
     for change in result.regressions:
         gates[gate_of(change)].append(change)

@@ -94,3 +94,21 @@ def test_a_partial_candidate_is_no_go_and_says_why(tmp_path, capsys):
 def test_a_folder_without_records_is_a_usage_error(tmp_path, capsys):
     assert main(["qualify", str(tmp_path), str(tmp_path)]) == 2
     assert "no records.jsonl" in capsys.readouterr().err
+
+
+def test_a_candidate_verified_below_the_committed_baselines_is_no_go_whatever_its_baseline_run_said(tmp_path, capsys):
+    """abs-4d's committed U55 baseline was verified at the command stream; a candidate whose stream skipped it
+    (a mode the functional model lacks, say) verified the TOSA graph only: lost coverage, even against a
+    baseline run that lost it too."""
+    def run(folder):
+        common = {"case": "abs-4d", "target": "ethos_u55_128", "kind": "operator", "subject": "abs", "versions": {},
+                  "delegation": {"partitions": 1}, "metrics": {}, "checks": []}
+        return _records(folder, [
+            {**common, "executor": "tosa_ref", "role": "reference", "level": "tosa", "outcome": "pass"},
+            {**common, "executor": "stream", "role": "lowered", "level": "stream", "outcome": "skip",
+             "message": "the functional model lacks round mode TRUNCATE"}])
+
+    status, out = _qualify(run(tmp_path / "b"), run(tmp_path / "c"), capsys)
+    assert status == 1 and "| no lost coverage (nothing verified became skipped or vanished) | FAIL | 1 |" in out
+    assert "LOST COVERAGE: verified at 'tosa' where the baseline verified 'stream'" in out
+    assert "the functional model lacks round mode TRUNCATE" in out
