@@ -322,3 +322,23 @@ def test_a_baseline_may_be_drafted_from_a_seed_that_failed_only_the_grid_bounds_
     assert not oracle.measurable(record([*found, other]), Expectation())
     assert not oracle.measurable(record(found, ideal_gap_db=None), Expectation())
     assert not oracle.measurable(record([policy.finding("run", "", "crashed")]), Expectation())
+
+
+def test_a_small_output_gone_wrong_beside_a_large_one_fails_on_its_own_gap():
+    """Pooled over both outputs, the small one's error would hide in the large one's signal: ~0.1 dB."""
+    from etconform.compare import Verdict
+
+    g = torch.Generator().manual_seed(0)
+    large, small = torch.randn(256, generator=g) * 100, torch.randn(256, generator=g) * 0.1
+    step = lambda t: (t / (t.abs().max() / 127)).round() * (t.abs().max() / 127)  # noqa: E731 - the ideal int8 grid
+    golden, ideal = [(large, small)], [(step(large), step(small))]
+    wrong = [(step(large), step(small) + 0.05)]  # every element of the small output half its range off
+    measured = {"ideal_gap_db_at": {"0": 0.0}, "max_err_gap_db_at": {"0": 0.0}, "ideal_gap_db": 0.0, "max_err_gap_db": 0.0}
+    held = Expectation(baseline={"executors": {"tosa_ref": measured}})
+    verdict = Verdict({}, {}, [], [])
+    oracle.hold_to_ideal(verdict, wrong, golden, ideal, 8, held, "tosa_ref", 0)
+    assert verdict.metrics["ideal_gap_db"] > 20, verdict.metrics
+    assert any("(output 1)" in f.message and "dB short" in f.message for f in verdict.findings), verdict.findings
+    right = Verdict({}, {}, [], [])
+    oracle.hold_to_ideal(right, ideal, golden, ideal, 8, held, "tosa_ref", 0)
+    assert right.findings == [] and right.metrics["ideal_gap_db"] == 0.0
