@@ -144,6 +144,7 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         caveats.append(f"{counts['ran_nowhere']} case x targets were verified by no executor of the lowered program")
     caveats += _unverified_levels(records)
     caveats += _ungated(records)
+    caveats += _older_drafts(records)
     if any(run.get("exit_status") not in (0, 1, None) for run in runs):
         caveats.append("the run did not finish normally (exit status "
                        + ", ".join(str(run.get("exit_status")) for run in runs) + ")")
@@ -169,6 +170,30 @@ def _ungated(records: list[dict[str, Any]]) -> list[str]:
     listed = ", ".join(f"{t} {n} of {len(measured[t])}" for t, n in sorted(loose.items()))
     return [f"accuracy against the ideal reference and exactness against quantized eager recorded but not gated, "
             f"no baseline ({listed}): `python -m etconform baselines TARGET RUN...` measures them from clean runs"]
+
+
+def _older_drafts(records: list[dict[str, Any]]) -> list[str]:
+    """The run's case x targets whose expectations come from drafts older than whole-message patterns
+    and CPU counts: they forgive more than a new draft would (etconform draft --update narrows them)."""
+    from etconform.catalog import model_cases, operator_cases
+    from etconform.expectations import ExpectationError, for_case
+
+    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
+    found: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for case, target in sorted({(r["case"], r["target"]) for r in records}):
+        if case not in cases:
+            continue
+        try:
+            expect = for_case(target, cases[case])
+        except ExpectationError:
+            continue
+        found[target]["first words"] += any(e.stage and not (e.message.startswith("^") and e.message.endswith("$"))
+                                            for e in expect.xfail)
+        found[target]["by name"] += bool(expect.cpu) and expect.cpu_counts is None
+    said = [f"{t}: {c['first words']} by a message's first words, {c['by name']} CPU lists by name, not count"
+            for t, c in sorted(found.items()) if c["first words"] or c["by name"]]
+    return [f"expectations from older drafts cover some cases ({'; '.join(said)}): `python -m etconform draft RESULTS "
+            "TARGET --update` from a run of them narrows them (whole messages, counts, partitions)"] if said else []
 
 
 # Executors that run on the real NPU or a board: without them the NPU's arithmetic is not executed.

@@ -359,3 +359,20 @@ def test_a_draft_says_the_lowered_program_agrees_with_the_recipe_only_where_that
     unchecked = _check_entries([failing("quantized_eager", "reference", ["vs_eager"]),
                                 failing("tosa_ref", "lowered", ["vs_eager"])], "")
     assert "agrees" not in unchecked[0]["reason"] and unchecked[0]["reason"].startswith("quantized eager")
+
+
+def test_the_report_names_the_cases_whose_expectations_come_from_older_drafts(tmp_path, monkeypatch):
+    import functools
+
+    from etconform import expectations, report
+
+    (tmp_path / "tosa_int.toml").write_text(
+        '[unsupported]\n"argmin-dim0" = {cpu = ["aten_argmin_default"], reason = "by name"}\n'
+        '"argmin-last_dim" = {cpu = {aten_argmin_default = 1}, partitions = 0, reason = "by count"}\n'
+        '[xfail."mean-all_dims"]\nstage = "lower"\nmessage = "StopIter"\nreason = "first words"\n'
+        '[xfail."mean-dim0"]\nstage = "lower"\nmessage = "^StopIteration$"\nreason = "whole"\n')
+    monkeypatch.setattr(expectations, "for_case", functools.partial(expectations.for_case, directory=tmp_path))
+    records = [{"case": c, "target": "tosa_int"} for c in ("argmin-dim0", "argmin-last_dim", "mean-all_dims", "mean-dim0")]
+    (caveat,) = report._older_drafts(records)
+    assert "tosa_int: 1 by a message's first words, 1 CPU lists by name, not count" in caveat
+    assert report._older_drafts(records[1::2]) == []
