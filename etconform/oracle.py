@@ -165,19 +165,26 @@ def retired(finding: dict[str, str]) -> bool:
     return finding["stage"] == "compare" and finding["check"] == "vs_eager" and bool(GRID_BOUND.match(finding["message"]))
 
 
-def measurable(record: dict[str, Any], expect: Expectation) -> bool:
-    """Whether a record can enter a baseline: it fails nothing once the grid bounds a baseline on its
-    seed retires are gone, and it measured the ideal gaps that judge it instead."""
+def retire(record: dict[str, Any], expect: Expectation) -> dict[str, Any] | None:
+    """The record as a baseline on its seed would judge it: decided again without the grid bounds the
+    baseline retires there (a copy), when it measured the ideal gaps that judge it instead and fails
+    nothing else; None when it still fails. A record that did not fail comes back as it is."""
     from etconform.policy import FAILING, LOWERED, decide, on_the_cpu, role_of
 
     if record["outcome"] not in FAILING:
-        return True
+        return record
     m = record.get("metrics") or {}
     if not all(isinstance(m.get(k), (int, float)) and math.isfinite(m[k]) for k in ("ideal_gap_db", "max_err_gap_db")):
-        return False
+        return None
     rest = [f for f in record.get("findings") or [] if not retired(f)]
     on_cpu = role_of(record) == LOWERED and bool(on_the_cpu(record.get("delegation") or {}))
-    return decide(rest, on_cpu, expect, record["executor"], m).outcome not in FAILING
+    d = decide(rest, on_cpu, expect, record["executor"], m)
+    return None if d.outcome in FAILING else {**record, "findings": rest, "outcome": d.outcome, "stage": d.stage}
+
+
+def measurable(record: dict[str, Any], expect: Expectation) -> bool:
+    """Whether a record can enter a baseline (etconform.oracle.retire)."""
+    return retire(record, expect) is not None
 
 MEASURED = ("ideal_gap_db", "max_err_gap_db", "share_off")  # per executor: the worst over the runs, and their spread
 

@@ -51,6 +51,7 @@ GOOD = (Outcome.PASS, Outcome.FALLBACK, Outcome.XFAIL, Outcome.INFO)
 COMPARED = (Outcome.PASS, Outcome.FALLBACK, Outcome.MISMATCH)
 AGREED = (Outcome.PASS, Outcome.FALLBACK)  # compared, and nothing was off
 NOT_CLEAN = (*FAILING, Outcome.XFAIL)  # failed, known or not
+COVERABLE = (Outcome.MISMATCH, Outcome.FAIL, Outcome.XFAIL)  # what a known failure may cover (never a bad case)
 # Cells (matrix, report), worst first. `wrong_delegated`: a mismatch inside a delegate, off quantized
 # eager too; `wrong_known`: the same, covered by a known failure: still a wrong answer, not hidden among them.
 WRONG_DELEGATED, WRONG_KNOWN = "wrong_delegated", "wrong_known"
@@ -296,8 +297,8 @@ def is_wrong_delegated(record: dict[str, Any]) -> bool:
     if record["outcome"] not in (Outcome.MISMATCH, Outcome.XFAIL) or role_of(record) != LOWERED:
         return False
     delegation = record.get("delegation") or {}
-    if delegation.get("partitions", 0) == 0 or delegation.get("undelegated_ops"):
-        return False  # compute on the CPU too: the wrong answer may be the CPU kernels', not the delegate's
+    if delegation.get("partitions", 0) == 0 or on_the_cpu(delegation):
+        return False  # work on the CPU too: the wrong answer may be the CPU's, not the delegate's
     checks = {f["check"] for f in record.get("findings") or [] if f["stage"] == Stage.COMPARE and f["check"]}
     if "vs_quantized" in (record.get("checks") or []):
         return "vs_quantized" in checks or "vs_peer" in checks

@@ -333,7 +333,7 @@ def model_rows(records: list[dict[str, Any]], budget: str = "") -> list[dict[str
         est = (mine.get("vela") or {}).get("estimate") or {}
         fit, fit_why = fits(est, limits)
         total, delegated = d.get("total_nodes") or 0, d.get("delegated_nodes") or 0
-        on_cpu = d.get("undelegated_ops") or {}
+        on_cpu = policy.on_the_cpu(d)
         rows.append({
             "case": case, "target": target, "outcome": outcome + (f"@{stage}" if outcome in policy.NOT_CLEAN + policy.KNOWN else ""),
             "message": next((r["message"] for r in mine.values() if r["outcome"] in policy.NOT_CLEAN), ""),

@@ -97,7 +97,7 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
         ax.barh([f"{r['case']} / {r['target']}" for r in accurate], [min(r["sqnr_db"], 150) for r in accurate],
                 color=["#e31a1c" if b else "#31a354" for b in below])
         # A known failure's bar says so: red alone reads as a new fault to whoever signs off the release.
-        ax.bar_label(ax.containers[0], labels=[("below threshold" + (", known" if r["outcome"].startswith("xfail") else ""))
+        ax.bar_label(ax.containers[0], labels=[("below threshold" + (", known" if r["outcome"].startswith(("xfail", "wrong_known")) else ""))
                                                if b else "" for r, b in zip(accurate, below)], fontsize=7, padding=2)
         for i, r in enumerate(accurate):
             if r.get("min_sqnr_db") is not None:

@@ -278,7 +278,7 @@ def _shared_fields(case: Case, lowered: Lowered, results_dir: Path, built: Built
 
 
 def _fallback_reason(delegation: dict[str, Any], expect: Expectation) -> str:
-    ops = delegation["undelegated_ops"] or "no partition"
+    ops = policy.on_the_cpu(delegation) or "no partition"
     return f"on the CPU as expected: {ops} ({expect.unsupported})"
 
 

@@ -318,6 +318,9 @@ def test_a_baseline_may_be_drafted_from_a_seed_that_failed_only_the_grid_bounds_
                 "metrics": {"ideal_gap_db": 0.4, "max_err_gap_db": 1.0, **metrics}, "delegation": {"partitions": 1}}
 
     assert oracle.measurable(record(found), Expectation())
+    # Its level is what it verified once those bounds are retired: the lowered program's, not nothing.
+    (kept,) = [oracle.retire({**record(found), "level": "tosa"}, Expectation())]
+    assert kept["outcome"] == "pass" and kept["findings"] == [] and policy.verified_level([kept]) == "tosa"
     other = policy.finding("compare", "vs_quantized", "vs quantized eager: 3 steps > 1")
     assert not oracle.measurable(record([*found, other]), Expectation())
     assert not oracle.measurable(record(found, ideal_gap_db=None), Expectation())
