@@ -55,18 +55,22 @@ _ANY_NUMBER = r"(?:0x[0-9a-fA-F]+|gw\d+|[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 # Messages are cut at a fixed width (etconform.stages: 300 and 1000 characters): where one may have
 # been, a number of another width earlier moves the cut, so the last characters are left open.
 _CUT_AT, _OPEN_TAIL = 290, 40
+# Shapes are what such a message says: "output 0 has shape (1, 4), expected (1, 3)" keeps its numbers.
+_SHAPES = r"(?:shape|expected) \([0-9, ]*\)"
 _PATH = r"(?<![\w.])/[^\s'\"():,]+"
 
 
 def _pattern(message: str) -> str:
     """The failure's whole message as a regular expression (^...$), with only numbers (counts, sizes,
     addresses, the suffixes of generated names) and absolute paths abstracted: another message at the
-    same stage, a missing kernel of another name say, is another failure."""
+    same stage, a missing kernel of another name say, is another failure. Shapes stay as they are."""
     cut = len(message) >= _CUT_AT
     text = message[: len(message) - _OPEN_TAIL] if cut else message
     parts, last = [], 0
-    for m in re.finditer(f"{_PATH}|{_NUMBER}", text):
-        parts += [re.escape(text[last:m.start()]), r"\S+" if m.group().startswith("/") else _ANY_NUMBER]
+    for m in re.finditer(f"{_SHAPES}|{_PATH}|{_NUMBER}", text):
+        kept = m.group().startswith(("shape", "expected"))
+        parts += [re.escape(text[last:m.start()]), re.escape(m.group()) if kept
+                  else r"\S+" if m.group().startswith("/") else _ANY_NUMBER]
         last = m.end()
     return "^" + "".join(parts) + re.escape(text[last:]) + (".*$" if cut else "$")
 

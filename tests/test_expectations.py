@@ -246,6 +246,8 @@ def test_a_drafted_stage_entry_matches_the_whole_message_with_only_numbers_and_p
     assert not covered(said.replace("erfinv", "lgamma"))  # another kernel missing: another failure
     assert not covered(said + "; and more")
     assert not covered(said.replace("int8", "int16").replace("tosa_int/", "tosa_int16/").replace("Missing", "Broken"))
+    shape = "vs eager: output 0 has shape (1, 4), expected (1, 3)"  # a known wrong shape, not any wrong shape
+    assert re.search(_pattern(shape), shape) and not re.search(_pattern(shape), shape.replace("(1, 4)", "(2, 4)"))
     crash = "worker 'gw0' crashed while running 'suites/ethos_u/test_operators.py::test_operator[relu-4d-tosa_int]'"
     assert re.search(_pattern(crash), crash.replace("gw0", "gw3"))  # a known crash on another worker too
     # A message cut at a fixed width: a number of another width earlier moves the cut; the tail stays open.
