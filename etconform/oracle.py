@@ -49,6 +49,11 @@ from etconform.expectations import Expectation
 GAP_FLOOR_DB = 1.0
 # A lowering exact on every seed measured stays exact: no element may move.
 SHARE_FLOOR = 0.0
+# On a seed no baseline run measured, a case's own spread over two seeds is a poor guess of a third
+# seed's: the margin is at least the 90th percentile of the seed-to-seed spread over the clean tosa_int
+# smoke catalog (docs/reference/oracle.md). Seed 1 held to seed-0-only U55 baselines with the 1 dB floor
+# failed dozens of clean cases on 0.2 to 2 dB.
+UNMEASURED_SEED_DB = {"ideal_gap_db": 3.9, "max_err_gap_db": 5.4}
 
 
 def grid_cap_db(bits: int) -> float:
@@ -68,8 +73,11 @@ def _allowed(expect: Expectation, executor: str, metric: str, floor: float, seed
     at = base.get(f"{metric}_at", {}).get(str(seed))
     if at is not None:
         return at + floor, f"this seed's baseline {at:g} + {floor:g}"
-    worst, spread = base[metric], base.get(f"{metric}_spread", 0.0)
-    return worst + max(floor, spread), f"baseline {worst:g} + {max(floor, spread):g} ({'the floor' if floor >= spread else 'its seeds spread'})"
+    worst, spread, catalog = base[metric], base.get(f"{metric}_spread", 0.0), UNMEASURED_SEED_DB.get(metric, floor)
+    margin = max(floor, spread, catalog)
+    why = "its seeds' spread" if spread >= max(floor, catalog) else "the catalog's seed-to-seed spread, p90" \
+        if catalog > floor else "the floor"
+    return worst + margin, f"baseline {worst:g} + {margin:g} ({why}; an unmeasured seed)"
 
 
 def hold_to_ideal(verdict: Verdict, actual: list[Any], golden: list[Any], ideal: list[Any] | Exception | None,

@@ -203,6 +203,12 @@ def test_a_case_is_held_to_its_own_seed_or_to_its_worst_seed_plus_its_spread():
     v = verdict_with(0.06)
     oracle.hold_to_exactness(v, noisy, "tosa_ref", 7)
     assert "6 of 100 elements on another grid value (share 0.06 > 0.05: this seed's baseline 0.05 + 0)" in v.findings[0].message
+    # The gaps on an unmeasured seed: at least the catalog's seed-to-seed spread (p90) over the worst seed.
+    gaps = Expectation(baseline={"executors": {"tosa_ref": {"ideal_gap_db": 2.0, "ideal_gap_db_spread": 0.1,
+                                                            "ideal_gap_db_at": {"7": 2.0, "8": 1.9}}}})
+    assert oracle._allowed(gaps, "tosa_ref", "ideal_gap_db", oracle.GAP_FLOOR_DB, 7)[0] == 3.0
+    allowed, why = oracle._allowed(gaps, "tosa_ref", "ideal_gap_db", oracle.GAP_FLOOR_DB, 9)
+    assert allowed == 2.0 + oracle.UNMEASURED_SEED_DB["ideal_gap_db"] and "p90" in why
 
 
 def test_one_element_far_off_fails_on_the_largest_error_where_sqnr_barely_moves():
