@@ -388,3 +388,21 @@ def test_the_report_names_the_cases_whose_expectations_come_from_older_drafts(tm
     (caveat,) = report._older_drafts(records)
     assert "tosa_int: 1 by a message's first words, 1 CPU lists by name, not count" in caveat
     assert report._older_drafts(records[1::2]) == []
+
+
+def test_no_known_failure_is_drafted_for_the_grid_bounds_a_baseline_retires():
+    from etconform.draft import _xfails, uncovered
+
+    grid = {"stage": "compare", "check": "vs_eager", "message": "vs eager on rounded inputs: 5 steps > 3 at output 0[1]"}
+    other = {"stage": "compare", "check": "vs_quantized", "message": "vs quantized eager: 3 steps > 1 at output 0[1]"}
+    measured = {"ideal_gap_db": 0.5, "max_err_gap_db": 1.0, "max_err_qsteps_vs_rounded": 5.0, "max_err_qsteps": 3.0}
+
+    def record(*findings, **metrics):
+        return {"case": "relu-4d", "target": "tosa_int", "executor": "tosa_ref", "outcome": "mismatch",
+                "findings": list(findings), "metrics": {**measured, **metrics}}
+
+    assert _xfails([record(grid)], {}) == {} and uncovered([record(grid)], "tosa_int", {}, {}) == []
+    (entry,) = _xfails([record(grid, other)], {})["relu-4d"]
+    assert entry["checks"] == ["vs_quantized"]
+    unmeasured = record(grid, ideal_gap_db=None)  # no ideal gap to judge it: the grid bound stays, and its entry
+    assert _xfails([unmeasured], {})["relu-4d"][0]["checks"] == ["vs_eager"]
