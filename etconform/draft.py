@@ -25,7 +25,8 @@ _NONFINITE = sys.float_info.max / CEILING_MARGIN
 # Largest, mean (by magnitude) and RMS error and the share off, against each reference a check names.
 _GATED = {
     "vs_quantized": (("max_err_qsteps", "max"), ("mean_err_qsteps", "max"), ("rms_err_qsteps", "max"),
-                     ("share_off", "max"), ("sqnr_db_vs_quantized", "min"), ("cosine_vs_quantized", "min")),
+                     ("share_off", "max"), ("max_abs_err_vs_quantized", "max"), ("sqnr_db_vs_quantized", "min"),
+                     ("cosine_vs_quantized", "min")),
     "vs_eager": (("max_err_qsteps_vs_rounded", "max"), ("mean_err_qsteps_vs_rounded", "max"),
                  ("rms_err_qsteps_vs_rounded", "max"), ("share_off_vs_rounded", "max"), ("max_abs_err", "max"),
                  ("sqnr_db", "min"), ("cosine", "min")),
@@ -130,8 +131,8 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
             if picked:
                 entry[bound] = picked
         message = next(f["message"] for r in group for f in r["findings"] if f["check"] in checks)
-        if "max" not in entry and "min" not in entry:
-            entry["message"] = _pattern(message)  # no finite metric to bound: the failure's own words
+        if "max" not in entry and "min" not in entry:  # no finite metric to bound: the failure's own words, numbers too
+            entry["message"] = "^" + re.escape(message) + "$"
         said = reason  # per group: one group's explanation must not carry over to the next
         if not said and checks == ("vs_eager",) and "quantized_eager" in entry["executors"]:
             # That the lowered program agrees with the recipe is said only where its vs_quantized check ran.
