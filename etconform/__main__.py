@@ -157,11 +157,11 @@ def _baselines(args: argparse.Namespace) -> int:
     import json
 
     from etconform import oracle, policy
-    from etconform.catalog import model_cases, operator_cases
+    from etconform.catalog import by_id
     from etconform.expectations import EXPECTATIONS_DIR, for_case
     from etconform.records import RECORDS, read_jsonl
 
-    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
+    cases = by_id()
     records, levels, stacks, retiring = [], collections.defaultdict(list), set(), set()
     for folder in args.results_dirs:
         mine = [r for r in read_jsonl(Path(folder) / RECORDS) if r["target"] == args.target]

@@ -31,3 +31,9 @@ def operator_cases() -> tuple[Case, ...]:
 
 def model_cases() -> tuple[Case, ...]:
     return load("models")
+
+
+@cache
+def by_id() -> dict[str, Case]:
+    """Every case, operators and models, by id."""
+    return {c.id: c for c in (*operator_cases(), *model_cases())}

@@ -174,10 +174,9 @@ def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
 def _unretired(record: dict[str, Any]) -> dict[str, Any]:
     """The record without the grid bounds a baseline of its seed retires (etconform.oracle.retired): no
     known failure is drafted for what the baseline judges instead, the ideal gaps it measured."""
-    from etconform.oracle import retired
+    from etconform.oracle import gaps_measured, retired
 
-    m = record.get("metrics") or {}
-    if not all(isinstance(m.get(k), (int, float)) and math.isfinite(m[k]) for k in ("ideal_gap_db", "max_err_gap_db")):
+    if not gaps_measured(record):
         return record
     return {**record, "findings": [f for f in record.get("findings") or [] if not retired(f)]}
 

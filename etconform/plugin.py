@@ -200,13 +200,13 @@ def crash_record(nodeid: str, why: str, stage: str | None = None, seed: int = 0)
     policy like any other (a known crash is a known failure); `stage`: the last one it entered, if known
     (else `run`); `seed`: the run's base seed."""
     from etconform import policy
-    from etconform.catalog import model_cases, operator_cases
+    from etconform.catalog import by_id
     from etconform.expectations import Expectation, ExpectationError, for_case
     from etconform.grouping import param_of, split
     from etconform.records import new_record
 
     parts = split(param_of(nodeid))
-    case = {c.id: c for c in (*operator_cases(), *model_cases())}.get(parts[0]) if parts else None
+    case = by_id().get(parts[0]) if parts else None
     if case is None:
         return None
     stage = stage or "run"

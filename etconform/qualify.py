@@ -66,10 +66,10 @@ def below_baselines(records: list[dict[str, Any]]) -> list[Change]:
     """Cases the candidate verified at a lower level than the committed baselines say a clean run of
     the pinned stack did (suites/expectations/baselines): lost coverage, whatever the baseline run said."""
     from etconform import policy
-    from etconform.catalog import model_cases, operator_cases
+    from etconform.catalog import by_id
     from etconform.expectations import for_case
 
-    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
+    cases = by_id()
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     for r in records:
         grouped[(r["case"], r["target"])].append(r)

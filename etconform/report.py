@@ -175,10 +175,11 @@ def _ungated(records: list[dict[str, Any]]) -> list[str]:
 def _older_drafts(records: list[dict[str, Any]]) -> list[str]:
     """The run's case x targets whose expectations come from drafts older than whole-message patterns
     and CPU counts: they forgive more than a new draft would (etconform draft --update narrows them)."""
-    from etconform.catalog import model_cases, operator_cases
+    from etconform.catalog import by_id
+    from etconform.draft import whole
     from etconform.expectations import ExpectationError, for_case
 
-    cases = {c.id: c for c in (*operator_cases(), *model_cases())}
+    cases = by_id()
     found: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for case, target in sorted({(r["case"], r["target"]) for r in records}):
         if case not in cases:
@@ -187,7 +188,7 @@ def _older_drafts(records: list[dict[str, Any]]) -> list[str]:
             expect = for_case(target, cases[case])
         except ExpectationError:
             continue
-        found[target]["first words"] += any(e.stage and not (e.message.startswith("^") and e.message.endswith("$"))
+        found[target]["first words"] += any(e.stage and not whole(e.message)
                                             for e in expect.xfail)
         found[target]["by name"] += bool(expect.cpu) and expect.cpu_counts is None
     said = [f"{t}: {c['first words']} by a message's first words, {c['by name']} CPU lists by name, not count"
