@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         case, target = cases[args.case], TARGETS[name]
         if not case.applies_to(target):
             continue
-        run = run_case(case, target, results, writer, args.seed, "cli", for_case(name, case))
+        run = run_case(case, target, results, writer, args.seed, "cli", for_case(name, case, args.seed))
         print(f"== {case.id} on {name} (seed {case.seed(args.seed)})\n{run.summary()}\n")
         failed |= bool(run.failures)
     print(f"records: {writer.path}")
@@ -122,7 +122,7 @@ def _draft(args: argparse.Namespace) -> int:
     from etconform.draft import draft, uncovered, update
     from etconform.records import RECORDS, read_jsonl
 
-    records = read_jsonl(Path(args.results_dir) / RECORDS)
+    records = [r for folder in args.results_dirs for r in read_jsonl(Path(folder) / RECORDS)]
     if not args.update:
         print(draft(records, args.target))
         return 0
@@ -143,7 +143,7 @@ def _draft(args: argparse.Namespace) -> int:
             raise SystemExit(f"etconform draft: --like {name}: no expectations file {sibling}")
         like.append((name, tomllib.loads(sibling.read_text())))
     path.write_text(update(tomllib.loads(text), records, args.target, catalog, header, tuple(like)))
-    print(f"rewrote {path}: the cases in {args.results_dir} redrafted, the others kept; review with git diff")
+    print(f"rewrote {path}: the cases in {', '.join(args.results_dirs)} redrafted, the others kept; review with git diff")
     missing = uncovered(records, args.target, tomllib.loads(path.read_text()), catalog)
     if missing:
         print(f"{len(missing)} failing cases have no entry (the draft cannot express their failure; they stay red): "
@@ -159,7 +159,7 @@ def _baselines(args: argparse.Namespace) -> int:
     from etconform import oracle, policy
     from etconform.catalog import by_id
     from etconform.expectations import EXPECTATIONS_DIR, for_case
-    from etconform.records import RECORDS, read_jsonl
+    from etconform.records import RECORDS, read_jsonl, run_seed
 
     cases = by_id()
     records, levels, stacks, retiring = [], collections.defaultdict(list), set(), set()
@@ -172,7 +172,7 @@ def _baselines(args: argparse.Namespace) -> int:
         # the bounds in the quantizer's own steps, which the baseline retires on the seeds it measures, may fail;
         # its level is what the records verified once those are retired.
         judged = [r if r["outcome"] not in policy.FAILING or r["case"] not in cases
-                  else oracle.retire(r, for_case(args.target, cases[r["case"]])) for r in mine]
+                  else oracle.retire(r, for_case(args.target, cases[r["case"]], run_seed(r))) for r in mine]
         failing = sorted({r["case"] for r, j in zip(mine, judged) if j is None or j["outcome"] in policy.FAILING})
         if failing:
             raise SystemExit(f"etconform baselines: {folder} has {len(failing)} failing cases ({', '.join(failing[:5])}): "
@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     mrg.add_argument("-o", "--output", required=True)
     mrg.set_defaults(func=_merge)
     drf = sub.add_parser("draft", help="draft an expectations file from a run's records")
-    drf.add_argument("results_dir")
+    drf.add_argument("results_dirs", nargs="+", metavar="results_dir",
+                     help="one or more runs (one per seed): a failure seen on some of their seeds only is scoped to them")
     drf.add_argument("target")
     drf.add_argument("--update", action="store_true",
                      help="rewrite the target's expectations file: redraft the cases the run covered, keep the rest")

@@ -23,6 +23,12 @@ HEAVY_MARGIN = 2.0  # a heavy case's limits: this times its measured lowering (a
 SATURATING_GAIN = 1.5  # a saturating case's checked inputs, times this, exceed the calibrated range
 
 
+def mixed_seed(case_id: str, seed: int) -> int:
+    """A case's own seed from the run's (--seed), and back: the mix is its own inverse, so a
+    record's case seed gives the run's seed it came from."""
+    return (zlib.crc32(case_id.encode()) ^ seed) & 0x7FFFFFFF
+
+
 @dataclass(frozen=True)
 class Case:
     subject: str  # the operator or model name
@@ -70,7 +76,7 @@ class Case:
         return f"{self.subject}-{self.variant}"
 
     def seed(self, base_seed: int) -> int:
-        return (zlib.crc32(self.id.encode()) ^ base_seed) & 0x7FFFFFFF
+        return mixed_seed(self.id, base_seed)
 
     def dynamic_shapes(self, inputs: Inputs) -> tuple[dict[int, Any] | None, ...] | None:
         """torch.export's dynamic_shapes for these inputs; None for a static case."""

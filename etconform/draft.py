@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from etconform.policy import COVERABLE, LOWERED, Stage, on_the_cpu, role_of
+from etconform.records import run_seed
 from etconform.stages import BEFORE_EXECUTION
 
 CEILING_MARGIN = 1.1  # a known error may grow by 10 % before it fails again
@@ -106,15 +107,28 @@ def _unsupported(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict
     return found
 
 
-def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
-    """One entry per set of executors that failed the same checks, ceilings from their own records."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = collections.defaultdict(list)
+def _only_on(seeds: tuple[int, ...], ran: set[int]) -> dict[str, Any]:
+    """An entry's seeds field: the runs' seeds it failed on, where other seeds the case ran on passed."""
+    return {"seeds": list(seeds)} if set(seeds) != ran else {}
+
+
+def _failed_checks(r: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted({f["check"] for f in r["findings"] if f["stage"] == "compare" and f["check"]}))
+
+
+def _check_entries(failing: list[dict[str, Any]], reason: str, ran: set[int]) -> list[dict[str, Any]]:
+    """One entry per set of executors that failed the same checks on the same seeds, ceilings from
+    their own records. `ran`: the runs' seeds the case ran on."""
+    seeds: dict[tuple[str, tuple[str, ...]], set[int]] = collections.defaultdict(set)
     for r in failing:
-        checks = tuple(sorted({f["check"] for f in r["findings"] if f["stage"] == "compare" and f["check"]}))
+        seeds[r["executor"], _failed_checks(r)].add(run_seed(r))
+    groups: dict[tuple[tuple[str, ...], tuple[int, ...]], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in failing:
+        checks = _failed_checks(r)
         if checks:
-            groups[checks].append(r)
+            groups[checks, tuple(sorted(seeds[r["executor"], checks]))].append(r)
     entries = []
-    for checks, group in sorted(groups.items()):
+    for (checks, on), group in sorted(groups.items()):
         entry: dict[str, Any] = {"executors": sorted({r["executor"] for r in group}), "checks": list(checks)}
         for bound in ("max", "min"):
             picked = {}
@@ -142,33 +156,34 @@ def _check_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str,
                     + (" and the lowered program agrees with it" if agrees else "")
                     + ": the recipe (int8 rounding, fp16 precision)" + (", not the lowering" if agrees else "")
                     + f" ({message[:150]})")
-        entries.append({**entry, "reason": said or message[:200]})
+        entries.append({**entry, **_only_on(on, ran), "reason": said or message[:200]})
     return entries
 
 
-def _stage_entries(failing: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
-    """One entry per stage and message that raised (a comparison that raised is the stage `compare`):
+def _stage_entries(failing: list[dict[str, Any]], reason: str, ran: set[int]) -> list[dict[str, Any]]:
+    """One entry per stage, message and seeds that raised (a comparison that raised is the stage `compare`):
     executors that fail one stage in their own words get an entry each, whose pattern matches them."""
-    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    seeds: dict[tuple[str, str, str], set[int]] = collections.defaultdict(set)  # (stage, pattern, executor) -> seeds
+    said: dict[tuple[str, str], str] = {}
     for r in failing:
         for f in r["findings"]:
             nothing = f["stage"] == Stage.PARTITION and f["message"].startswith("no partition")
             if (f["stage"] == Stage.PARTITION and not nothing) or (f["stage"] == Stage.COMPARE and f["check"]):
                 continue  # CPU ops go to [unsupported]; failed checks to check entries
             pattern = _pattern(f["message"])
-            entry = entries.setdefault((f["stage"], pattern), {"stage": f["stage"], "message": pattern})
-            if f["stage"] not in BEFORE_EXECUTION:
-                entry.setdefault("executors", set()).add(r["executor"])
-            said = f["message"]
+            seeds[f["stage"], pattern, "" if f["stage"] in BEFORE_EXECUTION else r["executor"]].add(run_seed(r))
+            why = f["message"]
             if nothing:  # no compute op left on the CPU to list: the entry says so, in the partitioner's words
-                why = "; ".join(f"{op}: {w}" for op, w in list(((r.get("delegation") or {}).get("rejected") or {}).items())[:2])
-                said = f"nothing delegated, no compute op to list ({why or 'no reason given'})"
-            entry.setdefault("reason", reason or said[:200])
-    for entry in entries.values():
-        if "executors" in entry:
-            entry["executors"] = sorted(entry["executors"])
-            entry["reason"] = entry.pop("reason")
-    return list(entries.values())
+                rejected = list(((r.get("delegation") or {}).get("rejected") or {}).items())[:2]
+                why = f"nothing delegated, no compute op to list ({'; '.join(f'{op}: {w}' for op, w in rejected) or 'no reason given'})"
+            said.setdefault((f["stage"], pattern), reason or why[:200])
+    entries: dict[tuple[str, str, tuple[int, ...]], dict[str, Any]] = {}
+    for (stage, pattern, executor), on in seeds.items():
+        entry = entries.setdefault((stage, pattern, tuple(sorted(on))), {"stage": stage, "message": pattern})
+        if executor:
+            entry.setdefault("executors", []).append(executor)
+    return [{**e, **({"executors": sorted(e["executors"])} if "executors" in e else {}), **_only_on(on, ran),
+             "reason": said[stage, pattern]} for (stage, pattern, on), e in entries.items()]
 
 
 def _unretired(record: dict[str, Any]) -> dict[str, Any]:
@@ -186,9 +201,13 @@ def _xfails(records: list[dict[str, Any]], reasons: dict[str, str]) -> dict[str,
     for r in map(_unretired, records):
         if r["outcome"] in COVERABLE and r.get("findings"):
             by_case[r["case"]].append(r)
+    ran: dict[str, set[int]] = collections.defaultdict(set)  # the runs' seeds each case ran on
+    for r in records:
+        ran[r["case"]].add(run_seed(r))
     drafted = {}
     for case, failing in by_case.items():
-        entries = _stage_entries(failing, reasons.get(case, "")) + _check_entries(failing, reasons.get(case, ""))
+        entries = (_stage_entries(failing, reasons.get(case, ""), ran[case])
+                   + _check_entries(failing, reasons.get(case, ""), ran[case]))
         if entries:
             drafted[case] = entries
     return drafted

@@ -15,6 +15,7 @@
     executors = ["quantized_eager", "tosa_ref"]
     checks = ["vs_eager"]              # vs_eager, vs_quantized, vs_peer, vs_tosa, vs_labels, vs_ideal
     max = {max_err_qsteps_vs_rounded = 240}   # metrics that may not grow beyond (min = {...} for floors)
+    seeds = [1]                        # only on these runs' seeds (--seed); drafted where other seeds passed
     reason = "why"
 
     [tolerance.sigmoid]                # overrides of etconform.tolerances.Tolerance
@@ -48,7 +49,7 @@ EXPECTATIONS_DIR = Path(
 _SECTIONS = {"unsupported", "xfail", "tolerance"}
 STAGES = tuple(s.value for s in Stage)
 CHECKS = ("vs_eager", "vs_quantized", "vs_peer", "vs_tosa", "vs_labels", "vs_ideal")
-_XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "reason"}
+_XFAIL_KEYS = {"stage", "executors", "checks", "message", "max", "min", "seeds", "reason"}
 _UNSUPPORTED_KEYS = {"cpu", "float", "partitions", "reason"}
 
 
@@ -67,11 +68,13 @@ class KnownFailure:
     message: str = ""  # regular expression
     max: dict[str, float] = field(default_factory=dict)
     min: dict[str, float] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()  # the runs' seeds (--seed) it holds on; () = every seed
 
     def describe(self) -> str:
         what = f"at {self.stage}" if self.stage else f"on {'/'.join(self.checks)}"
         who = f" by {'/'.join(self.executors)}" if self.executors else ""
-        return f"{what}{who} ({self.reason})"
+        on = f" on seed {'/'.join(map(str, self.seeds))}" if self.seeds else ""
+        return f"{what}{who}{on} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,16 @@ def _known_failure(where: str, value: Any) -> KnownFailure:
     for bound in ("max", "min"):
         if not all(isinstance(v, (int, float)) for v in value.get(bound, {}).values()):
             raise ExpectationError(f"{where}: {bound} must map metric names to numbers")
+    seeds = value.get("seeds", [])
+    if not (isinstance(seeds, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in seeds)):
+        raise ExpectationError(f"{where}: seeds must be a list of the runs' seeds (--seed), whole numbers")
     if value.get("message"):
         try:
             re.compile(value["message"])
         except re.error as exc:
             raise ExpectationError(f"{where}: message is not a regular expression: {exc}") from exc
     return KnownFailure(value["reason"], stage, executors, checks, value.get("message", ""),
-                        dict(value.get("max", {})), dict(value.get("min", {})))
+                        dict(value.get("max", {})), dict(value.get("min", {})), tuple(sorted(seeds)))
 
 
 def _known_failures(where: str, value: Any) -> tuple[KnownFailure, ...]:
@@ -203,7 +209,9 @@ def validate(target: str, cases: tuple[Case, ...] | list[Case], directory: Path 
         raise ExpectationError(f"{directory / 'baselines' / f'{target}.json'}: baselines of no case: {stale[:5]}")
 
 
-def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Expectation:
+def for_case(target: str, case: Case, seed: int | None, directory: Path = EXPECTATIONS_DIR) -> Expectation:
+    """What is known of `case` on `target` in a run of `seed` (--seed): a known failure scoped to
+    other seeds is not there. None: every known failure, whatever its seeds (for reports)."""
     path = directory / f"{target}.toml"
     data = _load(path)
     unsupported = _lookup(data.get("unsupported", {}), case)
@@ -215,7 +223,8 @@ def for_case(target: str, case: Case, directory: Path = EXPECTATIONS_DIR) -> Exp
         partitions=allowed.partitions if allowed else None,
         unsupported=allowed.reason if allowed else "",
         float_ops=allowed.float_ops if allowed else (),
-        xfail=_known_failures(f"{path}: [xfail]", xfail) if xfail is not None else (),
+        xfail=tuple(e for e in _known_failures(f"{path}: [xfail]", xfail)
+                    if seed is None or not e.seeds or seed in e.seeds) if xfail is not None else (),
         tolerance=_lookup(data.get("tolerance", {}), case) or {},
         baseline=_baseline(target, case.id, directory / "baselines"),
     )

@@ -156,7 +156,7 @@ class Conformance:
         from etconform.runner import run_case
         from etconform.stages import follow
 
-        expect = for_case(target.name, case)
+        expect = for_case(target.name, case, self.seed)
         follow(breadcrumb(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main")), test_id)
         run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect,
                        self.cache, self._salt() if self.cache else "", self.config.getoption("--localize"))
@@ -214,7 +214,7 @@ def crash_record(nodeid: str, why: str, stage: str | None = None, seed: int = 0)
     record = new_record(case, TARGETS[parts[1]], "process", seed, nodeid, message=message,
                         findings=[policy.finding(stage, "", message)])
     try:
-        expect = for_case(parts[1], case)
+        expect = for_case(parts[1], case, seed)
     except ExpectationError:  # collection said so already; the crash still gets its record
         expect = Expectation()
     return policy.judged(record, expect)

@@ -77,7 +77,7 @@ def below_baselines(records: list[dict[str, Any]]) -> list[Change]:
     for (case, target), group in sorted(grouped.items()):
         if case not in cases:
             continue
-        lost = policy.lost_coverage(group, for_case(target, cases[case]))
+        lost = policy.lost_coverage(group, for_case(target, cases[case], None))
         if lost:
             found.append(Change((case, target), sorted({r["executor"] for r in group}), "coverage", True, lost))
     return found

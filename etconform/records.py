@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from etconform.cases import mixed_seed
+
 
 class Outcome(enum.StrEnum):
     """A record's outcome; which one a record gets, etconform.policy.decide says."""
@@ -74,6 +76,11 @@ def new_record(case: Any, target: Any, executor: str, seed: int, test_id: str, *
         "stage": None, "message": "", "checks": [], "findings": [], "metrics": {}, "tolerance": {},
         "delegation": {}, "latency": {}, **fields,
     }
+
+
+def run_seed(record: dict[str, Any]) -> int:
+    """The run's base seed (--seed) a record came from; the record keeps its case's own."""
+    return mixed_seed(record["case"], record["seed"])
 
 
 class RecordWriter:

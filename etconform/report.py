@@ -185,7 +185,7 @@ def _older_drafts(records: list[dict[str, Any]]) -> list[str]:
         if case not in cases:
             continue
         try:
-            expect = for_case(target, cases[case])
+            expect = for_case(target, cases[case], None)
         except ExpectationError:
             continue
         found[target]["first words"] += any(e.stage and not whole(e.message)
