@@ -8,7 +8,7 @@ and prints each stage's seconds, the seconds per added layer, and the functions 
 the most cumulative time in the largest configuration. With --retraces it counts, per pass,
 how often ExecuTorch re-traced the whole graph (`ExportPass.call`): on SmolLM2's Arm lowering
 `PropagateViewCopyPermute{Down,Up}Pass` re-trace 6 L + 6 times, so their cost grows with the
-square of the depth (README, "SmolLM2-135M on the Arm targets"):
+square of the depth (FINDINGS.md, "Lowering time of LLMs on the Arm backend"):
 
     .venv/bin/python bench/profile_lowering.py --model smollm2 --layers 2 4 8 --target tosa_fp --retraces
 """

@@ -43,7 +43,7 @@ class Case:
     backends: tuple[str, ...] = ()
     # {backend or target name: seconds one target's lowering took here}, where that is hours: those tests carry
     # the `heavy` marker, run only when asked (-m heavy, or named by node id), and get twice the
-    # measured time as their `lower` stage limit and their pytest-timeout (README, "Heavy cases").
+    # measured time as their `lower` stage limit and their pytest-timeout (docs/release-engineer.md, "Heavy tests").
     heavy: dict[str, float] = field(default_factory=dict)
     # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
     tolerance: dict[str, float] = field(default_factory=dict)

@@ -12,7 +12,7 @@ Against quantized eager a layer departs when its own error exceeds OWN_MAX_QSTEP
 eager recomputes each tapped tensor from the program's own values of the taps before it, so a
 layer is charged with what it computes, not what it inherited (without own errors: when its
 SQNR falls more than a margin below the layers before it). Against eager the fall rule decides.
-The margins were measured on clean runs: README, "Where a model's error comes from".
+The margins were measured on clean runs: docs/ml-engineer.md, "Where a model's error comes from".
 
 Covers: quantized targets (XNNPACK int8, TOSA INT, Ethos-U through the TOSA reference model).
 Not yet: float targets (their fused kernels have no quantized boundaries to tap at).
@@ -35,7 +35,7 @@ from etconform.compare import SQNR_CAP_DB
 from etconform.lowering import Lowered, _qparams, convert_pt2e, fake_quantize, lower, prepare_pt2e
 from etconform.targets import Target
 
-# Measured on clean runs (README): the largest fall of a layer's SQNR below the worst layer
+# Measured on clean runs (docs/ml-engineer.md): the largest fall of a layer's SQNR below the worst layer
 # before it was 6.95 dB against quantized eager (ds_cnn-kws, xnnpack_int8) and 7.3 dB against
 # eager (a random-weight MobileNetV2's first three blocks, xnnpack_int8; ds_cnn-kws: 4.0 dB).
 MARGIN_VS_QUANTIZED_DB = 12.0

@@ -87,7 +87,7 @@ def center_crop_resize(image: Image.Image, size: int, crop: float) -> np.ndarray
 
 def to_nchw(pixels: np.ndarray, mean: float, std: float) -> torch.Tensor:
     """HWC uint8 pixels -> a 1xCxHxW float tensor, (pixel - mean) / std."""
-    # contiguous: XNNPACK programs fail at run on a permuted (channels-last strided) input (README, Models)
+    # contiguous: XNNPACK programs fail at run on a permuted (channels-last strided) input (FINDINGS.md, XNNPACK)
     x = torch.from_numpy(np.array(pixels)).float().permute(2, 0, 1).unsqueeze(0).contiguous()
     return (x - mean) / std
 
@@ -157,7 +157,7 @@ def same_conv(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int,
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     h, w = (size, size) if isinstance(size, int) else size
     pad_h, pad_w = (max((-(-n // stride) - 1) * stride + k - n, 0) for n, k in ((h, kh), (w, kw)))
-    # No pad node where none is needed: XNNPACK fails at run time on a zero-width pad (README, Models).
+    # No pad node where none is needed: XNNPACK fails at run time on a zero-width pad (FINDINGS.md, XNNPACK).
     pad = torch.nn.ZeroPad2d((pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)) if pad_h or pad_w \
         else torch.nn.Identity()
     return torch.nn.Sequential(pad, torch.nn.Conv2d(c_in, c_out, (kh, kw), stride, groups=groups, bias=bias))

@@ -155,7 +155,7 @@ SMOLLM2_135M = _data.real_case(
     f"{len(EVALUATED)} openings of public-domain texts, {TOKENS} tokens each, the next tokens as labels; "
     f"calibration: {len(CALIBRATION)} other texts", metrics="language_model",
     # Heavy where its lowering outlasts the default 3600 s: on the integer Arm targets, whose TOSA
-    # pipeline re-traces a 6,700-node partition hundreds of times, ~31 s apiece (README, "SmolLM2-135M
+    # pipeline re-traces a 6,700-node partition hundreds of times, ~31 s apiece (FINDINGS.md, "SmolLM2-135M
     # on the Arm targets": U85 still in `lower` after 2 h 20 min, about 4.5 h projected; five stopped
     # at 3600 s). Not on U55 a16w8, whose lowering ends at Vela within the hour (37 min on crowded
     # cores), nor tosa_fp (1961 s).

@@ -1,6 +1,6 @@
 """Models with real weights and data: labels, front ends, accuracy against labels, missing packages.
 
-No lowering here: the real models' lowerings run in the suites (see README, Models).
+No lowering here: the real models' lowerings run in the suites (see docs/ml-engineer.md).
 """
 
 import importlib.util
@@ -72,7 +72,7 @@ def test_imagenet_preprocessing_crops_the_centre_and_scales_to_plus_minus_one():
 def test_cifar_pixels_are_scaled_as_the_model_was_trained():
     x = cifar10.preprocess(Image.fromarray(np.full((32, 32, 3), 255, np.uint8)))
     assert x.shape == (1, 3, 32, 32) and float(x.max()) == pytest.approx(127 / 128)
-    assert x.is_contiguous()  # a permuted HWC image fails in XNNPACK programs at run (README, Models)
+    assert x.is_contiguous()  # a permuted HWC image fails in XNNPACK programs at run (FINDINGS.md, XNNPACK)
 
 
 def test_accuracy_against_labels_and_the_accuracy_lost_against_eager():

@@ -1,8 +1,8 @@
 """A Vela package whose outputs differ from its delegate's graph fails the stream at `vela`.
 
 ExecuTorch's Ethos-U runtime copies a package's outputs to the delegate's by position, so a
-package that writes fewer outputs (Vela 5.1.0 drops one of EfficientNet-Lite0's: README,
-"Models") would give wrong outputs or be refused. The check runs on a real U55 lowering of
+package that writes fewer outputs (Vela 5.1.0 drops one of EfficientNet-Lite0's: FINDINGS.md,
+"A graph output dropped") would give wrong outputs or be refused. The check runs on a real U55 lowering of
 two MBConv blocks whose F.relu6 the Arm quantizer leaves on the CPU, which gives a delegate
 with two outputs; a dropped output is planted in its package.
 """
