@@ -161,7 +161,10 @@ class Conformance:
         follow(breadcrumb(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main")), test_id)
         run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect,
                        self.cache, self._salt() if self.cache else "", self.config.getoption("--localize"))
-        judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}\n{run.summary()}")
+        from etconform.report import reproduce
+
+        again = " or ".join(reproduce(case.id, target.name, self.seed, test_id))
+        judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}; reproduce: {again}\n{run.summary()}")
         _attach_to_allure(run, case, target, judgement)
         if judgement.action == "fail":
             pytest.fail(judgement.message, pytrace=False)
