@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from etconform import policy
+from etconform.progress import Progress
 from etconform.records import RecordWriter, clear_parts, merge_parts
 from etconform.targets import TARGETS
 
@@ -160,24 +161,44 @@ class Conformance:
         follow(breadcrumb(self.results_dir, os.environ.get("PYTEST_XDIST_WORKER", "main")), test_id)
         run = run_case(case, target, self.results_dir, self.writer, self.seed, test_id, expect,
                        self.cache, self._salt() if self.cache else "", self.config.getoption("--localize"))
-        _attach_to_allure(run)
-        judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}\n{run.summary()}")
+        from etconform.report import reproduce
+
+        again = " or ".join(reproduce(case.id, target.name, self.seed, test_id))
+        judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}; reproduce: {again}\n{run.summary()}")
+        _attach_to_allure(run, case, target, judgement)
         if judgement.action == "fail":
             pytest.fail(judgement.message, pytrace=False)
         if judgement.action == "xfail":
-            pytest.xfail(judgement.message)
+            pytest.xfail(f"known failure at {policy.case_outcome(run.records)[1] or 'compare'}: {judgement.message}")
         if judgement.action == "skip":
             pytest.skip(judgement.message)
 
 
-def _attach_to_allure(run: Any) -> None:
-    """With --alluredir, each test carries its records and their summary (a no-op without)."""
+def _attach_to_allure(run: Any, case: Any, target: Any, judgement: Any) -> None:
+    """With --alluredir, each test carries its records, their summary and the labels an Allure report
+    groups by (backend, target, family, operator, stage, outcome, known failure); a no-op without."""
     try:
         import allure
     except ImportError:
         return
+    outcome, stage = policy.case_outcome(run.records) if run.records else ("", "")
+    allure.dynamic.parent_suite(target.backend)
+    allure.dynamic.suite(target.name)
+    allure.dynamic.sub_suite(case.subject)
+    labels = {"backend": target.backend, "target": target.name, "family": family(case), "operator": case.subject,
+              "kind": case.kind, "outcome": outcome, "stage": stage,
+              "known_failure": judgement.message if judgement.action == "xfail" else ""}
+    for name, value in labels.items():
+        if value:
+            allure.dynamic.label(name, value[:200])
     allure.attach(json.dumps(run.records, indent=1, default=str), "records.json", allure.attachment_type.JSON)
     allure.attach(run.summary(), "summary.txt", allure.attachment_type.TEXT)
+
+
+def family(case: Any) -> str:
+    """The operator family: the catalog file that defines the case (operators/<family>.py), or models."""
+    where = getattr(case.module, "__module__", "") or ""
+    return "models" if case.kind == "model" else where.rsplit(".", 1)[-1]
 
 
 @pytest.fixture(scope="session")
@@ -236,6 +257,22 @@ class _Merger:
                                   getattr(config.option, "numprocesses", None) or 1)
         self.info["memory_budget"] = config.getoption("--memory-budget") or ""
         self.info["base_seed"] = config.getoption("--seed")
+        self.progress = Progress(getattr(config.option, "numprocesses", None) or 1)
+        self.failing: set[str] = set()  # test ids with a failed phase so far
+
+    def say(self, line: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line and terminal is not None:
+            terminal.ensure_newline()
+            terminal.write_line(line)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.say(self.progress.plan([item.nodeid for item in session.items]))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:  # noqa: ARG002
+        if not self.progress.planned:  # every worker collects the same tests
+            self.say(self.progress.plan(list(ids)))
 
     def left_out(self, ids: list[str]) -> None:
         """Heavy tests deselected, said at the end and in run.json (the report lists them)."""
@@ -251,8 +288,12 @@ class _Merger:
             self.records = merge_parts(results_dir(self.config))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.progress.timed(report.nodeid, report.duration)
+        if report.failed:
+            self.failing.add(report.nodeid)
         if report.when == "teardown":
             self.merge()
+            self.say(self.progress.finished(report.nodeid, report.nodeid in self.failing))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:  # noqa: ARG002
@@ -265,9 +306,15 @@ class _Merger:
         if record:
             RecordWriter(results_dir(self.config), "controller").write(record)
             if record["outcome"] == "xfail":  # a crash the expectations know: counted as the known failure it is
-                report.outcome, report.wasxfail = "skipped", record["expected"]
+                report.outcome, report.wasxfail = "skipped", f"known failure at {record['stage']}: {record['expected']}"
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.progress.save()
+        alluredir = getattr(self.config.option, "allure_report_dir", None)
+        if alluredir:
+            from etconform import allure_files
+
+            allure_files.write(Path(alluredir), self.info)
         self.merge(force=True)
         self.unverified = policy.unverified_run(self.records) if self.records else ""
         if self.unverified and session.exitstatus == pytest.ExitCode.OK:

@@ -234,20 +234,25 @@ def _artifacts(results_dir: Path | None, case: str, target: str) -> list[str]:
     return sorted(str(p.relative_to(results_dir)) for p in folder.rglob("*") if p.is_file())[:40]
 
 
+def reproduce(case: str, target: str, base_seed: Any, test_id: str = "", cwd: str = "") -> list[str]:
+    """The commands that run one case on one target again: alone (its records printed), and as its test."""
+    seed = "" if base_seed is None else f" --seed {base_seed}"
+    cd = f"cd {cwd} && " if cwd else ""
+    return [f"{cd}.venv/bin/python -m etconform run {case} {target}{seed}"] + (
+        [f"{cd}.venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else [])
+
+
 def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: Any, cwd: str = "") -> dict[str, Any]:
     first = group[0]
     case, target = first["case"], first["target"]
     test_id = next((r.get("test_id") for r in group if r.get("test_id")), "")
-    seed = "" if base_seed is None else f" --seed {base_seed}"
-    cd = f"cd {cwd} && " if cwd else ""
     return {
         "case": case, "target": target, "seed": first.get("seed"), "base_seed": base_seed,
         "records": [{k: r.get(k) for k in ("executor", "outcome", "stage", "message", "metrics", "tolerance", "expected")}
                     | {"localized": (r.get("localization") or {}).get("verdict", "")}
                     for r in group],
         "artifacts": _artifacts(results_dir, case, target),
-        "reproduce": [f"{cd}.venv/bin/python -m etconform run {case} {target}{seed}"]
-        + ([f"{cd}.venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else []),
+        "reproduce": reproduce(case, target, base_seed, test_id, cwd),
     }
 
 

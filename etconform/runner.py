@@ -114,110 +114,178 @@ def run_case(
     """`cache`: where lowerings and executor outputs are kept between runs (None: none);
     `cache_salt`: a digest of code loaded in this process that could patch the system under test;
     `localize`: find the first departing layer of every model (a mismatching model always is)."""
-    with allowing(case.allowance(target)):
-        return _run_case(case, target, results_dir, writer, seed, test_id, expect, cache, cache_salt, localize)
-
-
-def _run_case(
-    case: Case, target: Target, results_dir: Path, writer: RecordWriter, seed: int, test_id: str,
-    expect: Expectation | None, cache: ArtifactCache | None, cache_salt: str, localize: bool,
-) -> CaseRun:
     expect = expect or Expectation()
-    recorder = _Recorder(case, target, seed, test_id, writer, expect)
-    workdir = results_dir / "artifacts" / target.name / case.id
-    timing = MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING
-    shared.starting()
+    run = _Run(case, target, results_dir, seed, expect, cache, cache_salt, localize,
+               _Recorder(case, target, seed, test_id, writer, expect), results_dir / "artifacts" / target.name / case.id,
+               MODEL_TIMING if case.kind == "model" else OPERATOR_TIMING)
+    with allowing(case.allowance(target)):
+        shared.starting()
+        # Each stage returns False when it has recorded how the case ended.
+        if _build(run) and _eager(run) and _lower(run):
+            _execute(run)
+            _finish(run)
+    return run.recorder.run
+
+
+@dataclass
+class _Run:
+    """One case on one target as it goes through the stages: what each stage left for the next."""
+    case: Case
+    target: Target
+    results_dir: Path
+    seed: int  # the run's base seed
+    expect: Expectation
+    cache: ArtifactCache | None
+    cache_salt: str
+    localize: bool
+    recorder: _Recorder
+    workdir: Path
+    timing: tuple[int, int]
+    built: Built | None = None
+    golden: list[Any] = field(default_factory=list)
+    eager_ms: float = 0.0
+    names: list[str] = field(default_factory=list)
+    available: dict[str, Any] = field(default_factory=dict)
+    lowered: Lowered | None = None
+    entry: Any = None  # the cache entry (etconform.cache.Entry), None without a cache
+
+
+def _build(run: _Run) -> bool:
+    """The case's module and inputs; weights or data not installed: every executor skips, saying how to get them."""
     try:
-        built = shared.built(case, seed)
-    except Unavailable as exc:  # weights or data not installed: nothing to judge, say how to get them
-        for name in _ordered(target):
-            recorder.plain(name, Outcome.SKIP, str(exc), data=case.data)
-        return recorder.run
+        run.built = shared.built(run.case, run.seed)
+    except Unavailable as exc:
+        for name in _ordered(run.target):
+            run.recorder.plain(name, Outcome.SKIP, str(exc), data=run.case.data)
+        return False
+    return True
+
+
+def _eager(run: _Run) -> bool:
+    """Eager PyTorch on every sample, and its latency; a raise is the case's own bug (the suite's error)."""
+    built = run.built
     try:
         with torch.no_grad():
             # On copies: an op that writes into its input must not change what the executors are given.
-            golden = [built.module(*shared.copied(sample)) for sample in built.samples]
+            run.golden = [built.module(*shared.copied(sample)) for sample in built.samples]
             first = shared.copied(built.samples[0])
-            _, eager_latency = measure(lambda: built.module(*first), *timing)
-    except Exception as exc:  # noqa: BLE001 - the case itself is broken: the suite's error
+            _, latency = measure(lambda: built.module(*first), *run.timing)
+    except Exception as exc:  # noqa: BLE001
         message = f"bad case, eager PyTorch raised {type(exc).__name__}: {exc}"[:1000]
-        recorder.keep(recorder.judged("eager", [policy.finding(Stage.CASE, "", message)], message=message))
-        return recorder.run
+        run.recorder.keep(run.recorder.judged("eager", [policy.finding(Stage.CASE, "", message)], message=message))
+        return False
+    run.eager_ms = latency["median_ms"]
+    for sample, out in zip(built.samples, run.golden):  # what a developer needs to reproduce it by hand
+        files.save_inputs(run.workdir / "inputs", sample)
+        files.save_outputs(run.workdir / "outputs" / "eager", sample, tensors(out))
+    return True
 
-    for sample, out in zip(built.samples, golden):  # what a developer needs to reproduce it by hand
-        files.save_inputs(workdir / "inputs", sample)
-        files.save_outputs(workdir / "outputs" / "eager", sample, tensors(out))
-    names = _ordered(target)
-    available = {name: EXECUTORS[name].probe(target) for name in names}
-    wanted = [n for n in names if available[n].ok]
-    lowered, entry = lowering(case, seed, built, target, workdir, wanted, cache, cache_salt)
-    if isinstance(lowered, StageError):
-        for name in names:
-            if available[name].ok:
-                recorder.failed(name, lowered, cache=cache_field(entry, None))
-            else:
-                recorder.plain(name, Outcome.SKIP, available[name].reason)
-        return recorder.run
 
-    audited = audit(case, seed, built, target, workdir, entry, timing) if entry is not None and cache.audits(entry.key) \
-        and entry.note == "hit" else {}
-    refs = _references(case, target, built, golden, lowered)
-    common = _shared_fields(case, lowered, results_dir, built)
-    lowering_findings = [policy.finding(Stage.QUANTIZE, "scales", m) for m in (lowered.scales.findings if lowered.scales else [])]
-    partition_findings = policy.delegation_findings(lowered.delegation, expect)
-    localizer = Localizer(built, target, workdir, lowered.delegation)
-    for name in names:
-        executor = EXECUTORS[name]
-        if not available[name].ok:
-            recorder.plain(name, Outcome.SKIP, available[name].reason, **common)
-            continue
-        lowered_program = executor.role == policy.LOWERED
-        from_lowering = lowering_findings + (partition_findings if lowered_program else [])
-        try:
-            result, outputs = run_executor(entry, executor, lowered, built.samples, timing)
-        except NotRunnable as why:
-            recorder.plain(name, Outcome.SKIP, str(why), **common, cache=cache_field(entry, name))
-            continue
-        except StageError as err:
-            recorder.failed(name, err, from_lowering, **common, cache=cache_field(entry, name))
-            continue
-        fields = {**common, "cache": cache_field(entry, name)}
-        if executor.role == policy.ESTIMATE:
-            recorder.plain(name, Outcome.INFO, "; ".join(result.notes), estimate=result.estimate, latency=result.latency, **fields)
-            continue
-        refs.by_executor[name] = outputs
-        for sample, out in zip(built.samples, outputs):
-            files.save_outputs(workdir / "outputs" / name, sample, tensors(out))
-        try:
-            verdict = _verdict(case, target, lowered, name, outputs, refs, expect, case.seed(seed))
-            _own_checks(verdict, result.checks, result.metrics)
-        except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
-            recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **fields)
-            continue
-        # The quantizer's own findings first: the outcome names them (etconform.policy.decide).
-        compared = [policy.finding(Stage.COMPARE, f.check, f.message) for f in verdict.findings]
-        findings = lowering_findings + compared + (partition_findings if lowered_program else [])
-        findings += [policy.finding(Stage.COMPARE, "vs_cache", audited[name])] if name in audited else []
-        on_cpu = lowered_program and bool(policy.on_the_cpu(lowered.delegation))
-        latency = {**result.latency, "eager_median_ms": eager_latency["median_ms"]} if result.latency.get("runs", 0) > 1 else result.latency
-        extra = {"estimate": result.estimate} if result.estimate else {}
-        record = recorder.judged(name, findings, on_cpu, checks=verdict.checks, metrics=verdict.metrics,
+def _lower(run: _Run) -> bool:
+    """One lowering for every executor present (through the cache); a stage that raised fails each of them."""
+    run.names = _ordered(run.target)
+    run.available = {name: EXECUTORS[name].probe(run.target) for name in run.names}
+    wanted = [n for n in run.names if run.available[n].ok]
+    lowered, run.entry = lowering(run.case, run.seed, run.built, run.target, run.workdir, wanted, run.cache, run.cache_salt)
+    if not isinstance(lowered, StageError):
+        run.lowered = lowered
+        return True
+    for name in run.names:
+        if run.available[name].ok:
+            run.recorder.failed(name, lowered, cache=cache_field(run.entry, None))
+        else:
+            run.recorder.plain(name, Outcome.SKIP, run.available[name].reason)
+    return False
+
+
+@dataclass
+class _Lowering:
+    """What every executor of one lowering shares: references, record fields, the lowering's own findings."""
+    refs: References
+    common: dict[str, Any]
+    audited: dict[str, str]  # executor -> how a re-run disagreed with its cached result (--cache-audit)
+    quantize: list[dict[str, str]]  # the scales' findings: every record's
+    partition: list[dict[str, str]]  # the partition contract's: the lowered program's records
+    localizer: Localizer
+
+
+def _execute(run: _Run) -> None:
+    """Every executor in turn: references first, so the lowered program's are there to compare with."""
+    case, lowered, entry = run.case, run.lowered, run.entry
+    audited = audit(case, run.seed, run.built, run.target, run.workdir, entry, run.timing) \
+        if entry is not None and run.cache.audits(entry.key) and entry.note == "hit" else {}
+    shared_by_all = _Lowering(
+        _references(case, run.target, run.built, run.golden, lowered),
+        _shared_fields(case, lowered, run.results_dir, run.built), audited,
+        [policy.finding(Stage.QUANTIZE, "scales", m) for m in (lowered.scales.findings if lowered.scales else [])],
+        policy.delegation_findings(lowered.delegation, run.expect),
+        Localizer(run.built, run.target, run.workdir, lowered.delegation))
+    for name in run.names:
+        _execute_one(run, name, shared_by_all)
+
+
+def _execute_one(run: _Run, name: str, low: _Lowering) -> None:
+    """One executor: skipped, failed at a stage, an estimate, or outputs to judge."""
+    executor, recorder, entry = EXECUTORS[name], run.recorder, run.entry
+    if not run.available[name].ok:
+        recorder.plain(name, Outcome.SKIP, run.available[name].reason, **low.common)
+        return
+    fields = {**low.common, "cache": cache_field(entry, name)}
+    from_lowering = low.quantize + (low.partition if executor.role == policy.LOWERED else [])
+    try:
+        result, outputs = run_executor(entry, executor, run.lowered, run.built.samples, run.timing)
+    except NotRunnable as why:
+        recorder.plain(name, Outcome.SKIP, str(why), **fields)
+        return
+    except StageError as err:
+        recorder.failed(name, err, from_lowering, **fields)
+        return
+    if executor.role == policy.ESTIMATE:
+        recorder.plain(name, Outcome.INFO, "; ".join(result.notes), estimate=result.estimate, latency=result.latency, **fields)
+        return
+    low.refs.by_executor[name] = outputs
+    for sample, out in zip(run.built.samples, outputs):
+        files.save_outputs(run.workdir / "outputs" / name, sample, tensors(out))
+    try:
+        verdict = _verdict(run.case, run.target, run.lowered, name, outputs, low.refs, run.expect, run.case.seed(run.seed))
+        _own_checks(verdict, result.checks, result.metrics)
+    except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure at COMPARE
+        recorder.failed(name, StageError(Stage.COMPARE, f"{type(exc).__name__}: {exc}"), from_lowering, **fields)
+        return
+    recorder.keep(_judged(run, name, verdict, result, low, fields))
+
+
+def _judged(run: _Run, name: str, verdict: Verdict, result: Any, low: _Lowering, fields: dict[str, Any]) -> dict[str, Any]:
+    """The executor's record: the lowering's findings and the comparisons', decided by the policy."""
+    lowered_program = EXECUTORS[name].role == policy.LOWERED
+    # The quantizer's own findings first: the outcome names them (etconform.policy.decide).
+    compared = [policy.finding(Stage.COMPARE, f.check, f.message) for f in verdict.findings]
+    findings = low.quantize + compared + (low.partition if lowered_program else [])
+    findings += [policy.finding(Stage.COMPARE, "vs_cache", low.audited[name])] if name in low.audited else []
+    on_cpu = lowered_program and bool(policy.on_the_cpu(run.lowered.delegation))
+    latency = {**result.latency, "eager_median_ms": run.eager_ms} if result.latency.get("runs", 0) > 1 else result.latency
+    extra = {"estimate": result.estimate} if result.estimate else {}
+    record = run.recorder.judged(name, findings, on_cpu, checks=verdict.checks, metrics=verdict.metrics,
                                  tolerance=verdict.tolerance, latency=latency, **extra, **fields,
                                  message="; ".join(filter(None, [*(f["message"] for f in findings), *result.notes,
                                                                  *verdict.notes])))
-        if record["outcome"] == Outcome.FALLBACK:
-            record["message"] = "; ".join(filter(None, [_fallback_reason(lowered.delegation, expect), record["message"]]))
-        # A mismatch no known failure covers is localized unasked. A known one was diagnosed when it was
-        # written down; localizing it again on every run would cost a second lowering each time (--localize does).
-        if case.kind == "model" and lowered_program and (localize or record["outcome"] == Outcome.MISMATCH):
-            record["localization"] = _localized(localizer, executor, refs.by_executor.get("quantized_eager"))
-        recorder.keep(record)
-    if entry is not None and entry.dirty:
-        cache.store(entry)
-    if case.kind == "model":
-        _explorer(explorer.write_error, lowered.pte_path, results_dir, recorder.run.records)
-        _explorer(explorer.write_layers, lowered.pte_path, results_dir, recorder.run.records)
-    return recorder.run
+    if record["outcome"] == Outcome.FALLBACK:
+        record["message"] = "; ".join(filter(None, [_fallback_reason(run.lowered.delegation, run.expect), record["message"]]))
+    # A mismatch no known failure covers is localized unasked. A known one was diagnosed when it was
+    # written down; localizing it again on every run would cost a second lowering each time (--localize does).
+    if run.case.kind == "model" and lowered_program and (run.localize or record["outcome"] == Outcome.MISMATCH):
+        record["localization"] = _localized(low.localizer, EXECUTORS[name], low.refs.by_executor.get("quantized_eager"))
+    return record
+
+
+def _finish(run: _Run) -> None:
+    """The cache entry stored; a model's Model Explorer files written."""
+    if run.entry is not None and run.entry.dirty:
+        run.cache.store(run.entry)
+    if run.case.kind == "model":
+        records = run.recorder.run.records
+        _explorer(explorer.write_error, run.lowered.pte_path, run.results_dir, records)
+        _explorer(explorer.write_layers, run.lowered.pte_path, run.results_dir, records)
 
 
 def _localized(localizer: Localizer, executor: Any, quantized_outputs: list[Any] | None) -> dict[str, Any]:
