@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from etconform import matrix, policy
-from etconform.records import write_atomic
+from etconform.records import Outcome, write_atomic
 
 FAILING = policy.FAILING
 
@@ -37,8 +37,8 @@ def _what_ran(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     per: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     reasons: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     for r in records:
-        per[(r["target"], r["executor"])]["skip" if r["outcome"] == "skip" else "ran"] += 1
-        if r["outcome"] == "skip":
+        per[(r["target"], r["executor"])]["skip" if r["outcome"] == Outcome.SKIP else "ran"] += 1
+        if r["outcome"] == Outcome.SKIP:
             reasons[(r["target"], r["executor"])][clip(r.get("message") or "no reason given", 220)] += 1
     lines: dict[str, list[str]] = collections.defaultdict(list)
     for (target, executor), counts in sorted(per.items(), key=lambda kv: (kv[0][0], kv[1]["ran"] == 0, kv[0][1])):
@@ -68,7 +68,7 @@ def stream_coverage(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         counts = per.setdefault(r["target"], {"with_delegate": 0, "agreed": 0, "mismatched": 0, "skipped": 0,
                                               "failed": 0})
         counts["with_delegate"] += 1
-        if r["outcome"] == "skip":
+        if r["outcome"] == Outcome.SKIP:
             counts["skipped"] += 1
             reasons[r["target"]][_DELEGATE_INDEX.sub(" ", r.get("message") or "no reason given").strip()] += 1
         elif any(f.get("check") == STREAM_CHECK for f in r.get("findings") or []):
@@ -208,7 +208,7 @@ def _unverified_levels(records: list[dict[str, Any]]) -> list[str]:
     for r in records:
         if r["executor"] in _DEVICE_EXECUTORS:
             present[r["target"]].add(r["executor"])
-            if r["outcome"] != "skip":
+            if r["outcome"] != Outcome.SKIP:
                 ran[r["target"]].add(r["executor"])
     silent = sorted(t for t in present if not ran[t])
     ethos = [t for t in silent if t.startswith("ethos_u")]
@@ -316,8 +316,8 @@ def _row_source(mine: dict[str, dict[str, Any]]) -> dict[str, Any]:
     them, so a passing executor's numbers never stand beside a failing outcome; else the first lowered
     record that ran, else the first lowered one, else any."""
     def rank(r: dict[str, Any]) -> tuple[bool, ...]:
-        measured = bool(r.get("metrics")) and r["outcome"] != "skip"
-        return r["outcome"] == "skip", not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] not in policy.KNOWN
+        measured = bool(r.get("metrics")) and r["outcome"] != Outcome.SKIP
+        return r["outcome"] == Outcome.SKIP, not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] not in policy.KNOWN
 
     lowered = [r for r in mine.values() if policy.role_of(r) == policy.LOWERED]
     return min(lowered, key=rank, default=None) or next(iter(mine.values()))
