@@ -118,9 +118,12 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         grouped[(r["case"], r["target"])].append(r)
     counts: collections.Counter = collections.Counter()
     per_target: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for (_, target), group in grouped.items():
+    apart = _failed_on_expectations(grouped)
+    for (case, target), group in grouped.items():
         outcome, stage = policy.case_outcome(group)
-        key = "unexpected" if outcome in policy.UNEXPECTED else "xfail" if outcome in policy.KNOWN else outcome
+        key = "unexpected" if outcome in policy.UNEXPECTED or (case, target) in apart \
+            else "xfail" if outcome in policy.KNOWN else outcome
+        counts["unexpected_expectations"] += (case, target) in apart
         per_target[target][key] += 1
         counts[key] += 1
         if outcome in policy.UNEXPECTED:
@@ -128,7 +131,8 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         counts["known_wrong_delegated"] += outcome == policy.WRONG_KNOWN
         counts["unexpected_fallback"] += outcome in FAILING and stage == "partition"
         counts["ran_nowhere"] += policy.verified_level(group) in ("", "quantization") and outcome in policy.AGREED
-    caveats = []
+    caveats = [f"{len(apart)} case x targets failed on their expectations, not their records' outcomes: "
+               + "; ".join(f"{c} on {t}: {why}" for (c, t), why in sorted(apart.items())[:5])] if apart else []
     partial = [run for run in runs if (run.get("selection") or {}).get("partial")]
     if partial:
         narrowed = "; ".join(" ".join(run["selection"]["narrowed_by"]) for run in partial)
@@ -170,6 +174,28 @@ def _ungated(records: list[dict[str, Any]]) -> list[str]:
     listed = ", ".join(f"{t} {n} of {len(measured[t])}" for t, n in sorted(loose.items()))
     return [f"accuracy against the ideal reference and exactness against quantized eager recorded but not gated, "
             f"no baseline ({listed}): `python -m etconform baselines TARGET RUN...` measures them from clean runs"]
+
+
+def _failed_on_expectations(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    """The case x targets whose test failed although no record did: a known failure that did not
+    happen (XPASS strict) or lost coverage, as etconform.policy.judge decides with the expectations of
+    the records' seed. The banner counts them, as pytest did."""
+    from etconform.catalog import by_id
+    from etconform.expectations import ExpectationError, for_case
+    from etconform.records import run_seed
+
+    cases, found = by_id(), {}
+    for (case, target), group in grouped.items():
+        if case not in cases or any(r["outcome"] in FAILING for r in group):
+            continue
+        try:
+            expect = for_case(target, cases[case], run_seed(group[0]))
+        except (ExpectationError, KeyError):
+            continue
+        judgement = policy.judge(group, expect, "")
+        if judgement.action == "fail":
+            found[(case, target)] = judgement.message.split(": tighten")[0].strip()[:300]
+    return found
 
 
 def _older_drafts(records: list[dict[str, Any]]) -> list[str]:
@@ -491,6 +517,8 @@ def verdict_line(report: dict[str, Any]) -> str:
              ("mismatch", "mismatches"), ("fail", "failures"), ("error", "bad cases")) if c.get(f"unexpected_{o}")]
     if c.get("unexpected_fallback"):
         parts.append(f"of which {c['unexpected_fallback']} unexpected CPU fallbacks")
+    if c.get("unexpected_expectations"):
+        parts.append(f"{c['unexpected_expectations']} known failures that passed or lost coverage")
     return (f"{v['status']}: {c.get('unexpected', 0)} unexpected" + (f" ({', '.join(parts)})" if parts else "")
             + f", {c.get('xfail', 0)} known failures"
             + (f" (of which {c['known_wrong_delegated']} WRONG inside a delegate)" if c.get("known_wrong_delegated") else "")
