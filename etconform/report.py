@@ -265,7 +265,7 @@ def reproduce(case: str, target: str, base_seed: Any, test_id: str = "", cwd: st
     seed = "" if base_seed is None else f" --seed {base_seed}"
     cd = f"cd {cwd} && " if cwd else ""
     return [f"{cd}.venv/bin/python -m etconform run {case} {target}{seed}"] + (
-        [f"{cd}.venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else [])
+        [f"{cd}./run suite '{test_id}'{seed}"] if test_id.startswith("suites/") else [])
 
 
 def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: Any, cwd: str = "") -> dict[str, Any]:

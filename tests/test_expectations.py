@@ -85,7 +85,7 @@ def test_a_known_failure_scoped_to_a_seed_forgives_nothing_on_another_seed(tmp_p
     assert "1 failed" in elsewhere.stdout.strip().splitlines()[-1], elsewhere.stdout[-2000:]
     assert "et_runtime: mismatch@compare - vs eager: max abs err" in elsewhere.stdout
     # The failure says how to run it again, alone and as its test, on its seed.
-    assert "reproduce: .venv/bin/python -m etconform run gelu-tanh_approx xnnpack_fp32 --seed 0 or .venv/bin/pytest " \
+    assert "reproduce: .venv/bin/python -m etconform run gelu-tanh_approx xnnpack_fp32 --seed 0 or ./run suite " \
            f"'{node}' --seed 0" in elsewhere.stdout
 
 
