@@ -14,7 +14,7 @@ import pytest
 
 from etconform import policy
 from etconform.progress import Progress
-from etconform.records import RecordWriter, clear_parts, merge_parts
+from etconform.records import Outcome, RecordWriter, clear_parts, merge_parts
 from etconform.targets import TARGETS
 
 MARKERS = {
@@ -305,7 +305,7 @@ class _Merger:
         record = crash_record(crashitem, str(report.longrepr)[-600:], stage, self.config.getoption("--seed"))
         if record:
             RecordWriter(results_dir(self.config), "controller").write(record)
-            if record["outcome"] == "xfail":  # a crash the expectations know: counted as the known failure it is
+            if record["outcome"] == Outcome.XFAIL:  # a crash the expectations know: counted as the known failure it is
                 report.outcome, report.wasxfail = "skipped", f"known failure at {record['stage']}: {record['expected']}"
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

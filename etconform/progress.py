@@ -49,7 +49,7 @@ class Progress:
         basis = ("their durations in earlier runs" if len(seen) == len(ids) else
                  f"no earlier run timed them: {_clock(guess)} each, a guess" if not seen else
                  f"earlier runs' durations for {len(seen)}, {len(ids) - len(seen)} new at {_clock(guess)} each")
-        return (f"etconform: {len(ids)} tests, about {_clock(sum(self.planned.values()) / self.workers)} "
+        return (f"etconform: {len(ids)} test{'s' * (len(ids) != 1)}, about {_clock(sum(self.planned.values()) / self.workers)} "
                 f"with {self.workers} worker{'s' * (self.workers > 1)} ({basis})")
 
     def timed(self, test_id: str, seconds: float) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from etconform import matrix, policy
-from etconform.records import write_atomic
+from etconform.records import Outcome, write_atomic
 
 FAILING = policy.FAILING
 
@@ -37,8 +37,8 @@ def _what_ran(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     per: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     reasons: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     for r in records:
-        per[(r["target"], r["executor"])]["skip" if r["outcome"] == "skip" else "ran"] += 1
-        if r["outcome"] == "skip":
+        per[(r["target"], r["executor"])]["skip" if r["outcome"] == Outcome.SKIP else "ran"] += 1
+        if r["outcome"] == Outcome.SKIP:
             reasons[(r["target"], r["executor"])][clip(r.get("message") or "no reason given", 220)] += 1
     lines: dict[str, list[str]] = collections.defaultdict(list)
     for (target, executor), counts in sorted(per.items(), key=lambda kv: (kv[0][0], kv[1]["ran"] == 0, kv[0][1])):
@@ -68,7 +68,7 @@ def stream_coverage(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         counts = per.setdefault(r["target"], {"with_delegate": 0, "agreed": 0, "mismatched": 0, "skipped": 0,
                                               "failed": 0})
         counts["with_delegate"] += 1
-        if r["outcome"] == "skip":
+        if r["outcome"] == Outcome.SKIP:
             counts["skipped"] += 1
             reasons[r["target"]][_DELEGATE_INDEX.sub(" ", r.get("message") or "no reason given").strip()] += 1
         elif any(f.get("check") == STREAM_CHECK for f in r.get("findings") or []):
@@ -118,9 +118,12 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         grouped[(r["case"], r["target"])].append(r)
     counts: collections.Counter = collections.Counter()
     per_target: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for (_, target), group in grouped.items():
+    apart = _failed_on_expectations(grouped)
+    for (case, target), group in grouped.items():
         outcome, stage = policy.case_outcome(group)
-        key = "unexpected" if outcome in policy.UNEXPECTED else "xfail" if outcome in policy.KNOWN else outcome
+        key = "unexpected" if outcome in policy.UNEXPECTED or (case, target) in apart \
+            else "xfail" if outcome in policy.KNOWN else outcome
+        counts["unexpected_expectations"] += (case, target) in apart
         per_target[target][key] += 1
         counts[key] += 1
         if outcome in policy.UNEXPECTED:
@@ -128,7 +131,8 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         counts["known_wrong_delegated"] += outcome == policy.WRONG_KNOWN
         counts["unexpected_fallback"] += outcome in FAILING and stage == "partition"
         counts["ran_nowhere"] += policy.verified_level(group) in ("", "quantization") and outcome in policy.AGREED
-    caveats = []
+    caveats = [f"{len(apart)} case x targets failed on their expectations, not their records' outcomes: "
+               + "; ".join(f"{c} on {t}: {why}" for (c, t), why in sorted(apart.items())[:5])] if apart else []
     partial = [run for run in runs if (run.get("selection") or {}).get("partial")]
     if partial:
         narrowed = "; ".join(" ".join(run["selection"]["narrowed_by"]) for run in partial)
@@ -172,6 +176,28 @@ def _ungated(records: list[dict[str, Any]]) -> list[str]:
             f"no baseline ({listed}): `python -m etconform baselines TARGET RUN...` measures them from clean runs"]
 
 
+def _failed_on_expectations(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    """The case x targets whose test failed although no record did: a known failure that did not
+    happen (XPASS strict) or lost coverage, as etconform.policy.judge decides with the expectations of
+    the records' seed. The banner counts them, as pytest did."""
+    from etconform.catalog import by_id
+    from etconform.expectations import ExpectationError, for_case
+    from etconform.records import run_seed
+
+    cases, found = by_id(), {}
+    for (case, target), group in grouped.items():
+        if case not in cases or any(r["outcome"] in FAILING for r in group):
+            continue
+        try:
+            expect = for_case(target, cases[case], run_seed(group[0]))
+        except (ExpectationError, KeyError):
+            continue
+        judgement = policy.judge(group, expect, "")
+        if judgement.action == "fail":
+            found[(case, target)] = judgement.message.split(": tighten")[0].strip()[:300]
+    return found
+
+
 def _older_drafts(records: list[dict[str, Any]]) -> list[str]:
     """The run's case x targets whose expectations come from drafts older than whole-message patterns
     and CPU counts: they forgive more than a new draft would (etconform draft --update narrows them)."""
@@ -208,7 +234,7 @@ def _unverified_levels(records: list[dict[str, Any]]) -> list[str]:
     for r in records:
         if r["executor"] in _DEVICE_EXECUTORS:
             present[r["target"]].add(r["executor"])
-            if r["outcome"] != "skip":
+            if r["outcome"] != Outcome.SKIP:
                 ran[r["target"]].add(r["executor"])
     silent = sorted(t for t in present if not ran[t])
     ethos = [t for t in silent if t.startswith("ethos_u")]
@@ -239,7 +265,7 @@ def reproduce(case: str, target: str, base_seed: Any, test_id: str = "", cwd: st
     seed = "" if base_seed is None else f" --seed {base_seed}"
     cd = f"cd {cwd} && " if cwd else ""
     return [f"{cd}.venv/bin/python -m etconform run {case} {target}{seed}"] + (
-        [f"{cd}.venv/bin/pytest '{test_id}'{seed}"] if test_id.startswith("suites/") else [])
+        [f"{cd}./run suite '{test_id}'{seed}"] if test_id.startswith("suites/") else [])
 
 
 def _details(group: list[dict[str, Any]], results_dir: Path | None, base_seed: Any, cwd: str = "") -> dict[str, Any]:
@@ -316,8 +342,8 @@ def _row_source(mine: dict[str, dict[str, Any]]) -> dict[str, Any]:
     them, so a passing executor's numbers never stand beside a failing outcome; else the first lowered
     record that ran, else the first lowered one, else any."""
     def rank(r: dict[str, Any]) -> tuple[bool, ...]:
-        measured = bool(r.get("metrics")) and r["outcome"] != "skip"
-        return r["outcome"] == "skip", not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] not in policy.KNOWN
+        measured = bool(r.get("metrics")) and r["outcome"] != Outcome.SKIP
+        return r["outcome"] == Outcome.SKIP, not measured, measured and r["outcome"] not in FAILING, measured and r["outcome"] not in policy.KNOWN
 
     lowered = [r for r in mine.values() if policy.role_of(r) == policy.LOWERED]
     return min(lowered, key=rank, default=None) or next(iter(mine.values()))
@@ -491,6 +517,8 @@ def verdict_line(report: dict[str, Any]) -> str:
              ("mismatch", "mismatches"), ("fail", "failures"), ("error", "bad cases")) if c.get(f"unexpected_{o}")]
     if c.get("unexpected_fallback"):
         parts.append(f"of which {c['unexpected_fallback']} unexpected CPU fallbacks")
+    if c.get("unexpected_expectations"):
+        parts.append(f"{c['unexpected_expectations']} known failures that passed or lost coverage")
     return (f"{v['status']}: {c.get('unexpected', 0)} unexpected" + (f" ({', '.join(parts)})" if parts else "")
             + f", {c.get('xfail', 0)} known failures"
             + (f" (of which {c['known_wrong_delegated']} WRONG inside a delegate)" if c.get("known_wrong_delegated") else "")

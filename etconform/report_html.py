@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from etconform import causes, matrix, policy
+from etconform.records import Outcome
 from etconform.report import (
     MODEL_COLUMNS,
     _fmt,
@@ -97,7 +98,7 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
         ax.barh([f"{r['case']} / {r['target']}" for r in accurate], [min(r["sqnr_db"], 150) for r in accurate],
                 color=["#e31a1c" if b else "#31a354" for b in below])
         # A known failure's bar says so: red alone reads as a new fault to whoever signs off the release.
-        ax.bar_label(ax.containers[0], labels=[("below threshold" + (", known" if r["outcome"].startswith(("xfail", "wrong_known")) else ""))
+        ax.bar_label(ax.containers[0], labels=[("below threshold" + (", known" if r["outcome"] in (Outcome.XFAIL, policy.WRONG_KNOWN) else ""))
                                                if b else "" for r, b in zip(accurate, below)], fontsize=7, padding=2)
         for i, r in enumerate(accurate):
             if r.get("min_sqnr_db") is not None:
@@ -139,7 +140,7 @@ def plots(report: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, st
     by_target = collections.defaultdict(list)
     for r in records:
         sqnr = (r.get("metrics") or {}).get("sqnr_db")
-        if sqnr is not None and r.get("kind") == "operator" and policy.role_of(r) == policy.LOWERED and r["outcome"] != "skip":
+        if sqnr is not None and r.get("kind") == "operator" and policy.role_of(r) == policy.LOWERED and r["outcome"] != Outcome.SKIP:
             by_target[r["target"]].append(min(sqnr, 150.0))
     if by_target:
         fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(by_target)))

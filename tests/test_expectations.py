@@ -85,7 +85,7 @@ def test_a_known_failure_scoped_to_a_seed_forgives_nothing_on_another_seed(tmp_p
     assert "1 failed" in elsewhere.stdout.strip().splitlines()[-1], elsewhere.stdout[-2000:]
     assert "et_runtime: mismatch@compare - vs eager: max abs err" in elsewhere.stdout
     # The failure says how to run it again, alone and as its test, on its seed.
-    assert "reproduce: .venv/bin/python -m etconform run gelu-tanh_approx xnnpack_fp32 --seed 0 or .venv/bin/pytest " \
+    assert "reproduce: .venv/bin/python -m etconform run gelu-tanh_approx xnnpack_fp32 --seed 0 or ./run suite " \
            f"'{node}' --seed 0" in elsewhere.stdout
 
 
@@ -460,3 +460,27 @@ def test_no_known_failure_is_drafted_for_the_grid_bounds_a_baseline_retires():
     assert entry["checks"] == ["vs_quantized"]
     unmeasured = record(grid, ideal_gap_db=None)  # no ideal gap to judge it: the grid bound stays, and its entry
     assert _xfails([unmeasured], {})["relu-4d"][0]["checks"] == ["vs_eager"]
+
+
+def test_the_report_fails_a_run_whose_known_failure_passed_as_pytest_does(tmp_path, monkeypatch):
+    """No record failed, but a known failure of the run's seed did not happen: pytest fails the test
+    (XPASS strict), and the report's banner says FAIL and names it. On another seed the entry is not there."""
+    import functools
+
+    from etconform import expectations, report
+    from etconform.cases import mixed_seed
+
+    (tmp_path / "tosa_int.toml").write_text(
+        '[xfail."relu-4d"]\nexecutors = ["tosa_ref"]\nchecks = ["vs_quantized"]\nmax = {max_err_qsteps = 2}\n'
+        'seeds = [1]\nreason = "was 2 steps off"\n')
+    monkeypatch.setattr(expectations, "for_case", functools.partial(expectations.for_case, directory=tmp_path))
+
+    def run(seed):
+        return [{"case": "relu-4d", "target": "tosa_int", "executor": "tosa_ref", "role": "lowered", "level": "tosa",
+                 "outcome": "pass", "seed": mixed_seed("relu-4d", seed), "checks": ["vs_quantized", "vs_eager"],
+                 "findings": [], "metrics": {}}]
+
+    stale = report.verdict(run(1), [])
+    assert stale["status"] == "FAIL" and stale["counts"]["unexpected_expectations"] == 1
+    assert "relu-4d on tosa_int: XPASS(strict): tosa_ref passed vs_quantized" in stale["caveats"][0]
+    assert report.verdict(run(0), [])["status"] == "PASS"
