@@ -30,7 +30,10 @@ def case_of(param: str) -> str | None:
 
 
 def scope(nodeid: str) -> str:
-    """The case id for an operator test (`...test_operators.py::test_operator[<case>-<target>]`), else the node id."""
+    """The case id for an operator test (`...test_operators.py::test_operator[<case>-<target>]`); a self-test's
+    module (its module fixtures, a lowering or a Vela run, are then made on one worker, not on each); else the node id."""
+    if nodeid.startswith("tests/"):
+        return nodeid.split("::", 1)[0]
     if "test_operators.py::" not in nodeid or not nodeid.endswith("]"):
         return nodeid
     return case_of(param_of(nodeid)) or nodeid

@@ -27,7 +27,7 @@ def test_an_operator_test_is_scoped_by_its_case_and_a_model_test_by_itself():
     assert scope("suites/xnnpack/test_operators.py::test_operator[conv2d-3x3_stride2-xnnpack_int8]") == "conv2d-3x3_stride2"
     model = "suites/ethos_u/test_models.py::test_model[mobilenet_v2-224-tosa_int]"
     assert scope(model) == model
-    assert scope("tests/test_x.py::test_y") == "tests/test_x.py::test_y"
+    assert scope("tests/test_x.py::test_y[a]") == "tests/test_x.py"  # a self-test module's fixtures: made once
 
 
 def test_case_major_order_puts_a_cases_targets_together_and_keeps_the_rest_in_order():
