@@ -8,23 +8,12 @@ import pytest
 from etconform.__main__ import main
 from etconform.diff import Thresholds, diff
 from etconform.records import RECORDS
+from tests.records import record as _record
 
 U55, INT8 = "ethos_u55_128", "xnnpack_int8"
 VELA = {"inference_time_ms": 0.02, "cycles_total": 10000, "cycles_npu": 9000, "nn_macs": 100,
         "sram_memory_used": 4096, "dram_memory_used": 0, "off_chip_flash_memory_used": 2048,
         "on_chip_flash_memory_used": 0}
-
-
-def _record(case, target, outcome="pass", executor="tosa_ref", **extra):
-    base = {
-        "case": case, "kind": "operator", "subject": case.split("-")[0], "target": target, "executor": executor,
-        "outcome": outcome, "stage": None, "message": "", "versions": {"torch": "2.14.1"},
-        "metrics": {"sqnr_db": 40.0, "max_err_qsteps": 0.0}, "tolerance": {"qtol_steps": 1.0},
-        "delegation": {"delegated_nodes": 5, "total_nodes": 8, "partitions": 1, "undelegated_ops": {}},
-        "latency": {}, "checks": ["vs_eager", "vs_quantized"],
-    }
-    base.update(extra)
-    return base
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import torch
 from etconform import causes, report
 from etconform.budget import fits, parse_budget
 from etconform.vela import read_summary, total_estimate
-from tests.test_report import _record
+from tests.records import record as _record
 
 REPO = Path(__file__).resolve().parent.parent
 SELECT = ["suites/xnnpack", "-m", "operator", "-k", "xnnpack_fp32 and relu-4d"]

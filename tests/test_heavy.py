@@ -58,7 +58,7 @@ def test_heavy_tests_run_only_when_asked_and_the_summary_says_what_was_left(args
 
 def test_the_report_names_heavy_tests_a_run_left_out_until_a_merged_run_has_them():
     from etconform import report
-    from tests.test_report import _record
+    from tests.records import record as _record
 
     left = {"selection": {"heavy_not_run": ["smollm2_135m-text4-ethos_u55_128", "smollm2_135m-text4-ethos_u85_256"]}}
     records = [_record("add-a", "tosa_int")]

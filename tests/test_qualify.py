@@ -13,6 +13,7 @@ from etconform.__main__ import main
 from etconform.records import RECORDS, RecordWriter, merge_parts
 from etconform.runner import run_case
 from etconform.targets import TARGETS
+from tests.records import record
 from tests.test_policy import ADD, CONV, _lost_partition_target, _offset_runtime
 
 INT8 = "xnnpack_int8"
@@ -67,9 +68,8 @@ def _records(folder, records):
 
 
 def _vela(case, ms, version):
-    return {"case": case, "target": "ethos_u55_128", "executor": "vela", "outcome": "info", "kind": "operator",
-            "subject": case.split("-")[0], "role": "estimate", "versions": {"ethos-u-vela": version},
-            "estimate": {"inference_time_ms": ms}, "delegation": {}, "metrics": {}}
+    return record(case, "ethos_u55_128", "info", "vela", versions={"ethos-u-vela": version},
+                  estimate={"inference_time_ms": ms}, delegation={}, metrics={}, checks=[])
 
 
 def test_one_cause_is_one_group_and_the_changed_package_is_named(tmp_path, capsys):
@@ -101,12 +101,11 @@ def test_a_candidate_verified_below_the_committed_baselines_is_no_go_whatever_it
     (a mode the functional model lacks, say) verified the TOSA graph only: lost coverage, even against a
     baseline run that lost it too."""
     def run(folder):
-        common = {"case": "abs-4d", "target": "ethos_u55_128", "kind": "operator", "subject": "abs", "versions": {},
-                  "delegation": {"partitions": 1}, "metrics": {}, "checks": []}
+        common = {"versions": {}, "delegation": {"partitions": 1}, "metrics": {}, "checks": []}
         return _records(folder, [
-            {**common, "executor": "tosa_ref", "role": "reference", "level": "tosa", "outcome": "pass"},
-            {**common, "executor": "stream", "role": "lowered", "level": "stream", "outcome": "skip",
-             "message": "the functional model lacks round mode TRUNCATE"}])
+            record("abs-4d", "ethos_u55_128", "pass", "tosa_ref", **common),
+            record("abs-4d", "ethos_u55_128", "skip", "stream", message="the functional model lacks round mode TRUNCATE",
+                   **common)])
 
     status, out = _qualify(run(tmp_path / "b"), run(tmp_path / "c"), capsys)
     assert status == 1 and "| no lost coverage (nothing verified became skipped or vanished) | FAIL | 1 |" in out

@@ -165,7 +165,7 @@ def test_espeak_speaks_the_same_words_the_same_way_and_refuses_an_unknown_voice(
 
 def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
     from etconform import report
-    from tests.test_report import _record
+    from tests.records import record as _record
 
     labelled = {"top1_accuracy": 0.85, "top5_accuracy": 1.0, "eager_top1_accuracy": 0.9, "eager_top5_accuracy": 1.0,
                 "top1_accuracy_lost": 0.05, "top5_accuracy_lost": 0.0, "cosine": 0.98}
@@ -182,7 +182,7 @@ def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
 def test_the_model_table_shows_a_language_models_next_token_accuracy_and_perplexity(tmp_path):
     """A language model has no top-5: its row once stopped the report at the end of a run (a TypeError)."""
     from etconform import report
-    from tests.test_report import _record
+    from tests.records import record as _record
 
     text = {"top1_accuracy": 0.4453, "eager_top1_accuracy": 0.4453, "top1_accuracy_lost": 0.0, "perplexity": 19.5726,
             "eager_perplexity": 19.5727, "perplexity_ratio": 1.0, "cosine": 1.0}
@@ -201,7 +201,7 @@ def test_a_model_that_never_lowered_says_nothing_about_the_cpu():
     """A lowering stopped by its time limit has no delegation: the row must not read "nothing on the CPU"
     (all delegated), as SmolLM2's timed-out Arm rows once did."""
     from etconform import report
-    from tests.test_report import _record
+    from tests.records import record as _record
 
     stopped = "StageTimeout: lower still running after 3600 s (1020 s of CPU): stopped in RewriteConvPass (...)"
     records = [_record("smollm2_135m-text4", "ethos_u85_256", "fail", stage="lower", message=stopped, kind="model",
@@ -218,7 +218,7 @@ def test_a_model_row_shows_the_accuracy_an_executor_measured_when_another_stoppe
     """EfficientNet-Lite0 on U55: the command stream stops at Vela (no numbers) before the TOSA reference
     model, which measured the accuracy; the row once took the stream's empty record."""
     from etconform import report
-    from tests.test_report import _record
+    from tests.records import record as _record
 
     measured = {"cosine": 0.9165, "sqnr_db": 7.7, "top1_accuracy": 0.9, "eager_top1_accuracy": 0.9,
                 "top1_accuracy_lost": 0.0, "top5_accuracy": 0.95, "eager_top5_accuracy": 0.95, "top5_accuracy_lost": 0.0}

@@ -8,20 +8,7 @@ import pytest
 from etconform import report
 from etconform.__main__ import main
 from etconform.records import RECORDS
-
-
-def _record(case, target, outcome="pass", executor="tosa_ref", **extra):
-    subject = case.rsplit("-", 1)[0] if extra.get("kind") == "model" else case.split("-")[0]
-    base = {
-        "case": case, "kind": "operator", "subject": subject, "target": target, "executor": executor,
-        "outcome": outcome, "role": "reference" if executor == "quantized_eager" else "estimate" if executor == "vela" else "lowered",
-        "checks": ["vs_eager", "vs_quantized"], "findings": [], "stage": None, "message": "", "versions": {"torch": "2.14.1"},
-        "metrics": {"sqnr_db": 40.0, "max_err_qsteps": 0.0}, "tolerance": {"qtol_steps": 1.0},
-        "delegation": {"delegated_nodes": 5, "total_nodes": 8, "partitions": 1, "undelegated_ops": {}},
-        "latency": {},
-    }
-    base.update(extra)
-    return base
+from tests.records import record as _record
 
 
 @pytest.fixture
