@@ -27,18 +27,20 @@ from etconform import runinfo  # noqa: E402
 PAGE = REPO / "docs" / "measurements.md"
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "auto"]
 START = ["suites/ethos_u", "-m", "smoke and operator and tosa_int"]  # the README's five-minute start
-# name -> (what the user types, the pytest arguments it comes to, whether it uses the warm cache)
+# name -> (what the user types, the pytest arguments it comes to, whether it uses the warm cache);
+# the self-tests run as ./run selftest runs them: their own folders and caches, none given.
 MEASURED = {
     "start cold": ('./run suite -m "smoke and operator and tosa_int"', START, False),
     "start warm": ('./run suite -m "smoke and operator and tosa_int"', START, True),
-    "selftest": ("./run selftest", ["tests"], False),
+    "selftest": ("./run selftest", ["tests"], None),
 }
 
 
-def timed(args: list[str], cache: Path, results: Path) -> tuple[float, str]:
-    env = {**os.environ, "ETCONFORM_CACHE_DIR": str(cache)}
+def timed(args: list[str], cache: Path | None, results: Path) -> tuple[float, str]:
+    env = {**os.environ, **({"ETCONFORM_CACHE_DIR": str(cache)} if cache else {})}
+    where = ["--results-dir", str(results)] if cache else []
     t0 = time.perf_counter()
-    done = subprocess.run([*PYTEST, *args, "--results-dir", str(results)], cwd=REPO, capture_output=True, text=True, env=env)
+    done = subprocess.run([*PYTEST, *args, *where], cwd=REPO, capture_output=True, text=True, env=env)
     tail = (done.stdout.strip().splitlines() or [""])[-1].strip("= ")
     return time.perf_counter() - t0, tail
 
@@ -80,9 +82,9 @@ def main() -> int:
         cache = Path(tmp) / "cache"
         for name in args.only:
             _, pytest_args, warm = MEASURED[name]
-            if not warm and cache.exists():  # a cold run: nothing cached from the run before
+            if warm is False and cache.exists():  # a cold run: nothing cached from the run before
                 cache = Path(tmp) / f"cache-{name.replace(' ', '-')}"
-            rows[name] = timed(pytest_args, cache, Path(tmp) / name.replace(" ", "-"))
+            rows[name] = timed(pytest_args, cache if warm is not None else None, Path(tmp) / name.replace(" ", "-"))
             print(f"{name:12s} {_minutes(rows[name][0]):>9s}   {rows[name][1]}", file=sys.stderr)
     text = page(rows)
     if args.write:
