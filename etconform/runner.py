@@ -230,16 +230,16 @@ def _execute_one(run: _Run, name: str, low: _Lowering) -> None:
     if not run.available[name].ok:
         recorder.plain(name, Outcome.SKIP, run.available[name].reason, **low.common)
         return
-    fields = {**low.common, "cache": cache_field(entry, name)}
     from_lowering = low.quantize + (low.partition if executor.role == policy.LOWERED else [])
     try:
         result, outputs = run_executor(entry, executor, run.lowered, run.built.samples, run.timing)
     except NotRunnable as why:
-        recorder.plain(name, Outcome.SKIP, str(why), **fields)
+        recorder.plain(name, Outcome.SKIP, str(why), **low.common, cache=cache_field(entry, name))
         return
     except StageError as err:
-        recorder.failed(name, err, from_lowering, **fields)
+        recorder.failed(name, err, from_lowering, **low.common, cache=cache_field(entry, name))
         return
+    fields = {**low.common, "cache": cache_field(entry, name)}  # after the run: whether the cache served it
     if executor.role == policy.ESTIMATE:
         recorder.plain(name, Outcome.INFO, "; ".join(result.notes), estimate=result.estimate, latency=result.latency, **fields)
         return
