@@ -17,7 +17,6 @@ from etconform.records import write_atomic
 
 STORE = Path.home() / ".cache" / "etconform" / "durations.json"  # test id -> seconds, the latest run's
 EVERY_S = 120.0  # a progress line at most this often
-GUESS_S = 30.0  # a test no run has timed yet, when no test has been timed at all
 
 
 def _clock(seconds: float) -> str:
@@ -43,13 +42,17 @@ class Progress:
     def plan(self, ids: list[str]) -> str:
         """The tests this run will run: what they are expected to take, said once before they start."""
         seen = [self.known[i] for i in ids if i in self.known]
-        guess = statistics.median(seen) if seen else GUESS_S
+        # Untimed tests count at the median of the timed ones; with none timed, all alike, and the
+        # time left comes from this run's own pace once some are done.
+        guess = statistics.median(seen) if seen else 1.0
         self.planned = {i: self.known.get(i, guess) for i in ids}
         self.started = self.last = self.clock()
+        tests = f"etconform: {len(ids)} test{'s' * (len(ids) != 1)}"
+        if not seen:
+            return f"{tests}; no earlier run timed them: the time left comes once some have run"
         basis = ("their durations in earlier runs" if len(seen) == len(ids) else
-                 f"no earlier run timed them: {_clock(guess)} each, a guess" if not seen else
                  f"earlier runs' durations for {len(seen)}, {len(ids) - len(seen)} new at {_clock(guess)} each")
-        return (f"etconform: {len(ids)} test{'s' * (len(ids) != 1)}, about {_clock(sum(self.planned.values()) / self.workers)} "
+        return (f"{tests}, about {_clock(sum(self.planned.values()) / self.workers)} "
                 f"with {self.workers} worker{'s' * (self.workers > 1)} ({basis})")
 
     def timed(self, test_id: str, seconds: float) -> None:

@@ -47,7 +47,14 @@ def test_a_runs_durations_replace_the_earlier_ones_and_keep_the_rest(tmp_path):
     assert json.loads(store.read_text()) == {"a": 3.5, "b": 20.0}
 
 
-def test_an_unreadable_store_is_no_estimate_but_no_error(tmp_path):
+def test_an_unreadable_store_is_no_estimate_but_no_error_and_the_time_left_follows_the_runs_pace(tmp_path):
     store = tmp_path / "durations.json"
     store.write_text("{not json")
-    assert "no earlier run timed them: 30 s each, a guess" in Progress(1, store).plan(["a", "b"])
+    clock = Clock()
+    progress = Progress(2, store, every_s=60, clock=clock)
+    assert progress.plan([f"t{i}" for i in range(8)]) == (
+        "etconform: 8 tests; no earlier run timed them: the time left comes once some have run")
+    progress.finished("t0", False)
+    clock.now = 120.0
+    # two done in 2 min: six more at that pace
+    assert progress.finished("t1", False).endswith("2 min in, about 6 min left")
