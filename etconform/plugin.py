@@ -259,20 +259,23 @@ class _Merger:
         self.info["base_seed"] = config.getoption("--seed")
         self.progress = Progress(getattr(config.option, "numprocesses", None) or 1)
         self.failing: set[str] = set()  # test ids with a failed phase so far
+        self.plan = ""  # what the run will take, said once
 
     def say(self, line: str) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if line and terminal is not None:
-            terminal.ensure_newline()
+            if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):  # xdist's dots: not its own line
+                terminal.write("\n")
             terminal.write_line(line)
 
+    # The plan is said with the first test's report: under xdist -q the status line would overwrite it sooner.
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.say(self.progress.plan([item.nodeid for item in session.items]))
+        self.plan = self.progress.plan([item.nodeid for item in session.items])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:  # noqa: ARG002
         if not self.progress.planned:  # every worker collects the same tests
-            self.say(self.progress.plan(list(ids)))
+            self.plan = self.progress.plan(list(ids))
 
     def left_out(self, ids: list[str]) -> None:
         """Heavy tests deselected, said at the end and in run.json (the report lists them)."""
@@ -288,6 +291,8 @@ class _Merger:
             self.records = merge_parts(results_dir(self.config))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.say(self.plan)
+        self.plan = ""
         self.progress.timed(report.nodeid, report.duration)
         if report.failed:
             self.failing.add(report.nodeid)
