@@ -49,3 +49,6 @@ def test_one_broken_layer_fails_against_quantized_eager(run_one, fault, words):
     assert _vs_quantized(records["quantized_eager"]) == []  # the reference was built before the fault
     found = _vs_quantized(records["tosa_ref"])
     assert records["tosa_ref"]["outcome"] == "mismatch" and any(words in m for m in found), found
+    # A model mismatch no known failure covers is localized unasked (etconform.runner), not only judged.
+    localized = records["tosa_ref"].get("localization") or {}
+    assert localized.get("verdict", "").startswith("first departure:") and "error" not in localized, localized
