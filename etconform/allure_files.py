@@ -10,13 +10,15 @@ from typing import Any
 
 from etconform.stages import Stage
 
-# The judgement's message (etconform.policy.judge) starts with the cause for these, and a known
-# failure's (etconform.plugin) with its stage: "known failure at compare: ...".
+# The judgement's message (etconform.policy.judge) starts with the cause for these, after pytest's
+# "Failed: "; a known failure's (etconform.plugin) says its stage: "XFAIL known failure at compare: ...".
 _FIRST = [
-    {"name": "bad case (a bug in the suite, not the backend)", "matchedStatuses": ["failed"], "messageRegex": "(?s)BAD CASE.*"},
+    {"name": "bad case (a bug in the suite, not the backend)", "matchedStatuses": ["failed"],
+     "messageRegex": "(?s)(Failed: )?BAD CASE.*"},
     {"name": "known failure that passed (tighten the expectations)", "matchedStatuses": ["failed"],
-     "messageRegex": r"(?s)XPASS\(strict\).*"},
-    {"name": "lost coverage (verified lower than its baseline)", "matchedStatuses": ["failed"], "messageRegex": "(?s)LOST COVERAGE.*"},
+     "messageRegex": r"(?s)(Failed: )?XPASS\(strict\).*"},
+    {"name": "lost coverage (verified lower than its baseline)", "matchedStatuses": ["failed"],
+     "messageRegex": "(?s)(Failed: )?LOST COVERAGE.*"},
 ]
 
 

@@ -133,7 +133,8 @@ def test_scoped_xfail_and_the_partition_contract_on_a_real_run(tmp_path):
     results = tmp_path / "results"
     node = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
     cases = ("gelu-tanh_approx", "relu-4d", "add-4d_same", "softmax-dim1_4d", "sub-2d_same")
-    proc = _pytest(["-q", *(node.format(c) for c in cases), "--results-dir", str(results)], tmp_path)
+    proc = _pytest(["-q", *(node.format(c) for c in cases), "--results-dir", str(results),
+                    "--alluredir", str(tmp_path / "allure")], tmp_path)
     out = proc.stdout
     summary = out.strip().splitlines()[-1]
     assert all(part in summary for part in ("3 failed", "1 passed", "1 xfailed")), out[-3000:]
@@ -150,6 +151,33 @@ def test_scoped_xfail_and_the_partition_contract_on_a_real_run(tmp_path):
     # A known failure of a fully delegated program is still a wrong answer: the matrix says so.
     assert matrix["subjects"]["gelu"]["xnnpack_fp32"]["counts"] == {"wrong_known": 1}
     assert "WRONG (known) 1" in (results / "support_matrix.md").read_text()
+    _allure_groups_the_run_as_the_report_does(tmp_path / "allure")
+
+
+def _allure_groups_the_run_as_the_report_does(allure):
+    """An Allure report of the same run: labels per test, the run's environment, categories by stage."""
+    results = {}
+    for path in allure.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        results[next(label["value"] for label in result["labels"] if label["name"] == "operator")] = result
+    gelu = results["gelu"]
+    labels = {label["name"]: label["value"] for label in gelu["labels"]}
+    assert {k: labels.get(k) for k in ("backend", "target", "family", "outcome", "stage", "suite", "known_failure")} == {
+        "backend": "xnnpack", "target": "xnnpack_fp32", "family": "activations", "outcome": "wrong_known",
+        "stage": "compare", "suite": "xnnpack_fp32", "known_failure": "erf GELU for tanh"}
+    assert gelu["status"] == "skipped" and gelu["statusDetails"]["message"].startswith("XFAIL known failure at compare: erf")
+    properties = (allure / "environment.properties").read_text()
+    assert "executorch=1.5.1" in properties and "machine.cores=" in properties
+    categories = json.loads((allure / "categories.json").read_text())
+
+    def category(result):  # Allure's rule: the first category whose status and message match
+        message = result["statusDetails"].get("message", "")
+        return next((c["name"] for c in categories if result["status"] in c["matchedStatuses"]
+                     and re.fullmatch(c["messageRegex"], message)), None)
+
+    assert category(gelu) == "known failure at compare"
+    assert category(results["relu"]) == "known failure that passed (tighten the expectations)"
+    assert category(results["add"]) == "failed at partition"
 
 
 def test_a_draft_from_records_is_a_valid_expectations_file(tmp_path):
