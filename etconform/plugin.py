@@ -258,7 +258,6 @@ class _Merger:
         self.info["memory_budget"] = config.getoption("--memory-budget") or ""
         self.info["base_seed"] = config.getoption("--seed")
         self.progress = Progress(getattr(config.option, "numprocesses", None) or 1)
-        self.failing: set[str] = set()  # test ids with a failed phase so far
         self.plan = ""  # what the run will take, said once
 
     def say(self, line: str) -> None:
@@ -293,12 +292,10 @@ class _Merger:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.say(self.plan)
         self.plan = ""
-        self.progress.timed(report.nodeid, report.duration)
-        if report.failed:
-            self.failing.add(report.nodeid)
+        self.progress.timed(report.nodeid, report.duration, report.failed)
         if report.when == "teardown":
             self.merge()
-            self.say(self.progress.finished(report.nodeid, report.nodeid in self.failing))
+            self.say(self.progress.finished(report.nodeid))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:  # noqa: ARG002

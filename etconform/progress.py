@@ -36,7 +36,7 @@ class Progress:
         self.planned: dict[str, float] = {}
         self.took: dict[str, float] = {}
         self.done: set[str] = set()
-        self.failed = 0
+        self.failing: set[str] = set()  # tests with a failed phase
         self.started = self.last = clock()
 
     def plan(self, ids: list[str]) -> str:
@@ -55,16 +55,17 @@ class Progress:
         return (f"{tests}, about {_clock(sum(self.planned.values()) / self.workers)} "
                 f"with {self.workers} worker{'s' * (self.workers > 1)} ({basis})")
 
-    def timed(self, test_id: str, seconds: float) -> None:
-        """One phase of a test (setup, call, teardown) took `seconds`."""
+    def timed(self, test_id: str, seconds: float, failed: bool = False) -> None:
+        """One phase of a test (setup, call, teardown) took `seconds`, and failed or not."""
         self.took[test_id] = self.took.get(test_id, 0.0) + seconds
+        if failed:
+            self.failing.add(test_id)
 
-    def finished(self, test_id: str, failed: bool) -> str:
+    def finished(self, test_id: str) -> str:
         """A test done, all its phases timed: a progress line when one is due, else ''."""
         if test_id in self.done:
             return ""
         self.done.add(test_id)
-        self.failed += failed
         now = self.clock()
         if not self.planned or now - self.last < self.every_s or len(self.done) >= len(self.planned):
             return ""
@@ -80,7 +81,7 @@ class Progress:
 
     def line(self, now: float) -> str:
         n, total = len(self.done), len(self.planned)
-        failed = f", {self.failed} failed" if self.failed else ""
+        failed = f", {len(self.failing)} failed" if self.failing else ""
         return (f"etconform: {n} of {total} tests done ({100 * n // total} %){failed}, "
                 f"{_clock(now - self.started)} in, about {_clock(self.left(now))} left")
 

@@ -194,7 +194,7 @@ def _failed_on_expectations(grouped: dict[tuple[str, str], list[dict[str, Any]]]
             continue
         judgement = policy.judge(group, expect, "")
         if judgement.action == "fail":
-            found[(case, target)] = judgement.message.split(": tighten")[0].strip()[:300]
+            found[(case, target)] = judgement.message.splitlines()[0][:300]  # its cause; the summary is empty
     return found
 
 

@@ -27,13 +27,14 @@ def test_the_time_left_follows_this_runs_pace(tmp_path):
     clock = Clock()
     progress = Progress(1, store, every_s=120, clock=clock)
     progress.plan([f"t{i}" for i in range(10)])
-    assert progress.finished("t0", False) == ""  # the first line waits for every_s
+    assert progress.finished("t0") == ""  # the first line waits for every_s
     clock.now = 150.0  # this run is warm: two tests in 150 s, an eighth of the remembered time
-    line = progress.finished("t1", True)
+    progress.timed("t1", 0.1, failed=True)
+    line = progress.finished("t1")
     # 8 tests left at 600 s, at 150 / 1200 of the remembered pace: 600 s
     assert line == "etconform: 2 of 10 tests done (20 %), 1 failed, 2 min in, about 10 min left"
     clock.now = 200.0
-    assert progress.finished("t2", False) == ""  # not again before every_s
+    assert progress.finished("t2") == ""  # not again before every_s
 
 
 def test_a_runs_durations_replace_the_earlier_ones_and_keep_the_rest(tmp_path):
@@ -54,7 +55,7 @@ def test_an_unreadable_store_is_no_estimate_but_no_error_and_the_time_left_follo
     progress = Progress(2, store, every_s=60, clock=clock)
     assert progress.plan([f"t{i}" for i in range(8)]) == (
         "etconform: 8 tests; no earlier run timed them: the time left comes once some have run")
-    progress.finished("t0", False)
+    progress.finished("t0")
     clock.now = 120.0
     # two done in 2 min: six more at that pace
-    assert progress.finished("t1", False).endswith("2 min in, about 6 min left")
+    assert progress.finished("t1").endswith("2 min in, about 6 min left")
