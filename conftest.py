@@ -1,1 +1,1 @@
-pytest_plugins = ["etconform.plugin"]
+pytest_plugins = ["etconform.plugin.hooks"]

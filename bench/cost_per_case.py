@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from etconform.catalog import operator_cases  # noqa: E402
+from etconform.plugin.catalog import operator_cases  # noqa: E402
 from etconform.records import RecordWriter  # noqa: E402
 from etconform.runner import run_case  # noqa: E402
 from etconform.targets import TARGETS  # noqa: E402

@@ -3,7 +3,7 @@
     .venv/bin/python bench/profile_lowering.py --model opt --layers 1 2 --target tosa_int
 
 Builds the model's real configuration with fewer decoder layers (random weights: the
-time does not depend on them), lowers it with etconform.lowering.lower under cProfile,
+time does not depend on them), lowers it with etconform.lowering.pipeline.lower under cProfile,
 and prints each stage's seconds, the seconds per added layer, and the functions with
 the most cumulative time in the largest configuration. With --retraces it counts, per pass,
 how often ExecuTorch re-traced the whole graph (`ExportPass.call`): on SmolLM2's Arm lowering
@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from etconform.lowering import lower  # noqa: E402
+from etconform.lowering.pipeline import lower  # noqa: E402
 from etconform.targets import TARGETS  # noqa: E402
 from models.language import Logits, opt_config  # noqa: E402
 

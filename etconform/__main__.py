@@ -18,11 +18,12 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def _run(args: argparse.Namespace) -> int:
-    from etconform.catalog import model_cases, operator_cases
-    from etconform.expectations import for_case
+    from etconform.judging.expectations import for_case
+    from etconform.plugin.catalog import model_cases, operator_cases
     from etconform.records import RecordWriter
     from etconform.runner import run_case
     from etconform.targets import TARGETS
@@ -46,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from etconform import report
+    from etconform.analysis import report
     from etconform.records import RECORDS, read_jsonl
 
     results = Path(args.results_dir)
@@ -59,7 +60,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from etconform.diff import diff
+    from etconform.analysis.diff import diff
     from etconform.records import RECORDS, read_jsonl
 
     old, new = (read_jsonl(Path(d) / RECORDS) for d in (args.old, args.new))
@@ -69,14 +70,14 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _thresholds(args: argparse.Namespace) -> object:
-    from etconform.diff import Thresholds
+    from etconform.analysis.diff import Thresholds
 
     return Thresholds(sqnr_db=args.sqnr_db, qsteps=args.qsteps, gate_latency=args.gate_latency,
                       estimate_margin=args.estimate_margin)
 
 
 def _qualify(args: argparse.Namespace) -> int:
-    from etconform import qualify
+    from etconform.analysis import qualify
     from etconform.records import RECORDS, read_jsonl, write_atomic
 
     for folder in (args.baseline, args.candidate):
@@ -96,7 +97,7 @@ def _qualify(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from etconform import report
+    from etconform.analysis import report
     from etconform.records import RECORDS, read_jsonl, write_atomic
 
     merged: dict[tuple, dict] = {}
@@ -110,7 +111,7 @@ def _merge(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     records = sorted(merged.values(), key=lambda r: (r["case"], r["target"], r["executor"]))
     write_atomic(out / RECORDS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    from etconform import runinfo
+    from etconform.plugin import runinfo
 
     runinfo.write(out, [run for folder in args.dirs for run in runinfo.read(Path(folder))])
     report.write(out, records)
@@ -119,7 +120,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _draft(args: argparse.Namespace) -> int:
-    from etconform.draft import draft, uncovered, update
+    from etconform.analysis.draft import draft, uncovered, update
     from etconform.records import RECORDS, read_jsonl
 
     records = [r for folder in args.results_dirs for r in read_jsonl(Path(folder) / RECORDS)]
@@ -129,8 +130,8 @@ def _draft(args: argparse.Namespace) -> int:
     import itertools
     import tomllib
 
-    from etconform.catalog import model_cases, operator_cases
-    from etconform.expectations import EXPECTATIONS_DIR
+    from etconform.judging.expectations import EXPECTATIONS_DIR
+    from etconform.plugin.catalog import model_cases, operator_cases
 
     path = EXPECTATIONS_DIR / f"{args.target}.toml"
     text = path.read_text() if path.exists() else ""
@@ -156,9 +157,9 @@ def _baselines(args: argparse.Namespace) -> int:
     import collections
     import json
 
-    from etconform import oracle, policy
-    from etconform.catalog import by_id
-    from etconform.expectations import EXPECTATIONS_DIR, for_case
+    from etconform.judging import oracle, policy
+    from etconform.judging.expectations import EXPECTATIONS_DIR, for_case
+    from etconform.plugin.catalog import by_id
     from etconform.records import RECORDS, read_jsonl, run_seed
 
     cases = by_id()
@@ -206,7 +207,7 @@ def _baselines(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     import os
 
-    from etconform.cache import DEFAULT_DIR, ArtifactCache
+    from etconform.lowering.cache import DEFAULT_DIR, ArtifactCache
 
     cache = ArtifactCache(Path(args.cache_dir or os.environ.get("ETCONFORM_CACHE_DIR") or DEFAULT_DIR))
     if args.action == "clear":
@@ -230,7 +231,7 @@ def _durations(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from etconform.catalog import model_cases, operator_cases
+    from etconform.plugin.catalog import model_cases, operator_cases
 
     for case in (*operator_cases(), *model_cases()):
         if not args.operator or case.subject == args.operator:
@@ -238,61 +239,52 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+_GATES = [  # what diff and qualify count as a regression
+    ("--sqnr-db", {"type": float, "default": 3.0, "help": "SQNR drop that counts (dB)"}),
+    ("--qsteps", {"type": float, "default": 1.0, "help": "error growth that counts (output steps)"}),
+    ("--gate-latency", {"action": "store_true", "help": "a slower median beyond noise is a regression"}),
+    ("--estimate-margin", {"type": float, "default": 0.05,
+                           "help": "rise of a Vela or FVP estimate that counts (fraction; 0.05 = 5%%)"}),
+]
+# command -> (function, help, [(argument, add_argument keywords)])
+COMMANDS: dict[str, tuple[Any, str, list[tuple[str, dict[str, Any]]]]] = {
+    "run": (_run, "run one case on some or all targets", [
+        ("case", {}), ("targets", {"nargs": "*"}), ("--seed", {"type": int, "default": 0}), ("--results-dir", {})]),
+    "report": (_report, "(re)build the reports of a results folder", [("results_dir", {})]),
+    "diff": (_diff, "what changed between two runs; exit 1 on a regression", [("old", {}), ("new", {}), *_GATES]),
+    "qualify": (_qualify, "GO or NO-GO for a candidate run against a baseline; exit 1 on NO-GO", [
+        ("baseline", {}), ("candidate", {}),
+        ("--output", {"help": "where qualify.md and qualify.html go (default: the candidate folder)"}), *_GATES]),
+    "merge": (_merge, "merge the records of several runs and report on them", [
+        ("dirs", {"nargs": "+"}), ("--output", {"required": True})]),
+    "draft": (_draft, "draft an expectations file from a run's records", [
+        ("results_dirs", {"nargs": "+", "metavar": "results_dir",
+                          "help": "one or more runs (one per seed): a failure seen on some of their seeds only is "
+                                  "scoped to them"}),
+        ("target", {}),
+        ("--update", {"action": "store_true", "help": "rewrite the target's expectations file: redraft the cases the "
+                                                       "run covered, keep the rest"}),
+        ("--like", {"metavar": "TARGET", "action": "append", "default": [],
+                    "help": "with --update: a new entry that says what TARGET's entry for the case says takes its "
+                            "reason (repeatable: the first TARGET that says the same wins)"})]),
+    "baselines": (_baselines, "write a target's baselines from clean runs of the pinned stack (review with git diff)", [
+        ("target", {}), ("results_dirs", {"nargs": "+", "help": "one folder per clean run (seeds): the worst of them is kept"})]),
+    "cache": (_cache, "size of the artifact cache, or empty it", [
+        ("action", {"choices": ("stats", "clear")}), ("--cache-dir", {})]),
+    "durations": (_durations, "seconds per test from a run, for pytest-split (> .test_durations)", [("results_dir", {})]),
+    "list": (_list, "list case ids", [("operator", {"nargs": "?"})]),
+}
+_SHORT = {"--output": "-o"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="etconform", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one case on some or all targets")
-    run.add_argument("case")
-    run.add_argument("targets", nargs="*")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--results-dir")
-    run.set_defaults(func=_run)
-    rep = sub.add_parser("report", help="(re)build the reports of a results folder")
-    rep.add_argument("results_dir")
-    rep.set_defaults(func=_report)
-    dif = sub.add_parser("diff", help="what changed between two runs; exit 1 on a regression")
-    dif.add_argument("old")
-    dif.add_argument("new")
-    dif.set_defaults(func=_diff)
-    qua = sub.add_parser("qualify", help="GO or NO-GO for a candidate run against a baseline; exit 1 on NO-GO")
-    qua.add_argument("baseline")
-    qua.add_argument("candidate")
-    qua.add_argument("-o", "--output", help="where qualify.md and qualify.html go (default: the candidate folder)")
-    qua.set_defaults(func=_qualify)
-    for cmd in (dif, qua):
-        cmd.add_argument("--sqnr-db", type=float, default=3.0, help="SQNR drop that counts (dB)")
-        cmd.add_argument("--qsteps", type=float, default=1.0, help="error growth that counts (output steps)")
-        cmd.add_argument("--gate-latency", action="store_true", help="a slower median beyond noise is a regression")
-        cmd.add_argument("--estimate-margin", type=float, default=0.05,
-                         help="rise of a Vela or FVP estimate that counts (fraction; 0.05 = 5%%)")
-    mrg = sub.add_parser("merge", help="merge the records of several runs and report on them")
-    mrg.add_argument("dirs", nargs="+")
-    mrg.add_argument("-o", "--output", required=True)
-    mrg.set_defaults(func=_merge)
-    drf = sub.add_parser("draft", help="draft an expectations file from a run's records")
-    drf.add_argument("results_dirs", nargs="+", metavar="results_dir",
-                     help="one or more runs (one per seed): a failure seen on some of their seeds only is scoped to them")
-    drf.add_argument("target")
-    drf.add_argument("--update", action="store_true",
-                     help="rewrite the target's expectations file: redraft the cases the run covered, keep the rest")
-    drf.add_argument("--like", metavar="TARGET", action="append", default=[],
-                     help="with --update: a new entry that says what TARGET's entry for the case says takes its reason "
-                          "(repeatable: the first TARGET that says the same wins)")
-    drf.set_defaults(func=_draft)
-    bas = sub.add_parser("baselines", help="write a target's baselines from clean runs of the pinned stack (review with git diff)")
-    bas.add_argument("target")
-    bas.add_argument("results_dirs", nargs="+", help="one folder per clean run (seeds): the worst of them is kept")
-    bas.set_defaults(func=_baselines)
-    cch = sub.add_parser("cache", help="size of the artifact cache, or empty it")
-    cch.add_argument("action", choices=("stats", "clear"))
-    cch.add_argument("--cache-dir")
-    cch.set_defaults(func=_cache)
-    dur = sub.add_parser("durations", help="seconds per test from a run, for pytest-split (> .test_durations)")
-    dur.add_argument("results_dir")
-    dur.set_defaults(func=_durations)
-    lst = sub.add_parser("list", help="list case ids")
-    lst.add_argument("operator", nargs="?")
-    lst.set_defaults(func=_list)
+    for name, (func, help_text, arguments) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        for flag, keywords in arguments:
+            command.add_argument(*filter(None, (_SHORT.get(flag), flag)), **keywords)
+        command.set_defaults(func=func)
     args = parser.parse_args(argv)
     return args.func(args)
 

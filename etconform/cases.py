@@ -45,7 +45,7 @@ class Case:
     # the `heavy` marker, run only when asked (-m heavy, or named by node id), and get twice the
     # measured time as their `lower` stage limit and their pytest-timeout (docs/release-engineer.md, "Heavy tests").
     heavy: dict[str, float] = field(default_factory=dict)
-    # Tolerance overrides for this case: keys of etconform.tolerances.Tolerance.
+    # Tolerance overrides for this case: keys of etconform.judging.tolerances.Tolerance.
     tolerance: dict[str, float] = field(default_factory=dict)
     # Models: how many evaluation samples, a separate calibration set, which model metrics.
     samples: int = 1

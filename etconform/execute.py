@@ -1,6 +1,6 @@
 """Lowering and running, through the artifact cache: what a case's programs are and what executors return.
 
-Everything here decides results, so its source enters every cache key (etconform.cache._HARNESS);
+Everything here decides results, so its source enters every cache key (etconform.lowering.cache._HARNESS);
 judging them (etconform.runner, compare, oracle, policy) is not cached and does not.
 """
 
@@ -12,25 +12,25 @@ from typing import Any
 
 import torch
 
-from etconform import shared
-from etconform.cache import ArtifactCache, Entry, case_key, error_of
 from etconform.cases import Built, Case
-from etconform.compare import flatten
-from etconform.lowering import Lowered, lower
+from etconform.judging.compare import flatten
+from etconform.lowering import shared
+from etconform.lowering.cache import ArtifactCache, Entry, case_key, error_of
+from etconform.lowering.pipeline import Lowered, lower
 from etconform.stages import Stage, StageError
 from etconform.targets import Target
-from reference import EXECUTORS
-from reference.base import ExecResult, NotRunnable
+from executors import EXECUTORS
+from executors.base import ExecResult, NotRunnable
 
 # Executor errors that say nothing about the program (a timeout, a killed child): never cached.
 TRANSIENT = re.compile(r"did not finish|still running|SIGKILL|timed out")
-ESTIMATE = "estimate"  # the role of executors that run once and compare nothing (etconform.policy.Role)
+ESTIMATE = "estimate"  # the role of executors that run once and compare nothing (etconform.judging.policy.Role)
 
 
 def lowering(case: Case, seed: int, built: Built, target: Target, workdir: Path, wanted: list[str],
               cache: ArtifactCache | None, salt: str) -> tuple[Lowered | StageError, Entry | None]:
     """The lowering from the cache when an entry serves every wanted executor, else lowered now.
-    The case's export is shared with its other targets in this worker (etconform.shared)."""
+    The case's export is shared with its other targets in this worker (etconform.lowering.shared)."""
     entry = None
     digest = shared.export_digest(case, seed)
     if cache is not None and digest is not None:
@@ -42,7 +42,7 @@ def lowering(case: Case, seed: int, built: Built, target: Target, workdir: Path,
         elif err is not None:
             return err, entry
         if entry.note == "hit":
-            missing = [n for n in wanted if n not in entry.results and getattr(EXECUTORS[n], "needs_graph", False)]
+            missing = [n for n in wanted if n not in entry.results and EXECUTORS[n].needs_graph]
             if not missing:
                 return entry.restore(target, workdir), entry
             entry = Entry(key, note=f"rebuilt: no cached outputs of {', '.join(missing)}")
@@ -115,7 +115,7 @@ def run_executor(entry: Entry | None, executor: Any, lowered: Lowered, samples: 
         result = ExecResult(kept["outputs"][0], kept["latency"], kept["estimate"], kept["notes"], kept.get("checks", {}),
                             kept.get("metrics", {}))
         return result, kept["outputs"]
-    cacheable = entry is not None and getattr(executor, "cacheable", True)
+    cacheable = entry is not None and executor.cacheable
     try:
         result, outputs = execute(executor, lowered, samples, timing)
     except NotRunnable as why:

@@ -21,7 +21,7 @@ from etconform.cases import mixed_seed
 
 
 class Outcome(enum.StrEnum):
-    """A record's outcome; which one a record gets, etconform.policy.decide says."""
+    """A record's outcome; which one a record gets, etconform.judging.policy.decide says."""
     PASS = "pass"  # compared and agreed, everything delegated
     FALLBACK = "fallback"  # compared and agreed, with compute on the CPU as the expectations list
     MISMATCH = "mismatch"  # compared, a check failed
@@ -64,8 +64,8 @@ def under_test(prefix: Path) -> dict[str, str]:
 def new_record(case: Any, target: Any, executor: str, seed: int, test_id: str, **fields: Any) -> dict[str, Any]:
     """The one shape of a record, for the runner and for a test whose process died. `case`: an
     etconform.cases.Case, `target` an etconform.targets.Target, `seed` the run's base seed.
-    The outcome is not set here: etconform.policy.decide sets it, once."""
-    from reference import EXECUTORS
+    The outcome is not set here: etconform.judging.policy.decide sets it, once."""
+    from executors import EXECUTORS
 
     kind = EXECUTORS.get(executor)
     return {

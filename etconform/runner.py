@@ -2,7 +2,7 @@
 
 One lowering serves every executor; each executor gives one record. Lowering and running
 (through the cache) are etconform.execute's; what a record's outcome is, and what the test's
-is, etconform.policy decides.
+is, etconform.judging.policy decides.
 """
 
 from __future__ import annotations
@@ -16,21 +16,23 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from etconform import explorer, oracle, policy, shared, tolerances
-from etconform.cache import ArtifactCache
+from etconform.analysis import explorer
+from etconform.analysis.localize import Localizer
 from etconform.cases import Built, Case, Unavailable
-from etconform.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check
 from etconform.execute import audit, cache_field, lowering, run_executor, tensors
-from etconform.expectations import Expectation
-from etconform.ideal import ideal_outputs
-from etconform.localize import Localizer
-from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize
+from etconform.judging import oracle, policy, tolerances
+from etconform.judging.compare import Finding, Verdict, compare_float, compare_model, compare_quantized, cross_check
+from etconform.judging.expectations import Expectation
+from etconform.judging.ideal import ideal_outputs
+from etconform.judging.thresholds import thresholds as model_thresholds
+from etconform.lowering import shared
+from etconform.lowering.cache import ArtifactCache
+from etconform.lowering.pipeline import Lowered, clamp_to_output_grid, fake_quantize
 from etconform.records import Outcome, RecordWriter, new_record
 from etconform.stages import Stage, StageError, allowing
 from etconform.targets import Target
-from models._thresholds import thresholds as model_thresholds
-from reference import EXECUTORS, files
-from reference.base import NotRunnable, measure
+from executors import EXECUTORS, files
+from executors.base import NotRunnable, measure
 
 log = logging.getLogger(__name__)
 OPERATOR_TIMING = (1, 5)  # (warm-up runs, measured runs)
@@ -67,7 +69,7 @@ class References:
     labels: list[int] | None = None  # the true class of each sample (real data)
     on_rounded_inputs: list[Any] | None = None  # eager on the inputs the program sees, clamped to the output grid
     by_executor: dict[str, list[Any]] = field(default_factory=dict)  # every executor's outputs, for cross-checks
-    ideal: list[Any] | Exception | None = None  # eager at the target's declared formats (etconform.ideal)
+    ideal: list[Any] | Exception | None = None  # eager at the target's declared formats (etconform.judging.ideal)
 
 
 class _Recorder:
@@ -80,7 +82,7 @@ class _Recorder:
         self.started = time.perf_counter()
 
     def judged(self, executor: str, findings: list[dict[str, str]], on_cpu: bool = False, **fields: Any) -> dict[str, Any]:
-        """A record decided from its findings (etconform.policy.decide), not yet kept."""
+        """A record decided from its findings (etconform.judging.policy.decide), not yet kept."""
         record = new_record(self.case, self.target, executor, self.seed, self.test_id, findings=findings, **fields)
         return policy.judged(record, self.expect, on_cpu)
 
@@ -103,7 +105,7 @@ class _Recorder:
 
 def _ordered(target: Target) -> list[str]:
     """References first, then the executors that run the lowered program (cross-checkers after their peers)."""
-    return sorted(target.executors, key=lambda n: (_ROLE_ORDER[EXECUTORS[n].role], bool(getattr(EXECUTORS[n], "cross_check", None))))
+    return sorted(target.executors, key=lambda n: (_ROLE_ORDER[EXECUTORS[n].role], bool(EXECUTORS[n].cross_check)))
 
 
 def run_case(
@@ -147,7 +149,7 @@ class _Run:
     names: list[str] = field(default_factory=list)
     available: dict[str, Any] = field(default_factory=dict)
     lowered: Lowered | None = None
-    entry: Any = None  # the cache entry (etconform.cache.Entry), None without a cache
+    entry: Any = None  # the cache entry (etconform.lowering.cache.Entry), None without a cache
 
 
 def _build(run: _Run) -> bool:
@@ -258,7 +260,7 @@ def _execute_one(run: _Run, name: str, low: _Lowering) -> None:
 def _judged(run: _Run, name: str, verdict: Verdict, result: Any, low: _Lowering, fields: dict[str, Any]) -> dict[str, Any]:
     """The executor's record: the lowering's findings and the comparisons', decided by the policy."""
     lowered_program = EXECUTORS[name].role == policy.LOWERED
-    # The quantizer's own findings first: the outcome names them (etconform.policy.decide).
+    # The quantizer's own findings first: the outcome names them (etconform.judging.policy.decide).
     compared = [policy.finding(Stage.COMPARE, f.check, f.message) for f in verdict.findings]
     findings = low.quantize + compared + (low.partition if lowered_program else [])
     findings += [policy.finding(Stage.COMPARE, "vs_cache", low.audited[name])] if name in low.audited else []
@@ -312,7 +314,7 @@ def _references(case: Case, target: Target, built: Built, golden: list[Any], low
             ]
     formats = target.formats
     if formats is not None and formats.static and case.kind != "model":
-        try:  # a reference that cannot be made fails the check that needs it (etconform.oracle)
+        try:  # a reference that cannot be made fails the check that needs it (etconform.judging.oracle)
             refs.ideal = ideal_outputs(built.module, shared.copied(built.samples), shared.copied(built.calibration), formats)
         except Exception as exc:  # noqa: BLE001
             refs.ideal = exc
@@ -379,7 +381,7 @@ def _verdict(
     if target.formats is not None:
         oracle.hold_to_ideal(verdict, outputs, refs.golden, refs.ideal, target.formats.activation_bits, expect, executor, seed)
         oracle.hold_to_exactness(verdict, expect, executor, seed)
-    peer = getattr(EXECUTORS[executor], "cross_check", None)
+    peer = EXECUTORS[executor].cross_check
     if peer and peer in refs.by_executor:
         verdict = cross_check(verdict, outputs, refs.by_executor[peer], scales, tolerance, peer)
     return verdict

@@ -18,7 +18,7 @@ class Stage(enum.StrEnum):
     CASE = "case"  # eager PyTorch itself failed: the suite's bug, not the backend's
     EXPORT = "export"
     QUANTIZE = "quantize"
-    PARTITION = "partition"  # the delegation contract (etconform.policy.delegation_findings)
+    PARTITION = "partition"  # the delegation contract (etconform.judging.policy.delegation_findings)
     LOWER = "lower"
     VELA = "vela"
     SERIALIZE = "serialize"

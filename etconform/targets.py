@@ -17,7 +17,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Formats:
-    """What a quantized target declares it computes in (etconform.ideal, etconform.scales.level_findings)."""
+    """What a quantized target declares it computes in (etconform.judging.ideal, etconform.lowering.scales.level_findings)."""
 
     activation_bits: int
     weight_bits: int
@@ -35,18 +35,18 @@ class Target:
     executors: tuple[str, ...] = ()
     ethos_u_config: str = ""  # the Vela accelerator config, for Ethos-U targets
     numerics: str = ""  # what the program computes in, for people: "int8 (a8w8)", "fp16", ...
-    # Defaults of etconform.tolerances.Tolerance for this target, before a case's and the expectations'.
+    # Defaults of etconform.judging.tolerances.Tolerance for this target, before a case's and the expectations'.
     tolerance: dict[str, float] = field(default_factory=dict)
     # Float targets that compute in a narrower float: eager's reference takes its inputs
     # rounded to it and rounds its outputs to it (what the program can see and represent).
     rounds_to: str = ""
     # A dynamic recipe quantizes these ops' activations at run time and leaves everything else
-    # in float by design: only these must not be delegated in float (etconform.lowering).
+    # in float by design: only these must not be delegated in float (etconform.lowering.pipeline).
     dynamic_ops: tuple[str, ...] = ()
     # The quantizer's smallest step (its observers' eps): a coarser step it picks for a tiny range is by design.
     min_step: float = 2**-16
-    # What a quantized target declares it computes in: the ideal reference's grids (etconform.ideal)
-    # and the fewest levels a quantizer may use (etconform.scales.level_findings). None: float.
+    # What a quantized target declares it computes in: the ideal reference's grids (etconform.judging.ideal)
+    # and the fewest levels a quantizer may use (etconform.lowering.scales.level_findings). None: float.
     formats: Formats | None = None
 
     @property
@@ -184,7 +184,7 @@ INT4_WEIGHTS = {"float_output_min_sqnr_db": 16.0}
 # fp32 reordering needs 1.6e-7, bf16 softmax 3.3e-3.
 # Models (2026-12-01): the fp16 module against eager 59.2 dB (DS-CNN), 60.9 dB (ResNet-8), 46.8 dB
 # (EfficientNet-Lite0); the XNNPACK fp16 programs 56.9, 58.3 and 41.6 dB (cosine 0.9999655).
-# The gates sit as the measured model gates do (models/thresholds.toml): 6 dB under the worst,
+# The gates sit as the measured model gates do (suites/expectations/models/thresholds.toml): 6 dB under the worst,
 # four times its distance from 1. The same gates hold the program to the fp16 module.
 FP16 = {"atol": 2.0**-10, "rtol": 2.0**-10, "float_min_sqnr_db": 35.6, "float_min_cosine": 0.99986}
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from etconform.cases import Case
-from etconform.expectations import Expectation
+from etconform.judging.expectations import Expectation
 from etconform.records import RecordWriter
 from etconform.runner import CaseRun, run_case
 from etconform.targets import TARGETS, Target

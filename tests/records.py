@@ -6,7 +6,7 @@ from typing import Any
 
 from etconform.cases import mixed_seed
 from etconform.targets import TARGETS
-from reference import EXECUTORS
+from executors import EXECUTORS
 
 
 def record(case: str, target: str, outcome: str = "pass", executor: str = "tosa_ref", *, base_seed: int = 0,

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from etconform import cache as cache_mod
-from etconform.cache import ArtifactCache, case_key
 from etconform.cases import Case, Lambda, randn
+from etconform.lowering import cache as cache_mod
+from etconform.lowering.cache import ArtifactCache, case_key
+from etconform.lowering.shared import program_digest
 from etconform.records import RecordWriter
 from etconform.runner import run_case
-from etconform.shared import program_digest
 from etconform.stages import StageTimeout
 from etconform.targets import TARGETS
-from reference import EXECUTORS
-from reference.base import Availability
+from executors import EXECUTORS
+from executors.base import Availability
 from tests.conftest import by_executor
 
 ADD = Case("selftest", "cache_add", lambda: Lambda(lambda x: x + 1.0), lambda g: (randn(g, 4, 64),))
@@ -209,9 +209,9 @@ def test_keys_do_not_depend_on_where_the_checkout_is(tmp_path):
     """A clone elsewhere (CI, a second worktree) must find the entries this one wrote."""
     here = cache_mod.under_test("tosa")
     clone = tmp_path / "clone"
-    shutil.copytree(Path(cache_mod.__file__).resolve().parent.parent, clone,
+    shutil.copytree(Path(cache_mod.__file__).resolve().parents[2], clone,
                     ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__", "*.egg-info"))
-    done = subprocess.run([sys.executable, "-c", "from etconform import cache; print(cache.under_test('tosa'))"],
+    done = subprocess.run([sys.executable, "-c", "from etconform.lowering import cache; print(cache.under_test('tosa'))"],
                           cwd=clone, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(clone)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == here
@@ -219,9 +219,9 @@ def test_keys_do_not_depend_on_where_the_checkout_is(tmp_path):
 
 def _key_in_child(env: dict[str, str], cwd: Path | None = None) -> str:
     """The key of one lowering as a fresh process on this machine makes it."""
-    code = ("from etconform import cache; from etconform.targets import TARGETS; "
+    code = ("from etconform.lowering import cache; from etconform.targets import TARGETS; "
             "print(cache.case_key('d' * 64, TARGETS['tosa_int']))")
-    root = Path(cache_mod.__file__).resolve().parent.parent
+    root = Path(cache_mod.__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd or root, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(root), **env})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -243,7 +243,7 @@ def test_a_package_shadowing_the_system_under_test_changes_the_key(tmp_path):
     shadow = tmp_path / "shadow"
     (shadow / "ethosu").mkdir(parents=True)
     (shadow / "ethosu" / "__init__.py").write_text("PLANTED = True\n")
-    root = Path(cache_mod.__file__).resolve().parent.parent
+    root = Path(cache_mod.__file__).resolve().parents[2]
     shadowed = _key_in_child({"PYTHONPATH": f"{shadow}{os.pathsep}{root}"})
     assert shadowed != clean
     (shadow / "ethosu" / "__init__.py").write_text("PLANTED = False\n")
@@ -284,7 +284,7 @@ def test_a_cache_audit_catches_a_fault_the_key_cannot_see(tmp_path, monkeypatch)
     replay the clean pass. An audited hit lowers and runs afresh and fails on the difference."""
     import numpy as np
 
-    from reference import tosa_ref
+    from executors import tosa_ref
 
     writer = RecordWriter(tmp_path / "results", "selftest")
 

@@ -5,9 +5,9 @@ import collections
 import pytest
 import torch
 
-from etconform.catalog import operator_cases
-from etconform.compare import flatten
-from etconform.suite import operator_params
+from etconform.judging.compare import flatten
+from etconform.plugin.catalog import operator_cases
+from etconform.plugin.suite import operator_params
 
 CASES = operator_cases()
 
@@ -47,8 +47,8 @@ def test_case_is_deterministic_and_runs_in_eager(case):
 
 
 def test_a_case_named_for_some_backends_is_collected_on_their_targets_only():
-    from etconform.catalog import model_cases
-    from etconform.suite import model_params
+    from etconform.plugin.catalog import model_cases
+    from etconform.plugin.suite import model_params
     from etconform.targets import TARGETS
 
     dynamic_opt = {c.id: c for c in model_cases()}["opt_125m-dynamic_seq_8_64"]

@@ -5,8 +5,16 @@ import math
 import pytest
 import torch
 
-from etconform import tolerances
-from etconform.compare import SQNR_CAP_DB, Finding, Verdict, compare_float, compare_quantized, cross_check, metrics
+from etconform.judging import tolerances
+from etconform.judging.compare import (
+    SQNR_CAP_DB,
+    Finding,
+    Verdict,
+    compare_float,
+    compare_quantized,
+    cross_check,
+    metrics,
+)
 
 
 def _checks(verdict: Verdict) -> list[str]:

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from etconform import tolerances
-from etconform.compare import (
+from etconform.judging import tolerances
+from etconform.judging.compare import (
     SQNR_CAP_DB,
     Verdict,
     compare_float,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from etconform.plugin import _check_configuration
+from etconform.plugin.hooks import _check_configuration
 
 REPO = Path(__file__).resolve().parent.parent
 

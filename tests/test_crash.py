@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from etconform.cases import Case, randn
-from etconform.lowering import lower
+from etconform.lowering.pipeline import lower
 from etconform.stages import StageError
 from etconform.targets import TARGETS
-from reference.et_runtime import ExecuTorchRuntime
-from reference.tosa_ref import run_tosa
+from executors.et_runtime import ExecuTorchRuntime
+from executors.tosa_ref import run_tosa
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,10 @@ def test_a_worker_killed_by_a_native_crash_leaves_a_record_and_the_run_goes_on(t
     import subprocess
     import sys
 
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["etconform.plugin"]\n')
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["etconform.plugin.hooks"]\n')
     (tmp_path / "test_crashing.py").write_text(  # the crash comes at stage vela, as one in Vela's fork would if it were in-process
         "import os\nfrom pathlib import Path\nimport pytest\n"
-        "from etconform.plugin import breadcrumb\nfrom etconform.stages import Stage, enter, follow, stage\n\n"
+        "from etconform.plugin.hooks import breadcrumb\nfrom etconform.stages import Stage, enter, follow, stage\n\n"
         "@pytest.mark.parametrize('x', ['relu-4d-xnnpack_fp32', 'add-4d_same-xnnpack_fp32'])\n"
         "def test_operator(x, request):\n"
         "    follow(breadcrumb(Path(request.config.getoption('--results-dir')), os.environ['PYTEST_XDIST_WORKER']),\n"
@@ -127,7 +127,7 @@ class _Worker:
 def test_a_worker_started_in_place_of_a_crashed_one_gets_work_it_can_start():
     """xdist runs a test only once the worker knows its next one: a replacement sent a single one-test
     unit sits idle to the end of the run (it did, session 10, for 153 tests after Vela segfaulted)."""
-    from etconform.grouping import make_scheduler
+    from etconform.plugin.grouping import make_scheduler
 
     ids = [f"suites/ethos_u/test_operators.py::test_operator[op-c{i}-ethos_u55_128]" for i in range(12)]
     config = type("Config", (), {"option": type("Option", (), {})(), "getvalue": lambda self, name: ["2*popen"]})()

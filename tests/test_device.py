@@ -11,7 +11,7 @@ import pytest
 
 from etconform.cases import Case, Lambda, randn
 from etconform.targets import TARGETS
-from reference.device import HOW, SSHDevice, load_devices, parse_url
+from executors.device import HOW, SSHDevice, load_devices, parse_url
 from tests import sshd
 from tests.conftest import by_executor
 

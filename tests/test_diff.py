@@ -6,7 +6,7 @@ import json
 import pytest
 
 from etconform.__main__ import main
-from etconform.diff import Thresholds, diff
+from etconform.analysis.diff import Thresholds, diff
 from etconform.records import RECORDS
 from tests.records import record as _record
 

@@ -3,8 +3,8 @@
 import torch
 
 from etconform.cases import Lambda
+from executors import EXECUTORS
 from operators.dynamic_shapes import SEQ, dynamic
-from reference import EXECUTORS
 from tests.conftest import by_executor
 
 LINEAR = dynamic("selftest", "linear_seq", lambda: torch.nn.Linear(16, 8), [[(1, 6, 16)], [(1, 2, 16)], [(1, 40, 16)]],

@@ -1,7 +1,7 @@
-"""The U55 functional model (reference/ethosu/npu.py) against the TOSA reference model, exactly.
+"""The U55 functional model (executors/ethosu/npu.py) against the TOSA reference model, exactly.
 
 Each model is lowered once for ethos_u55_128 through the real pipeline. For each input seed the
-program runs on the TOSA reference model (reference/tosa_ref.py), which records the delegate's
+program runs on the TOSA reference model (executors/tosa_ref.py), which records the delegate's
 int8 inputs and the reference model's int8 outputs; the functional model runs Vela's command
 stream on the same inputs and must give the same integers, value for value. Mutations of the
 stream, a scale record and a weight must change the outputs; modes the model lacks must raise.
@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import torch
 
-import reference.tosa_ref as tosa_ref
+import executors.tosa_ref as tosa_ref
 from etconform.cases import Case, Lambda, randn
-from reference.ethosu.npu import Unsupported, run_stream
-from reference.ethosu.stream import Command, decode
+from executors.ethosu.npu import Unsupported, run_stream
+from executors.ethosu.stream import Command, decode
 from tests.test_ethosu_stream import MODELS as STREAM_MODELS
 from tests.test_ethosu_stream import TARGET
 
@@ -71,7 +71,7 @@ def compile_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], C
 
 
 def _lower(name: str, workdir: Path) -> Compiled:
-    from etconform.lowering import lower
+    from etconform.lowering.pipeline import lower
     from etconform.targets import TARGETS
 
     case = {**MODELS, **VELA_BUGS}[name]
@@ -82,17 +82,7 @@ def _lower(name: str, workdir: Path) -> Compiled:
         vela = {key: data[key] for key in data.files}
 
     def run_on_tosa(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        calls = []
-        real = tosa_ref.run_tosa
-
-        def recording(tosa: bytes, inputs: list[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
-            outputs = real(tosa, inputs, **kwargs)
-            calls.append((inputs, outputs))
-            return outputs
-
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tosa_ref, "run_tosa", recording)
-            tosa_ref.TosaReferenceModel().run(lowered, case.build_all(seed).samples[0])
+        calls = tosa_ref.delegate_calls(lowered, case.build_all(seed).samples[0])
         assert len(calls) == 1, "the delegate ran once"
         return calls[0]
 
@@ -272,7 +262,7 @@ def _tflite_multiply(value: int, scale: int, left_shift: int) -> int:
 
 
 def test_tfl_rounding_below_shift_31_is_tflites():
-    from reference.ethosu.arith import rescale
+    from executors.ethosu.arith import rescale
 
     rng = np.random.default_rng(0)
     shifts, scales = rng.integers(1, 31, 2000), rng.integers(1 << 30, 1 << 31, 2000)

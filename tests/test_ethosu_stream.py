@@ -1,4 +1,4 @@
-"""The U55 command stream decoder (reference/ethosu/stream.py) against Vela's own disassembly.
+"""The U55 command stream decoder (executors/ethosu/stream.py) against Vela's own disassembly.
 
 Each model is lowered for ethos_u55_128 through the real pipeline; Vela is then run again, with
 the flags ExecuTorch gave it, on the TOSA file it compiled, with --verbose-register-command-stream:
@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from etconform.cases import Case, Lambda, randn
-from reference.ethosu.stream import Command, cmd_data_from_npz, decode
+from executors.ethosu.stream import Command, cmd_data_from_npz, decode
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = "ethos_u55_128"
@@ -104,7 +104,7 @@ def lower_with_vela_flags(case: Case, target: str, workdir: Path) -> tuple[Any, 
     """(the built case, its lowering, the flags ExecuTorch gave Vela) for a case that makes one delegate."""
     import executorch.backends.arm.ethosu.backend as ethosu_backend
 
-    from etconform.lowering import lower
+    from etconform.lowering.pipeline import lower
     from etconform.targets import TARGETS
 
     built = case.build_all(0)
@@ -112,7 +112,7 @@ def lower_with_vela_flags(case: Case, target: str, workdir: Path) -> tuple[Any, 
     real = ethosu_backend.vela_compile
 
     def record_flags(tosa: bytes, args: list[str], **kwargs):
-        # Called in Vela's child process (etconform/vela.py): a file, not a list, carries the flags back.
+        # Called in Vela's child process (etconform/lowering/vela.py): a file, not a list, carries the flags back.
         with flag_file.open("a") as f:  # copied before vela_compile appends its output dir and input file
             f.write(json.dumps(list(args)) + "\n")
         return real(tosa, args, **kwargs)

@@ -1,4 +1,4 @@
-"""The Ethos-U85 decoder (reference/ethosu/stream85.py) and functional model (npu85.py), checked exactly.
+"""The Ethos-U85 decoder (executors/ethosu/stream85.py) and functional model (npu85.py), checked exactly.
 
 Each model is lowered once for ethos_u85_256 through the real pipeline. The decoder must agree with
 Vela's own disassembly (Vela run again, with ExecuTorch's flags, on the TOSA file it compiled, with
@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import reference.tosa_ref as tosa_ref
-from reference.ethosu import u85_tables as tables
-from reference.ethosu.npu85 import Unsupported, run_stream_u85
-from reference.ethosu.stream import Command
-from reference.ethosu.stream85 import decode, npu_of
+import executors.tosa_ref as tosa_ref
+from executors.ethosu import u85_tables as tables
+from executors.ethosu.npu85 import Unsupported, run_stream_u85
+from executors.ethosu.stream import Command
+from executors.ethosu.stream85 import decode, npu_of
 from tests.test_ethosu_npu import _before, _set_word, _with, _word
 from tests.test_ethosu_stream import MODELS, lower_with_vela_flags, parse_disassembly
 
@@ -76,17 +76,7 @@ def _lower(name: str, workdir: Path) -> Compiled:
         assert data["cmd_data"].tobytes() == vela["cmd_data"].tobytes(), "Vela's second run compiled another stream"
 
     def run_on_tosa(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        calls = []
-        real = tosa_ref.run_tosa
-
-        def recording(tosa: bytes, inputs: list[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
-            outputs = real(tosa, inputs, **kwargs)
-            calls.append((inputs, outputs))
-            return outputs
-
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tosa_ref, "run_tosa", recording)
-            tosa_ref.TosaReferenceModel().run(lowered, case.build_all(seed).samples[0])
+        calls = tosa_ref.delegate_calls(lowered, case.build_all(seed).samples[0])
         assert len(calls) == 1, "the delegate ran once"
         return calls[0]
 
@@ -347,7 +337,7 @@ def test_a_scatter_of_one_row_lands_where_its_index_says(run_one):
     destination still steps DST_STRIDE0 per index (regor writes it "for 2D and 3D mode, or dest indexed
     operation"). The model once ignored that stride in 1D mode and put the row at index 0: 88 int8 steps off
     the TOSA graph, which a session took for a Vela bug."""
-    from etconform.catalog import operator_cases
+    from etconform.plugin.catalog import operator_cases
     from tests.conftest import by_executor
 
     case = next(c for c in operator_cases() if c.id == "index_copy-middle_dim_one_index")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from etconform.catalog import operator_cases
-from etconform.expectations import ExpectationError, for_case, validate
+from etconform.judging.expectations import ExpectationError, for_case, validate
+from etconform.plugin.catalog import operator_cases
 from etconform.records import run_seed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,8 +101,8 @@ def test_for_case_holds_only_the_known_failures_of_the_runs_seed(tmp_path):
 
 def test_a_draft_from_two_seeds_scopes_to_its_seeds_what_failed_on_one_of_them():
     """Each executor's failure gets the seeds it failed on, unless it failed on every seed the case ran on."""
+    from etconform.analysis.draft import _xfails
     from etconform.cases import mixed_seed
-    from etconform.draft import _xfails
 
     def record(executor, seed, checks=("vs_quantized",)):
         findings = [{"check": c, "stage": "compare", "message": f"{c}: 3 steps"} for c in checks]
@@ -181,7 +181,7 @@ def _allure_groups_the_run_as_the_report_does(allure):
 
 
 def test_a_draft_from_records_is_a_valid_expectations_file(tmp_path):
-    from etconform.draft import draft
+    from etconform.analysis.draft import draft
 
     lowering_failed = [{"stage": "lower", "check": "", "message": "StopIteration: StopIteration"}]
     records = [
@@ -215,7 +215,7 @@ def test_a_draft_from_records_is_a_valid_expectations_file(tmp_path):
 def test_an_update_redrafts_the_cases_run_and_keeps_the_rest(tmp_path):
     import tomllib
 
-    from etconform.draft import update
+    from etconform.analysis.draft import update
 
     existing = tomllib.loads('''
 [unsupported]
@@ -255,7 +255,7 @@ qtol_steps = 2
 
 def test_a_drafted_reason_belongs_to_its_own_group_of_executors_and_checks():
     """quantized eager off eager (the recipe) is said of that group only, not of a runtime off quantized eager too."""
-    from etconform.draft import _check_entries
+    from etconform.analysis.draft import _check_entries
 
     def failing(executor, checks, err):
         return {**ONE_SEED, "executor": executor, "metrics": {"max_abs_err": err},
@@ -273,9 +273,9 @@ def test_an_entry_for_an_infinity_eager_lacks_bounds_how_many_elements_are_not_f
     the draft bounds the count of such elements, and one more infinity fails the entry."""
     import sys
 
-    from etconform.draft import _check_entries
-    from etconform.expectations import KnownFailure
-    from etconform.policy import _within
+    from etconform.analysis.draft import _check_entries
+    from etconform.judging.expectations import KnownFailure
+    from etconform.judging.policy import _within
 
     def failing(nonfinite):
         metrics = {"max_abs_err": sys.float_info.max, "sqnr_db": -300.0, "cosine": 0.0, "nonfinite_mismatches": nonfinite}
@@ -292,9 +292,9 @@ def test_an_entry_for_an_infinity_eager_lacks_bounds_how_many_elements_are_not_f
 def test_a_program_with_nothing_delegated_and_no_compute_op_to_list_gets_a_partition_entry():
     """A cast alone on tosa_int: the partitioner rejects it, and a cast is no compute op, so no CPU list can
     say so; the draft writes a partition entry that covers that record and nothing else."""
-    from etconform.draft import _xfails
-    from etconform.expectations import KnownFailure
-    from etconform.policy import known_failure
+    from etconform.analysis.draft import _xfails
+    from etconform.judging.expectations import KnownFailure
+    from etconform.judging.policy import known_failure
 
     rejected = {"_to_dim_order_copy.default": "Input dtype torch.float32 is not supported"}
     record = {"case": "to_dtype-rank2", "seed": 0, "executor": "tosa_ref", "outcome": "fail",
@@ -311,9 +311,9 @@ def test_a_program_with_nothing_delegated_and_no_compute_op_to_list_gets_a_parti
 
 def test_a_drafted_stage_entry_matches_the_whole_message_with_only_numbers_and_paths_abstracted():
     """A missing kernel drafted from its first 60 characters once covered any missing kernel with that error code."""
-    from etconform.draft import _pattern
-    from etconform.expectations import KnownFailure
-    from etconform.policy import known_failure
+    from etconform.analysis.draft import _pattern
+    from etconform.judging.expectations import KnownFailure
+    from etconform.judging.policy import known_failure
 
     said = ("method->execute() failed with error 0x14 | runtime log: Missing operator: [3] aten::erfinv.out "
             "(in /work/main/results/artifacts/tosa_int/erfinv-4d/program.pte)")
@@ -335,7 +335,7 @@ def test_a_drafted_stage_entry_matches_the_whole_message_with_only_numbers_and_p
     # A message cut at a fixed width: a number of another width earlier moves the cut; the tail stays open.
     cut = lambda n: (f"error {n} in " + "x" * 400)[:300]  # noqa: E731
     assert re.search(_pattern(cut(9)), cut(123)) and not re.search(_pattern(cut(9)), "warning 9 in " + "x" * 288)
-    from etconform.draft import _xfails
+    from etconform.analysis.draft import _xfails
 
     bad_case = {"case": "relu-4d", "seed": 0, "executor": "eager", "outcome": "error",
                 "findings": [{"stage": "case", "check": "", "message": "bad case, eager PyTorch raised"}]}
@@ -343,7 +343,7 @@ def test_a_drafted_stage_entry_matches_the_whole_message_with_only_numbers_and_p
 
 
 def test_an_update_keeps_a_message_pattern_narrowed_by_hand_only_while_it_matches():
-    from etconform.draft import _keep_reviewed
+    from etconform.analysis.draft import _keep_reviewed
 
     said = "TOSA reference model exited with status 1: ValueError: "
     drafted = {"stage": "run", "executors": ["tosa_ref"], "message": re.escape(said + "Inval"), "reason": "raw"}
@@ -357,7 +357,7 @@ def test_an_update_keeps_a_message_pattern_narrowed_by_hand_only_while_it_matche
 
 
 def test_a_failing_case_the_draft_gives_no_entry_is_named():
-    from etconform.draft import uncovered
+    from etconform.analysis.draft import uncovered
 
     records = [{"case": c, "target": "tosa_int", "outcome": o} for c, o in
                (("to_dtype-rank2", "fail"), ("relu-4d", "pass"), ("sigmoid-saturating", "mismatch"), ("abs-4d", "fail"))]
@@ -368,7 +368,7 @@ def test_a_failing_case_the_draft_gives_no_entry_is_named():
 
 
 def test_executors_failing_one_stage_in_their_own_words_get_an_entry_each():
-    from etconform.draft import _stage_entries
+    from etconform.analysis.draft import _stage_entries
 
     def failing(executor, message):
         return {**ONE_SEED, "executor": executor, "findings": [{"check": "", "stage": "run", "message": message}]}
@@ -383,7 +383,7 @@ def test_executors_failing_one_stage_in_their_own_words_get_an_entry_each():
 def test_an_update_keeps_each_reviewed_reason_with_its_own_entry():
     import tomllib
 
-    from etconform.draft import update
+    from etconform.analysis.draft import update
 
     existing = {"xfail": {"c-x": [
         {"stage": "run", "message": "x", "executors": ["quantized_eager"], "reason": "the recipe's eager refuses it"},
@@ -402,7 +402,7 @@ def test_an_update_like_a_sibling_borrows_only_reasons_that_say_the_same():
     """A sibling's reason is taken where its entry lists the same ops or stage and message, never else."""
     import tomllib
 
-    from etconform.draft import update
+    from etconform.analysis.draft import update
 
     sibling = {"unsupported": {"c-a": {"cpu": ["op_x"], "reason": "x stays on the CPU"},
                                "c-b": {"cpu": ["op_x"], "reason": "b differs"}},
@@ -424,7 +424,7 @@ def test_an_update_like_a_sibling_borrows_only_reasons_that_say_the_same():
 def test_a_numeric_entry_borrows_a_reason_only_within_the_siblings_ceilings():
     import tomllib
 
-    from etconform.draft import update
+    from etconform.analysis.draft import update
 
     def sibling(ceiling):
         return {"xfail": {"c-a": {"executors": ["tosa_ref"], "checks": ["vs_quantized"],
@@ -441,7 +441,7 @@ def test_a_numeric_entry_borrows_a_reason_only_within_the_siblings_ceilings():
 
 
 def test_a_draft_says_the_lowered_program_agrees_with_the_recipe_only_where_that_was_checked():
-    from etconform.draft import _check_entries
+    from etconform.analysis.draft import _check_entries
 
     def failing(executor, role, checks):
         return {**ONE_SEED, "executor": executor, "role": role, "metrics": {"max_abs_err": 0.01}, "checks": checks,
@@ -458,7 +458,8 @@ def test_a_draft_says_the_lowered_program_agrees_with_the_recipe_only_where_that
 def test_the_report_names_the_cases_whose_expectations_come_from_older_drafts(tmp_path, monkeypatch):
     import functools
 
-    from etconform import expectations, report
+    from etconform.analysis import report
+    from etconform.judging import expectations
 
     (tmp_path / "tosa_int.toml").write_text(
         '[unsupported]\n"argmin-dim0" = {cpu = ["aten_argmin_default"], reason = "by name"}\n'
@@ -473,7 +474,7 @@ def test_the_report_names_the_cases_whose_expectations_come_from_older_drafts(tm
 
 
 def test_no_known_failure_is_drafted_for_the_grid_bounds_a_baseline_retires():
-    from etconform.draft import _xfails, uncovered
+    from etconform.analysis.draft import _xfails, uncovered
 
     grid = {"stage": "compare", "check": "vs_eager", "message": "vs eager on rounded inputs: 5 steps > 3 at output 0[1]"}
     other = {"stage": "compare", "check": "vs_quantized", "message": "vs quantized eager: 3 steps > 1 at output 0[1]"}
@@ -495,8 +496,9 @@ def test_the_report_fails_a_run_whose_known_failure_passed_as_pytest_does(tmp_pa
     (XPASS strict), and the report's banner says FAIL and names it. On another seed the entry is not there."""
     import functools
 
-    from etconform import expectations, report
+    from etconform.analysis import report
     from etconform.cases import mixed_seed
+    from etconform.judging import expectations
 
     (tmp_path / "tosa_int.toml").write_text(
         '[xfail."relu-4d"]\nexecutors = ["tosa_ref"]\nchecks = ["vs_quantized"]\nmax = {max_err_qsteps = 2}\n'

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from etconform import explorer
+from etconform.analysis import explorer
 from etconform.cases import Case, randn
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from etconform import causes, report
-from etconform.budget import fits, parse_budget
-from etconform.vela import read_summary, total_estimate
+from etconform.analysis import causes, report
+from etconform.judging.budget import fits, parse_budget
+from etconform.lowering.vela import read_summary, total_estimate
 from tests.records import record as _record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def test_a_fault_in_add_shows_as_add_when_the_cases_test_layout_ops():
 
 
 def test_a_mismatch_with_compute_on_the_cpu_is_not_blamed_on_the_delegate():
-    from etconform import policy
+    from etconform.judging import policy
 
     finding = {"stage": "compare", "check": "vs_quantized", "message": "off"}
     record = _record("gelu-a", "tosa_int", "mismatch", stage="compare", findings=[finding])
@@ -135,7 +135,7 @@ def test_a_mismatch_with_compute_on_the_cpu_is_not_blamed_on_the_delegate():
 
 
 def test_the_selection_is_read_from_any_command_line_without_touching_the_disk():
-    from etconform.runinfo import selection
+    from etconform.plugin.runinfo import selection
 
     long_k = "ethos_u85_256 and (" + " or ".join(f"case_{i}-variant" for i in range(40)) + ")"
     found = selection(["suites/ethos_u", "-k", long_k, "-mmodel", "--deselect", "suites/x.py::t"], ["suites/ethos_u"])

@@ -9,7 +9,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from etconform.cases import Case, randn
-from reference import EXECUTORS
+from executors import EXECUTORS
 from tests.conftest import by_executor, unannotated
 
 CONV = Case("selftest", "conv", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),))

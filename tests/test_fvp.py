@@ -5,7 +5,7 @@ import torch
 
 from etconform.cases import Case, randn
 from etconform.targets import TARGETS, Target, ethos_u
-from reference.fvp import CorstoneFVP
+from executors.fvp import CorstoneFVP
 from tests.conftest import by_executor
 from tests.standin import install_fvp
 
@@ -86,7 +86,7 @@ def test_an_error_line_from_the_runner_fails_the_run(standin, run_one):
 
 def test_an_output_file_beyond_the_programs_outputs_fails_the_read(tmp_path):
     """A runner that writes one output more than the program declares: the extra one is an output too."""
-    from reference import files
+    from executors import files
 
     specs = [(torch.int8, (2,))]
     (tmp_path / "out-0.bin").write_bytes(b"\x01\x02")

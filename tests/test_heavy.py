@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from etconform.catalog import model_cases
-from etconform.suite import TEST_TIMEOUT, model_params
+from etconform.plugin.catalog import model_cases
+from etconform.plugin.suite import TEST_TIMEOUT, model_params
 from etconform.targets import TARGETS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def test_heavy_tests_run_only_when_asked_and_the_summary_says_what_was_left(args
 
 
 def test_the_report_names_heavy_tests_a_run_left_out_until_a_merged_run_has_them():
-    from etconform import report
+    from etconform.analysis import report
     from tests.records import record as _record
 
     left = {"selection": {"heavy_not_run": ["smollm2_135m-text4-ethos_u55_128", "smollm2_135m-text4-ethos_u85_256"]}}

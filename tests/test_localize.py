@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from etconform import lowering
+from etconform.analysis.localize import Localizer, first_departure, verdict_line
 from etconform.cases import Built
-from etconform.localize import Localizer, first_departure, verdict_line
+from etconform.lowering import pipeline as lowering
 from etconform.targets import TARGETS
-from reference import EXECUTORS
+from executors import EXECUTORS
 from tests.faults import gain_error, planted
 
 # target -> (the executor that runs its lowered program, the backend that computes the layers)
@@ -149,8 +149,8 @@ def _one_thread():
 
 def test_only_a_mismatch_no_known_failure_covers_is_localized_unasked():
     """The runner localizes a model unasked when the policy's one decision is `mismatch`: covered, it is not."""
-    from etconform.expectations import Expectation, KnownFailure
-    from etconform.policy import Outcome, decide
+    from etconform.judging.expectations import Expectation, KnownFailure
+    from etconform.judging.policy import Outcome, decide
 
     findings = [{"stage": "compare", "check": "vs_quantized", "message": "cosine 0.979 < 0.995"}]
     known = Expectation(xfail=(KnownFailure("known drift", executors=("et_runtime",), checks=("vs_quantized",),

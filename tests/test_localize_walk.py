@@ -4,7 +4,7 @@ quantizers produce (fast: no lowering; tests/test_localize.py runs the real ones
 import torch
 from executorch.devtools.intermediate_output_tap import custom_ops_lib  # noqa: F401 - registers the tap op
 
-from etconform.localize import _origin, _tapped_sources, _walk, tap_steps
+from etconform.analysis.localize import _origin, _tapped_sources, _walk, tap_steps
 
 Q = torch.ops.quantized_decomposed.quantize_per_tensor.default
 DQ = torch.ops.quantized_decomposed.dequantize_per_tensor.default
@@ -59,7 +59,7 @@ def test_a_decomposed_node_is_charged_to_the_program_node_it_came_from():
 def test_where_the_tap_grid_saturates_quantized_eager_stands_in_and_the_share_is_recorded():
     """The tap's grid spans [-1.575, 1.6125]; the tensor's own [-13.1, 12.4]. Given 5.0 and 3.0 the
     program's value on the tensor's grid is unknown: quantized eager's own stands in, half the elements."""
-    from etconform.localize import own_values
+    from etconform.analysis.localize import own_values
 
     module, _ = _graph(arm=True)
     x = torch.tensor([0.5, 5.0, 1.0, 3.0])

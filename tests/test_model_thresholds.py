@@ -2,8 +2,8 @@
 
 import pytest
 
-from etconform.catalog import model_cases
-from models._thresholds import thresholds
+from etconform.judging.thresholds import thresholds
+from etconform.plugin.catalog import model_cases
 from tests.conftest import by_executor
 from tests.faults import gain_error, planted, zeroed_channels
 
@@ -21,9 +21,9 @@ def test_the_measured_gates_are_read_per_model_and_target():
 
 
 def test_every_gate_names_a_model_a_target_and_its_measurement():
+    from etconform.judging.thresholds import _table
+    from etconform.judging.tolerances import resolve
     from etconform.targets import TARGETS
-    from etconform.tolerances import resolve
-    from models._thresholds import _table
 
     models = {c.id for c in model_cases()}
     for case_id, by_target in _table().items():

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from etconform.catalog import model_cases
-from etconform.compare import compare_model
-from etconform.tolerances import resolve
+from etconform.judging.compare import compare_model
+from etconform.judging.tolerances import resolve
+from etconform.plugin.catalog import model_cases
 from tests.conftest import by_executor
 
 MODELS = {c.subject: c for c in model_cases()}

@@ -1,4 +1,4 @@
-"""Mutation self-tests of the oracle the backend does not choose (etconform.ideal, etconform.oracle).
+"""Mutation self-tests of the oracle the backend does not choose (etconform.judging.ideal, etconform.judging.oracle).
 
 Each fault is planted in the system under test, never in the suite: the Arm quantizer's
 config (ExecuTorch), torchao's convert_pt2e, the TOSA reference model's outputs. Each runs
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from etconform import ideal, oracle, policy
 from etconform.cases import Case, Lambda, randn
-from etconform.expectations import Expectation
+from etconform.judging import ideal, oracle, policy
+from etconform.judging.expectations import Expectation
 from etconform.targets import Formats
 from tests.conftest import by_executor
 from tests.faults import sut
@@ -189,7 +189,7 @@ def test_a_baseline_keeps_each_seed_the_worst_of_its_runs_and_the_lowest_level()
 
 
 def test_a_case_is_held_to_its_own_seed_or_to_its_worst_seed_plus_its_spread():
-    from etconform.compare import Verdict
+    from etconform.judging.compare import Verdict
 
     def verdict_with(share):
         return Verdict({"share_off": share, "elements_off": round(share * 100)}, {}, checks=["vs_quantized"])
@@ -213,7 +213,7 @@ def test_a_case_is_held_to_its_own_seed_or_to_its_worst_seed_plus_its_spread():
 
 def test_one_element_far_off_fails_on_the_largest_error_where_sqnr_barely_moves():
     """A lookup table wrong at one input code, in the quantizer's own reference too: only the largest error shows it."""
-    from etconform.compare import Verdict
+    from etconform.judging.compare import Verdict
 
     g = torch.Generator().manual_seed(0)
     eager = torch.randn(4096, generator=g)
@@ -231,8 +231,8 @@ def test_one_element_far_off_fails_on_the_largest_error_where_sqnr_barely_moves(
 
 
 def test_a_case_held_to_the_ideal_on_its_seed_is_no_longer_judged_in_the_quantizers_own_steps_but_a_nan_still_fails():
-    from etconform import tolerances
-    from etconform.compare import compare_quantized
+    from etconform.judging import tolerances
+    from etconform.judging.compare import compare_quantized
 
     eager = torch.linspace(-1, 1, 128)
     off = eager + 5 * 0.01  # 5 steps of 0.01 off eager: the grid bound (3 steps) fails it
@@ -256,8 +256,8 @@ def test_a_case_held_to_the_ideal_on_its_seed_is_no_longer_judged_in_the_quantiz
 
 def test_integer_outputs_equal_quantized_eager_exactly():
     """An integer result a lowering changed is wrong, however far eager itself is (bitwise ops on rounded inputs)."""
-    from etconform import tolerances
-    from etconform.compare import compare_quantized
+    from etconform.judging import tolerances
+    from etconform.judging.compare import compare_quantized
 
     quantized = torch.tensor([3, 1, 4, 1, 5], dtype=torch.int64)
     eager = torch.tensor([3, 1, 4, 1, 6], dtype=torch.int64)
@@ -271,7 +271,7 @@ def test_integer_outputs_equal_quantized_eager_exactly():
 
 
 def test_the_report_counts_the_cases_the_oracle_measured_but_did_not_gate():
-    from etconform import report
+    from etconform.analysis import report
 
     def record(case, gated):
         return {"case": case, "target": "tosa_int16", "metrics": {"ideal_gap_db": 0.4},
@@ -293,7 +293,7 @@ def test_a_run_of_skips_verified_nothing_and_says_what_was_missing():
 
 
 def test_an_ideal_that_is_not_finite_where_eager_is_fails_closed():
-    from etconform.compare import Verdict
+    from etconform.judging.compare import Verdict
 
     eager = torch.linspace(-1, 1, 64)
     ideal_out = eager.clone()
@@ -306,8 +306,8 @@ def test_an_ideal_that_is_not_finite_where_eager_is_fails_closed():
 def test_a_baseline_may_be_drafted_from_a_seed_that_failed_only_the_grid_bounds_it_retires():
     """`etconform baselines` takes a run whose failures are all bounds in the quantizer's own steps (what
     its baseline retires on that seed), never one with another failure, a NaN, or no ideal gap to judge it."""
-    from etconform import tolerances
-    from etconform.compare import compare_quantized
+    from etconform.judging import tolerances
+    from etconform.judging.compare import compare_quantized
 
     eager = torch.linspace(-1, 1, 128)
     off = eager + 5 * 0.01 + torch.linspace(0, 0.02, 128)  # beyond the step, bias and RMS bounds
@@ -335,7 +335,7 @@ def test_a_baseline_may_be_drafted_from_a_seed_that_failed_only_the_grid_bounds_
 
 def test_a_small_output_gone_wrong_beside_a_large_one_fails_on_its_own_gap():
     """Pooled over both outputs, the small one's error would hide in the large one's signal: ~0.1 dB."""
-    from etconform.compare import Verdict
+    from etconform.judging.compare import Verdict
 
     g = torch.Generator().manual_seed(0)
     large, small = torch.randn(256, generator=g) * 100, torch.randn(256, generator=g) * 0.1

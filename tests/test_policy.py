@@ -11,12 +11,12 @@ import dataclasses
 import pytest
 import torch
 
-from etconform import policy
 from etconform.cases import Case, Lambda, randn
-from etconform.expectations import Expectation, KnownFailure
+from etconform.judging import policy
+from etconform.judging.expectations import Expectation, KnownFailure
 from etconform.targets import TARGETS
-from reference import EXECUTORS
-from reference.base import Availability
+from executors import EXECUTORS
+from executors.base import Availability
 from tests.conftest import by_executor, unannotated
 
 CONV = Case("selftest", "conv", lambda: torch.nn.Conv2d(3, 8, 3), lambda g: (randn(g, 1, 3, 16, 16),))
@@ -142,7 +142,7 @@ def test_casts_and_requantizations_between_partitions_count_as_cpu_work():
     import operator
     import types
 
-    from etconform.lowering import _between_partitions
+    from etconform.lowering.pipeline import _between_partitions
 
     g = torch.fx.Graph()
 

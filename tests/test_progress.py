@@ -2,7 +2,7 @@
 
 import json
 
-from etconform.progress import Progress
+from etconform.plugin.progress import Progress
 
 
 class Clock:

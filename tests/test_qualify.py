@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from etconform import qualify
 from etconform.__main__ import main
+from etconform.analysis import qualify
 from etconform.records import RECORDS, RecordWriter, merge_parts
 from etconform.runner import run_case
 from etconform.targets import TARGETS

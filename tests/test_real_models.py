@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from etconform import policy
 from etconform.cases import Case, Dataset, Unavailable
-from etconform.catalog import model_cases
-from etconform.compare import compare_model
-from etconform.expectations import Expectation
-from etconform.tolerances import resolve
+from etconform.judging import policy
+from etconform.judging.compare import compare_model
+from etconform.judging.expectations import Expectation
+from etconform.judging.tolerances import resolve
+from etconform.plugin.catalog import model_cases
 from models import _data, cifar10, imagenet
 from tests.conftest import by_executor
 
@@ -164,7 +164,7 @@ def test_espeak_speaks_the_same_words_the_same_way_and_refuses_an_unknown_voice(
 
 
 def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
-    from etconform import report
+    from etconform.analysis import report
     from tests.records import record as _record
 
     labelled = {"top1_accuracy": 0.85, "top5_accuracy": 1.0, "eager_top1_accuracy": 0.9, "eager_top5_accuracy": 1.0,
@@ -181,7 +181,7 @@ def test_the_model_table_shows_accuracy_against_labels_and_what_was_lost():
 
 def test_the_model_table_shows_a_language_models_next_token_accuracy_and_perplexity(tmp_path):
     """A language model has no top-5: its row once stopped the report at the end of a run (a TypeError)."""
-    from etconform import report
+    from etconform.analysis import report
     from tests.records import record as _record
 
     text = {"top1_accuracy": 0.4453, "eager_top1_accuracy": 0.4453, "top1_accuracy_lost": 0.0, "perplexity": 19.5726,
@@ -200,7 +200,7 @@ def test_the_model_table_shows_a_language_models_next_token_accuracy_and_perplex
 def test_a_model_that_never_lowered_says_nothing_about_the_cpu():
     """A lowering stopped by its time limit has no delegation: the row must not read "nothing on the CPU"
     (all delegated), as SmolLM2's timed-out Arm rows once did."""
-    from etconform import report
+    from etconform.analysis import report
     from tests.records import record as _record
 
     stopped = "StageTimeout: lower still running after 3600 s (1020 s of CPU): stopped in RewriteConvPass (...)"
@@ -217,7 +217,7 @@ def test_a_model_that_never_lowered_says_nothing_about_the_cpu():
 def test_a_model_row_shows_the_accuracy_an_executor_measured_when_another_stopped_earlier():
     """EfficientNet-Lite0 on U55: the command stream stops at Vela (no numbers) before the TOSA reference
     model, which measured the accuracy; the row once took the stream's empty record."""
-    from etconform import report
+    from etconform.analysis import report
     from tests.records import record as _record
 
     measured = {"cosine": 0.9165, "sqnr_db": 7.7, "top1_accuracy": 0.9, "eager_top1_accuracy": 0.9,

@@ -63,7 +63,7 @@ def test_xdist_workers_records_merge_into_one_file(tmp_path):
 
 
 def test_a_crashed_worker_leaves_a_record_naming_the_case():
-    from etconform.plugin import crash_record
+    from etconform.plugin.hooks import crash_record
 
     record = crash_record("suites/ethos_u/test_operators.py::test_operator[conv2d-3x3_stride2-ethos_u55_128]", "SIGSEGV",
                           seed=3)

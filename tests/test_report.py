@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from etconform import report
 from etconform.__main__ import main
+from etconform.analysis import report
 from etconform.records import RECORDS
 from tests.records import record as _record
 
@@ -71,7 +71,7 @@ def test_merge_of_two_shards_equals_the_whole(tmp_path, run_records):
 
 
 def test_a_model_off_eager_but_matching_quantized_eager_is_not_blamed_on_the_delegate():
-    from etconform import matrix
+    from etconform.analysis import matrix
 
     base = _record("opt_125m-32_tokens", "ethos_u85_256", "mismatch", kind="model", stage="compare",
                    tolerance={"min_cosine_vs_quantized": 0.995})

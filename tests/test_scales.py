@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from etconform import lowering
 from etconform.cases import CALIBRATION_SAMPLES, SATURATING_GAIN, Case, Lambda, op_cases, randn
-from etconform.lowering import Lowered, clamp_to_output_grid, fake_quantize, lower
-from etconform.scales import MAX_SCALE_RATIO, check_scales, describe
+from etconform.lowering import pipeline as lowering
+from etconform.lowering.pipeline import Lowered, clamp_to_output_grid, fake_quantize, lower
+from etconform.lowering.scales import MAX_SCALE_RATIO, check_scales, describe
 from etconform.targets import TARGETS
 
 LINEAR_RELU = op_cases("linear_relu", lambda: torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU()), {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from etconform import shared
 from etconform.cases import Case, Lambda, randn
-from etconform.grouping import case_major, scope
+from etconform.lowering import shared
+from etconform.plugin.grouping import case_major, scope
 from etconform.records import RecordWriter
 from etconform.runner import run_case
 from etconform.targets import TARGETS

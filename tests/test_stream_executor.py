@@ -1,4 +1,4 @@
-"""The command stream executor (reference/ethosu_stream.py) through the real runner, and its package reader.
+"""The command stream executor (executors/ethosu_stream.py) through the real runner, and its package reader.
 
 One model is lowered once for ethos_u55_128; each test hands the runner that lowering (the
 `lower` stage returns it), as lowered or with its delegate's processed bytes tampered the way a
@@ -22,12 +22,13 @@ import pytest
 import torch
 
 import etconform.execute as execute
-from etconform import policy, report
-from etconform.expectations import Expectation, KnownFailure
+from etconform.analysis import report
+from etconform.judging import policy
+from etconform.judging.expectations import Expectation, KnownFailure
+from etconform.lowering.vela import digest
 from etconform.targets import TARGETS
-from etconform.vela import digest
-from reference.ethosu.package import HEADER, Package, fast_scratch_bytes, parse
-from reference.ethosu.stream import decode
+from executors.ethosu.package import HEADER, Package, fast_scratch_bytes, parse
+from executors.ethosu.stream import decode
 from tests.conftest import by_executor
 from tests.test_ethosu_npu import (
     _before,
@@ -48,14 +49,14 @@ TARGET = dataclasses.replace(TARGETS["ethos_u55_128"], executors=("quantized_eag
 
 @dataclasses.dataclass
 class Lowering:
-    lowered: Any  # etconform.lowering.Lowered
+    lowered: Any  # etconform.lowering.pipeline.Lowered
     vela_npz: dict[str, Any]  # the arrays of output/out_vela.npz (one delegate: its own)
     processed: bytes
 
 
 @pytest.fixture(scope="module")
 def lowering(tmp_path_factory: pytest.TempPathFactory) -> Lowering:
-    from etconform.lowering import lower
+    from etconform.lowering.pipeline import lower
 
     workdir = tmp_path_factory.mktemp("conv2d")
     built = CASE.build_all(0)
@@ -221,7 +222,7 @@ def test_a_mode_the_model_lacks_is_a_skip_naming_it(run_lowered):
 
 
 def test_a_target_without_a_functional_model_is_skipped_with_the_reason():
-    from reference import EXECUTORS
+    from executors import EXECUTORS
 
     u65 = dataclasses.replace(TARGETS["ethos_u85_256"], name="ethos_u65_256", ethos_u_config="ethos-u65-256")
     availability = EXECUTORS["stream"].probe(u65)
@@ -277,7 +278,7 @@ def test_the_coverage_counts_cases_with_a_delegate_by_what_the_stream_did():
 ])
 def test_a_delegate_output_is_never_dropped_reshaped_or_cast_silently(arrays, said, monkeypatch):
     from etconform.stages import StageError
-    from reference import tosa_ref
+    from executors import tosa_ref
 
     monkeypatch.setattr(tosa_ref, "delegate_fakes", lambda module: [torch.empty(2, 3, dtype=torch.int8)])
     assert tosa_ref.delegate_outputs(None, [np.arange(6, dtype=np.int32)])[0].dtype == torch.int8  # a lossless cast is fine

@@ -15,12 +15,12 @@ import pytest
 import torch
 from torch import nn
 
-import reference.ethosu_stream as stream_module
-from etconform.lowering import lower
+import executors.ethosu_stream as stream_module
+from etconform.lowering.pipeline import lower
 from etconform.stages import Stage, StageError
 from etconform.targets import TARGETS
+from executors.ethosu.package import parse
 from models.imagenet import MBConv
-from reference.ethosu.package import parse
 
 
 def _two_blocks() -> nn.Module:

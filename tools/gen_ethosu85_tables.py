@@ -1,4 +1,4 @@
-"""Write reference/ethosu/u85_tables.py from the U85 register definitions in the Vela 5.1.0 sdist.
+"""Write executors/ethosu/u85_tables.py from the U85 register definitions in the Vela 5.1.0 sdist.
 
     pip download --no-binary :all: --no-deps ethos-u-vela==5.1.0 -d /tmp/vela-sdist  # then unpack it
     .venv/bin/python tools/gen_ethosu85_tables.py SDIST_DIR          # (re)write the tables
@@ -19,7 +19,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent.parent / "reference" / "ethosu" / "u85_tables.py"
+OUTPUT = Path(__file__).resolve().parent.parent / "executors" / "ethosu" / "u85_tables.py"
 HEADER = "ethosu/regor/architecture/ethosu85/ethos_u85_interface.hpp"
 _OPCODE_FIELDS = ("opcode", "control")
 

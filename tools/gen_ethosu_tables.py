@@ -1,4 +1,4 @@
-"""Write reference/ethosu/u55_tables.py from the U55 register definitions in the installed Vela wheel.
+"""Write executors/ethosu/u55_tables.py from the U55 register definitions in the installed Vela wheel.
 
     .venv/bin/python tools/gen_ethosu_tables.py          # (re)write the tables
     .venv/bin/python tools/gen_ethosu_tables.py --check  # exit 1 if the file differs from what Vela says
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ethosu.vela.ethos_u55_regs import ethos_u55_regs as regs
 
-OUTPUT = Path(__file__).resolve().parent.parent / "reference" / "ethosu" / "u55_tables.py"
+OUTPUT = Path(__file__).resolve().parent.parent / "executors" / "ethosu" / "u55_tables.py"
 
 # (command, field) or field -> enum name in the wheel.
 ENUM_OF_FIELD: dict[tuple[str, str] | str, str] = {

@@ -1,4 +1,4 @@
-"""Sweep the U55 functional model (reference/ethosu/npu.py) over the smoke operator cases.
+"""Sweep the U55 functional model (executors/ethosu/npu.py) over the smoke operator cases.
 
     PYTHONPATH=$PWD nice -n 10 .venv/bin/python tools/stream_sweep.py [--cache DIR] [-k SUBSTRING]
 
@@ -28,15 +28,15 @@ SEED = 0  # the suite's default base seed
 
 
 def smoke_cases() -> list[Any]:
-    from etconform.catalog import operator_cases
+    from etconform.plugin.catalog import operator_cases
 
     return [case for case in operator_cases() if case.smoke and not case.float_only]
 
 
 def lower_and_record(case: Any, folder: Path) -> dict[str, Any]:
     """Lower `case`, keep its Vela output and the delegate's TOSA inputs and outputs in `folder`."""
-    import reference.tosa_ref as tosa_ref
-    from etconform.lowering import lower
+    import executors.tosa_ref as tosa_ref
+    from etconform.lowering.pipeline import lower
     from etconform.targets import TARGETS
 
     built = case.build_all(SEED)
@@ -46,19 +46,7 @@ def lower_and_record(case: Any, folder: Path) -> dict[str, Any]:
         if delegates != 1:
             return {"status": "no delegate" if delegates == 0 else f"{delegates} delegates (not swept yet)"}
         shutil.copy(Path(work) / "output" / "out_vela.npz", folder / "vela.npz")
-    calls = []
-    real = tosa_ref.run_tosa
-
-    def recording(tosa: bytes, inputs: list[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
-        outputs = real(tosa, inputs, **kwargs)
-        calls.append((inputs, outputs))
-        return outputs
-
-    tosa_ref.run_tosa = recording
-    try:
-        tosa_ref.TosaReferenceModel().run(lowered, built.samples[0])
-    finally:
-        tosa_ref.run_tosa = real
+    calls = tosa_ref.delegate_calls(lowered, built.samples[0])
     if len(calls) != 1:
         return {"status": f"the delegate ran {len(calls)} times"}
     inputs, outputs = calls[0]
@@ -87,7 +75,7 @@ def cached(case: Any, cache: Path) -> dict[str, Any]:
 
 def run_case(folder: Path) -> tuple[str, str]:
     """(verdict, detail) of the functional model on one cached case."""
-    from reference.ethosu.npu import Unsupported, run_stream
+    from executors.ethosu.npu import Unsupported, run_stream
 
     with np.load(folder / "calls.npz") as data:
         n = int(data["n_inputs"])

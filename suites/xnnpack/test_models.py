@@ -2,7 +2,7 @@
 
 import pytest
 
-from etconform.suite import model_params, targets_of
+from etconform.plugin.suite import model_params, targets_of
 
 TARGETS = targets_of("xnnpack")
 

@@ -1,7 +1,7 @@
 """A pytest plugin that breaks the report's model table (-p tests.faults.broken_report): the run must keep
 its records, leave no stale report behind, say so and fail."""
 
-from etconform import report
+from etconform.analysis import report
 
 
 def _broken(row):  # noqa: ANN001, ANN202

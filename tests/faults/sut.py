@@ -50,8 +50,8 @@ def steps(plant: SetAttr, factor: float) -> None:
 
 def tosa_off_by_one(plant: SetAttr) -> None:
     """The TOSA reference model's int8/int16 outputs one step off, the sign alternating element by element."""
-    import reference.ethosu_stream as stream
-    from reference import tosa_ref
+    import executors.ethosu_stream as stream
+    from executors import tosa_ref
 
     real = tosa_ref.run_tosa
 

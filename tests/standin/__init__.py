@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reference.fvp import BOARDS
+from executors.fvp import BOARDS
 
 HERE = Path(__file__).parent
 FAKE_ELF = b"\x7fELF etconform stand-in for arm_executor_runner\n"

@@ -1,0 +1,1 @@
+"""The pytest side: hooks (plugin), collection of catalog x targets, scheduling, progress, run.json, Allure."""
