@@ -1,20 +1,23 @@
-"""Elementwise arithmetic beyond add/sub/mul: div, neg, abs, exp, log, sqrt, rsqrt,
-reciprocal, pow, maximum, minimum, clamp, floor, ceil, round, sign, remainder, lerp, erf, sin.
+"""Elementwise arithmetic: add, sub, mul, div, neg, abs, pow, remainder, reciprocal, rsub,
+floor_divide, lerp, maximum, minimum, clamp, floor, ceil, round, trunc, sign.
 
-Covers: ranks 1 to 5, odd and prime sizes, broadcasting, inputs kept in each op's domain
-(positive for log/sqrt/rsqrt, away from zero for div/reciprocal), wide dynamic ranges,
-large magnitudes, zeros and negative zeros, exact ties and half-integers for rounding,
-division modes, pow with scalar and elementwise exponents, clamp with scalar and
-broadcast bounds; float-only: int32 inputs, division by zero, zeros into log/rsqrt,
-overflow to Inf, Inf inputs.
-Not yet: NaN-producing cases (the catalog's determinism check compares outputs with
-torch.equal, which NaN never passes), square/trunc/fmod/log1p/expm1/cos/atan, in-place
-and out= variants, integer division of integers.
+Covers: same shapes, ranks 1 to 5 (rsub, floor_divide and trunc: 1 to 6), odd and prime sizes,
+broadcasting (scalar-like, trailing, leading dims), an operand reused (x + x), inputs kept away
+from zero for div/reciprocal, large magnitudes, zeros and negative zeros, exact ties and
+half-integers for rounding (trunc too), division modes, pow with scalar and elementwise
+exponents, clamp with scalar and broadcast bounds, rsub with and without alpha and with a
+scalar, floor_divide by negative and fractional divisors; float-only: int32 inputs (integer
+floor_divide too), division by zero, Inf inputs.
+Not yet: NaN-producing cases (the catalog's determinism check compares outputs with torch.equal,
+which NaN never passes), square, fmod, integer dtypes for add/sub/mul, alpha != 1 for add and
+sub, in-place and out= variants, integer division of integers other than floor_divide, complex
+inputs. exp, log, sqrt, the trigonometric functions and the like are in transcendental.py.
 """
 
 import torch
 
 from etconform.cases import Lambda, op_cases, randn, uniform, with_edges
+from operators._shapes import by_rank
 
 INF = float("inf")
 
@@ -25,27 +28,43 @@ def nonzero(g: torch.Generator, *shape: int, low: float = 0.5, high: float = 2.0
     return uniform(g, *shape, low=low, high=high) * sign
 
 
-def log_uniform(g: torch.Generator, *shape: int, low: float, high: float) -> torch.Tensor:
-    """Positive values spread over decades: exp of uniform(low, high)."""
-    return torch.exp(uniform(g, *shape, low=low, high=high))
-
-
 def grid(g: torch.Generator, *shape: int, low: float = -4.0, high: float = 4.0, step: float = 0.5) -> torch.Tensor:
     """Float values on a coarse grid: exact ties, half-integers, zeros."""
     return torch.randint(round(low / step), round(high / step) + 1, shape, generator=g).float() * step
-
-
-def nonnegative_edges(g: torch.Generator, *shape: int, scale: float = 4.0) -> torch.Tensor:
-    """with_edges folded to x >= 0, keeping its +0.0 and -0.0."""
-    x = with_edges(g, *shape, scale=scale)
-    return torch.where(x < 0, -x, x)
 
 
 def int32(g: torch.Generator, *shape: int, low: int = -100, high: int = 100) -> torch.Tensor:
     return torch.randint(low, high, shape, generator=g, dtype=torch.int32)
 
 
+def _normal(std: float = 1.0):
+    return lambda g, shape: randn(g, *shape, std=std)
+
+
+def _unary(fn):
+    return lambda: Lambda(fn)
+
+
 CASES = [
+    *op_cases("add", lambda: Lambda(lambda x, y: x + y), {
+        "4d_same": (lambda g: (randn(g, 1, 3, 8, 8), randn(g, 1, 3, 8, 8)), {"smoke": True}),
+        "broadcast_channel": lambda g: (randn(g, 1, 4, 6, 6), randn(g, 1, 4, 1, 1)),
+        "rank1": lambda g: (randn(g, 17), randn(g, 17)),
+        "rank5": lambda g: (randn(g, 1, 2, 3, 4, 5), randn(g, 1, 2, 3, 4, 5)),
+        "edges_large": lambda g: (with_edges(g, 2, 33, scale=100.0), with_edges(g, 2, 33, scale=100.0)),
+        "self": lambda g: (randn(g, 2, 16),) * 2,
+    }),
+    *op_cases("sub", lambda: Lambda(lambda x, y: x - y), {
+        "2d_same": (lambda g: (randn(g, 4, 16), randn(g, 4, 16)), {"smoke": True}),
+        "broadcast_row": lambda g: (randn(g, 3, 5, 7), randn(g, 1, 1, 7)),
+        "edges": lambda g: (with_edges(g, 1, 3, 9, 9), with_edges(g, 1, 3, 9, 9)),
+    }),
+    *op_cases("mul", lambda: Lambda(lambda x, y: x * y), {
+        "3d_same": (lambda g: (randn(g, 2, 8, 8), randn(g, 2, 8, 8)), {"smoke": True}),
+        "broadcast_one_element": lambda g: (randn(g, 1, 3, 7, 7), uniform(g, 1, low=-2, high=2)),
+        "edges": lambda g: (with_edges(g, 4, 31), with_edges(g, 4, 31)),
+        "rank4_prime": lambda g: (randn(g, 1, 5, 7, 11), randn(g, 1, 5, 7, 11)),
+    }),
     *op_cases("div", lambda: Lambda(lambda x, y: x / y), {
         "4d_same": (lambda g: (randn(g, 1, 3, 8, 8), nonzero(g, 1, 3, 8, 8)), {"smoke": True}),
         "broadcast_channel": lambda g: (randn(g, 1, 4, 6, 6), nonzero(g, 1, 4, 1, 1)),
@@ -66,36 +85,6 @@ CASES = [
         "all_negative": lambda g: (-uniform(g, 3, 7, 11, low=0.1, high=5.0),),
         "int32": (lambda g: (int32(g, 2, 3, 17),), {"float_only": True}),
     }),
-    *op_cases("exp", lambda: Lambda(torch.exp), {
-        "2d": (lambda g: (randn(g, 4, 32, std=2.0),), {"smoke": True}),
-        "rank4_prime": lambda g: (randn(g, 1, 3, 7, 11),),
-        "wide_negative": lambda g: (uniform(g, 2, 8, 16, low=-20.0, high=3.0),),
-        "overflow": (lambda g: (uniform(g, 3, 37, low=-100.0, high=100.0),), {"float_only": True}),
-    }),
-    *op_cases("log", lambda: Lambda(torch.log), {
-        "4d": (lambda g: (uniform(g, 1, 3, 8, 8, low=0.1, high=10.0),), {"smoke": True}),
-        "wide_range": lambda g: (log_uniform(g, 2, 64, low=-10.0, high=10.0),),
-        "near_one": lambda g: (uniform(g, 5, 29, low=0.5, high=1.5),),
-        "zeros": (lambda g: (nonnegative_edges(g, 4, 16),), {"float_only": True}),
-    }),
-    *op_cases("sqrt", lambda: Lambda(torch.sqrt), {
-        "4d": (lambda g: (uniform(g, 1, 3, 8, 8, low=0.0, high=9.0),), {"smoke": True}),
-        "large": lambda g: (uniform(g, 2, 37, low=0.0, high=1e4),),
-        "rank1_zeros": lambda g: (nonnegative_edges(g, 61),),
-        "inf": (lambda g: (torch.cat([uniform(g, 29, low=0.0, high=4.0), torch.tensor([INF, 0.0, -0.0])]),), {"float_only": True}),
-    }),
-    *op_cases("rsqrt", lambda: Lambda(torch.rsqrt), {
-        "4d": (lambda g: (uniform(g, 1, 3, 8, 8, low=0.1, high=10.0),), {"smoke": True}),
-        "rank1_small": lambda g: (uniform(g, 53, low=1e-3, high=0.1),),
-        "rank3_wide_range": lambda g: (log_uniform(g, 2, 4, 16, low=-6.0, high=6.0),),
-        "zeros": (lambda g: (nonnegative_edges(g, 4, 16),), {"float_only": True}),
-    }),
-    *op_cases("reciprocal", lambda: Lambda(torch.reciprocal), {
-        "2d": (lambda g: (nonzero(g, 4, 32),), {"smoke": True}),
-        "rank4": lambda g: (nonzero(g, 1, 3, 7, 7, low=0.25, high=8.0),),
-        "near_zero": lambda g: (nonzero(g, 3, 41, low=0.02, high=0.5),),
-        "zeros": (lambda g: (with_edges(g, 64, scale=1.0, edges=(0.0, -0.0, 0.0, -0.0)),), {"float_only": True}),
-    }),
     *op_cases("pow", lambda: Lambda(lambda x: x**2), {
         "square_4d": (lambda g: (randn(g, 1, 3, 8, 8),), {"smoke": True}),
         "cube_rank1_edges": (lambda g: (with_edges(g, 47, scale=2.0),), {"module": lambda: Lambda(lambda x: x**3)}),
@@ -104,6 +93,40 @@ CASES = [
         "elementwise_exponent": (lambda g: (uniform(g, 2, 3, 11, low=0.5, high=2.0), uniform(g, 2, 3, 11, low=-2.0, high=3.0)),
                                  {"module": lambda: Lambda(torch.pow)}),
         "scalar_base": (lambda g: (randn(g, 1, 2, 3, 4, 5, std=2.0),), {"module": lambda: Lambda(lambda x: 2.0**x)}),
+    }),
+    *op_cases("remainder", lambda: Lambda(lambda x: torch.remainder(x, 3.0)), {
+        "scalar_divisor": (lambda g: (randn(g, 2, 32, std=10.0),), {"smoke": True}),
+        "negative_divisor": (lambda g: (randn(g, 4, 17, std=6.0),), {"module": lambda: Lambda(lambda x: torch.remainder(x, -2.5))}),
+        "elementwise_divisor": (lambda g: (randn(g, 1, 3, 8, 8, std=5.0), nonzero(g, 1, 3, 8, 8, low=1.0, high=4.0)),
+                                {"module": lambda: Lambda(torch.remainder)}),
+        "broadcast": (lambda g: (randn(g, 2, 5, 9, std=5.0), nonzero(g, 1, 1, 9, low=1.0, high=4.0)), {"module": lambda: Lambda(torch.remainder)}),
+    }),
+    *op_cases("reciprocal", lambda: Lambda(torch.reciprocal), {
+        "2d": (lambda g: (nonzero(g, 4, 32),), {"smoke": True}),
+        "rank4": lambda g: (nonzero(g, 1, 3, 7, 7, low=0.25, high=8.0),),
+        "near_zero": lambda g: (nonzero(g, 3, 41, low=0.02, high=0.5),),
+        "zeros": (lambda g: (with_edges(g, 64, scale=1.0, edges=(0.0, -0.0, 0.0, -0.0)),), {"float_only": True}),
+    }),
+    *by_rank("rsub", lambda: Lambda(torch.rsub), _normal(), {
+        "alpha_2": (lambda g: (randn(g, 3, 17), randn(g, 3, 17)), {"module": lambda: Lambda(lambda x, y: torch.rsub(x, y, alpha=2))}),
+        "scalar": (lambda g: (randn(g, 3, 17),), {"module": lambda: Lambda(lambda x: 1.0 - x)}),
+        "broadcast": lambda g: (randn(g, 2, 5, 7), randn(g, 7)),
+    }, inputs=2),
+    *op_cases("floor_divide", lambda: Lambda(torch.floor_divide), {
+        "4d": (lambda g: (randn(g, 1, 3, 8, 8, std=10.0), uniform(g, 1, 3, 8, 8, low=0.5, high=3.0)), {"smoke": True}),
+        "negative_divisor": lambda g: (randn(g, 4, 19, std=10.0), uniform(g, 4, 19, low=-3.0, high=-0.5)),
+        "fractional_scalar": (lambda g: (randn(g, 2, 5, 11, std=4.0),), {"module": lambda: Lambda(lambda x: torch.floor_divide(x, 0.75))}),
+        "rank1": lambda g: (randn(g, 37, std=10.0), uniform(g, 37, low=1.0, high=4.0)),
+        "rank5": lambda g: (randn(g, 1, 2, 3, 4, 5, std=10.0), uniform(g, 1, 2, 3, 4, 5, low=1.0, high=4.0)),
+        "rank6": lambda g: (randn(g, 1, 2, 2, 3, 2, 5, std=10.0), uniform(g, 1, 2, 2, 3, 2, 5, low=1.0, high=4.0)),
+        "int32": (lambda g: (torch.randint(-50, 50, (4, 16), generator=g, dtype=torch.int32),
+                             torch.randint(1, 7, (4, 16), generator=g, dtype=torch.int32)), {"float_only": True}),
+    }),
+    *op_cases("lerp", lambda: Lambda(lambda a, b: torch.lerp(a, b, 0.3)), {
+        "scalar_weight": (lambda g: (randn(g, 1, 4, 8, 8), randn(g, 1, 4, 8, 8)), {"smoke": True}),
+        "elementwise_weight": (lambda g: (randn(g, 3, 31), randn(g, 3, 31), uniform(g, 3, 31, low=0.0, high=1.0)), {"module": lambda: Lambda(torch.lerp)}),
+        "broadcast_weight": (lambda g: (randn(g, 2, 5, 7), randn(g, 2, 5, 7), uniform(g, 1, 1, 7, low=0.0, high=1.0)), {"module": lambda: Lambda(torch.lerp)}),
+        "extrapolate_rank1": (lambda g: (randn(g, 41), randn(g, 41)), {"module": lambda: Lambda(lambda a, b: torch.lerp(a, b, 1.75))}),
     }),
     *op_cases("maximum", lambda: Lambda(torch.maximum), {
         "4d_same": (lambda g: (randn(g, 1, 3, 8, 8), randn(g, 1, 3, 8, 8)), {"smoke": True}),
@@ -143,35 +166,13 @@ CASES = [
         "large": lambda g: (randn(g, 2, 33, std=1000.0),),
         "rank1_edges": lambda g: (with_edges(g, 64),),
     }),
+    *by_rank("trunc", _unary(torch.trunc), _normal(4.0), {
+        "half_integers": lambda g: (torch.randint(-8, 8, (4, 16), generator=g) + 0.5,),
+    }),
     *op_cases("sign", lambda: Lambda(torch.sign), {
         "4d": (lambda g: (randn(g, 1, 3, 8, 8),), {"smoke": True}),
         "rank1_edges": lambda g: (with_edges(g, 64),),
         "tiny": lambda g: (randn(g, 3, 31, std=1e-4),),
         "rank5_zeros": lambda g: (grid(g, 1, 2, 3, 4, 5, low=-1.0, high=1.0),),
-    }),
-    *op_cases("remainder", lambda: Lambda(lambda x: torch.remainder(x, 3.0)), {
-        "scalar_divisor": (lambda g: (randn(g, 2, 32, std=10.0),), {"smoke": True}),
-        "negative_divisor": (lambda g: (randn(g, 4, 17, std=6.0),), {"module": lambda: Lambda(lambda x: torch.remainder(x, -2.5))}),
-        "elementwise_divisor": (lambda g: (randn(g, 1, 3, 8, 8, std=5.0), nonzero(g, 1, 3, 8, 8, low=1.0, high=4.0)),
-                                {"module": lambda: Lambda(torch.remainder)}),
-        "broadcast": (lambda g: (randn(g, 2, 5, 9, std=5.0), nonzero(g, 1, 1, 9, low=1.0, high=4.0)), {"module": lambda: Lambda(torch.remainder)}),
-    }),
-    *op_cases("lerp", lambda: Lambda(lambda a, b: torch.lerp(a, b, 0.3)), {
-        "scalar_weight": (lambda g: (randn(g, 1, 4, 8, 8), randn(g, 1, 4, 8, 8)), {"smoke": True}),
-        "elementwise_weight": (lambda g: (randn(g, 3, 31), randn(g, 3, 31), uniform(g, 3, 31, low=0.0, high=1.0)), {"module": lambda: Lambda(torch.lerp)}),
-        "broadcast_weight": (lambda g: (randn(g, 2, 5, 7), randn(g, 2, 5, 7), uniform(g, 1, 1, 7, low=0.0, high=1.0)), {"module": lambda: Lambda(torch.lerp)}),
-        "extrapolate_rank1": (lambda g: (randn(g, 41), randn(g, 41)), {"module": lambda: Lambda(lambda a, b: torch.lerp(a, b, 1.75))}),
-    }),
-    *op_cases("erf", lambda: Lambda(torch.erf), {
-        "2d": (lambda g: (randn(g, 4, 32, std=2.0),), {"smoke": True}),
-        "saturating": lambda g: (randn(g, 3, 50, std=10.0),),
-        "rank1_edges": lambda g: (with_edges(g, 47, scale=2.0),),
-        "rank5": lambda g: (randn(g, 1, 2, 3, 4, 5),),
-    }),
-    *op_cases("sin", lambda: Lambda(torch.sin), {
-        "4d": (lambda g: (randn(g, 1, 3, 8, 8, std=2.0),), {"smoke": True}),
-        "wide": lambda g: (uniform(g, 2, 64, low=-50.0, high=50.0),),
-        "small": lambda g: (randn(g, 5, 29, std=1e-2),),
-        "rank5": lambda g: (randn(g, 1, 2, 3, 4, 5, std=3.0),),
     }),
 ]

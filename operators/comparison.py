@@ -7,9 +7,10 @@ masks built from comparisons inside the graph (the quantizable form), logical op
 operands with zeros, where/masked_fill with broadcast masks and large fill values;
 float-only: int32 and bool inputs, Inf inputs, a -inf fill, and NaN for isnan/isinf
 from a constant inside the graph (see NanAt).
-Not yet: logical_xor, bitwise ops, comparisons of two differently scaled operands on
-purpose, NaN in comparison operands, NaN inputs or outputs (the catalog's determinism
-check compares them with torch.equal, which NaN never passes).
+logical_xor and the bitwise ops are in bitwise.py.
+Not yet: comparisons of two differently scaled operands on purpose, NaN in comparison
+operands, NaN inputs or outputs (the catalog's determinism check compares them with
+torch.equal, which NaN never passes).
 """
 
 from collections.abc import Callable

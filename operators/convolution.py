@@ -1,11 +1,12 @@
-"""Convolutions: conv1d, conv2d, conv3d, depthwise and grouped conv2d, transposed 1d and 2d.
+"""Convolutions: conv1d, conv2d, conv3d, depthwise and grouped conv2d, transposed 1d, 2d and 3d.
 
 Covers: 1x1, 3x3, 5x5 and 7x7 kernels, rectangular kernels, a kernel as large as the input,
 stride 2, padding (symmetric, 'same', asymmetric through an explicit pad, reflect mode),
 dilation, no bias, odd and prime spatial sizes, large magnitudes with zeros, batch 2,
 channel multiplier > 1 for depthwise, groups 2 to 8; transposed convolutions with
-stride 2, output_padding, padding, dilation and groups.
-Not yet: conv_transpose3d, circular padding mode, padding='same' with stride, int inputs.
+stride 2, output_padding, padding, dilation and groups; conv_transpose3d with kernels cubic
+and not, strides 1 and 2, padding, output_padding and groups (and no bias).
+Not yet: circular padding mode, padding='same' with stride, int inputs.
 """
 
 import torch
@@ -78,5 +79,13 @@ CASES = [
         "4x4_stride2_pad1": (lambda g: (randn(g, 1, 16, 5, 5),), {"module": lambda: ConvT2d(16, 8, 4, stride=2, padding=1)}),
         "3x3_groups2_nobias": (lambda g: (randn(g, 1, 8, 6, 6),), {"module": lambda: ConvT2d(8, 8, 3, groups=2, padding=1, bias=False)}),
         "3x3_dilated2_batch2": (lambda g: (randn(g, 2, 3, 6, 5),), {"module": lambda: ConvT2d(3, 4, 3, dilation=2)}),
+    }),
+    *op_cases("conv_transpose3d", lambda: nn.ConvTranspose3d(4, 6, 3), {
+        "3x3x3": (lambda g: (randn(g, 1, 4, 4, 5, 5),), {"smoke": True}),
+        "stride2_pad1_outpad1": (lambda g: (randn(g, 1, 4, 3, 4, 4),), {"module": lambda: nn.ConvTranspose3d(
+            4, 4, 3, stride=2, padding=1, output_padding=1)}),
+        "kernel_1x2x2_groups2_no_bias": (lambda g: (randn(g, 2, 4, 2, 3, 3),), {"module": lambda: nn.ConvTranspose3d(
+            4, 6, (1, 2, 2), stride=(1, 2, 2), groups=2, bias=False)}),
+        "dilation2": (lambda g: (randn(g, 1, 4, 3, 3, 3),), {"module": lambda: nn.ConvTranspose3d(4, 2, 2, dilation=2)}),
     }),
 ]

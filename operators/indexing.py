@@ -1,61 +1,36 @@
-"""Indexing and padding: slice, select, index_select, gather, take_along_dim, index,
-index_put, embedding, constant_pad_nd, reflection_pad2d, replication_pad2d.
+"""Indexing, slicing and writes into a tensor: slice, select, narrow, index_select, gather,
+take_along_dim, index, index_put, index_copy, slice_scatter, select_scatter.
 
-Covers: slices with steps, negative starts and ends, open ends, ranks 1 to 5; select of a
-first, middle and negative position; integer indices built in the module as constant
-buffers (so the case runs on quantized targets too), with repeats, reversed order and
+Covers: slices with steps, negative starts and ends, open ends, ranks 1 to 5 (slice_scatter:
+6); select of a first, middle and negative position; integer indices built in the module as
+constant buffers (so the case runs on quantized targets too), with repeats, reversed order and
 negative positions; index_put of rows, of single elements, with repeated positions
-accumulated; embedding with its ids as an integer input (float only) and with constant
-ids (the table as a weight, and as an input); constant, reflection and replication
-padding, asymmetric, one-sided and negative (a crop), of 1-D to 4-D inputs.
-where and masked_fill are in comparison.py.
-Not yet: masked_select and nonzero (data-dependent output shapes), scatter, index_add,
-integer inputs other than embedding ids, zero-size slices, circular padding, 3-D pads.
+accumulated; index_copy along the first, a middle and the last dim, one index and several, out
+of order; slice_scatter with start only, start and end, a step, on dims 0 to 2 (a KV cache
+write at a position); select_scatter at the first, last and a negative index.
+where and masked_fill are in comparison.py, embedding in embedding.py, padding in padding.py.
+Not yet: masked_select and nonzero (data-dependent output shapes), scatter, scatter_reduce,
+index_add, in-place index_copy_ on a buffer (mutated-buffer outputs), integer inputs,
+zero-size slices.
 """
 
-from collections.abc import Callable, Sequence
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 
-from etconform.cases import Lambda, op_cases, randn, uniform, with_edges
-from operators.layout import between_mul_add
+from etconform.cases import Lambda, op_cases, randn, with_edges
+from operators._shapes import between_mul_add, consts
 
 
-class WithConstants(torch.nn.Module):
-    """`fn(*inputs, *constants)`, the constants (index lists, masks) built here as buffers, never inputs."""
+class _Cache(torch.nn.Module):
+    """A KV cache write: the new rows go in at a position, the whole cache is returned."""
 
-    def __init__(self, fn: Callable[..., torch.Tensor], *constants: Sequence[Any]):
+    def __init__(self, how: str):
         super().__init__()
-        self.fn = fn
-        self.count = len(constants)
-        for i, c in enumerate(constants):
-            self.register_buffer(f"constant{i}", torch.tensor(c))
+        self.how = how
 
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.fn(*args, *(getattr(self, f"constant{i}") for i in range(self.count)))
-
-
-def consts(fn: Callable[..., torch.Tensor], *constants: Sequence[Any]) -> Callable[[], torch.nn.Module]:
-    """A module factory: `fn(*inputs, *constants)`."""
-    return lambda: WithConstants(fn, *constants)
-
-
-class ConstIdsEmbedding(torch.nn.Module):
-    """An embedding looked up with constant ids, plus an input so the case has one."""
-
-    def __init__(self, num: int, dim: int, ids: Sequence[Any]):
-        super().__init__()
-        self.embedding = torch.nn.Embedding(num, dim)
-        self.register_buffer("ids", torch.tensor(ids))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.ids) + x
-
-
-def _ids(g: torch.Generator, num: int, *shape: int) -> torch.Tensor:
-    return torch.randint(0, num, shape, generator=g)
+    def forward(self, cache: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        if self.how == "index_copy":
+            return cache.index_copy(2, torch.tensor([5, 6]), new)
+        return cache.slice_scatter(new, dim=2, start=5, end=7)
 
 
 CASES = [
@@ -78,6 +53,13 @@ CASES = [
         "rank5": (lambda g: (randn(g, 1, 2, 3, 4, 5),), {"module": lambda: Lambda(lambda x: x[:, :, 1, :, 3])}),
         "cls_token": (lambda g: (randn(g, 2, 10, 16),), {"module": lambda: Lambda(lambda x: x[:, 0, :])}),
         "between_mul_add": (lambda g: (randn(g, 1, 4, 6),), {"module": between_mul_add(lambda x: x[:, 3])}),
+    }),
+    *op_cases("narrow", None, {
+        "dim1": (lambda g: (randn(g, 2, 10, 3),), {"module": lambda: Lambda(lambda x: x.narrow(1, 2, 5)), "smoke": True}),
+        "negative_dim": (lambda g: (randn(g, 3, 11),), {"module": lambda: Lambda(lambda x: x.narrow(-1, 0, 10))}),
+        "single_element": (lambda g: (randn(g, 7, 6),), {"module": lambda: Lambda(lambda x: x.narrow(0, 6, 1))}),
+        "rank5": (lambda g: (randn(g, 1, 2, 6, 3, 4),), {"module": lambda: Lambda(lambda x: x.narrow(2, 1, 3))}),
+        "between_mul_add": (lambda g: (randn(g, 4, 12),), {"module": between_mul_add(lambda x: x.narrow(1, 3, 6))}),
     }),
     *op_cases("index_select", None, {
         "dim1": (lambda g: (randn(g, 2, 8, 3),), {"module": consts(lambda x, i: torch.index_select(x, 1, i), [0, 3, 7]), "smoke": True}),
@@ -120,37 +102,37 @@ CASES = [
         "accumulate_repeated": (lambda g: (randn(g, 5, 3), randn(g, 3, 3)),
                                 {"module": consts(lambda x, v, i: torch.index_put(x, (i,), v, accumulate=True), [2, 2, 4])}),
     }),
-    *op_cases("embedding", None, {
-        "ids_input": (lambda g: (_ids(g, 10, 2, 5),), {"module": lambda: torch.nn.Embedding(10, 8), "float_only": True, "smoke": True}),
-        "ids_input_rank1": (lambda g: (_ids(g, 50, 7),), {"module": lambda: torch.nn.Embedding(50, 16), "float_only": True}),
-        "ids_input_padding_idx": (lambda g: (torch.cat([_ids(g, 12, 6), torch.zeros(2, dtype=torch.long)]),),
-                                  {"module": lambda: torch.nn.Embedding(12, 4, padding_idx=0), "float_only": True}),
-        "const_ids_add": (lambda g: (randn(g, 2, 3, 8),), {"module": lambda: ConstIdsEmbedding(20, 8, [[1, 19, 4], [0, 4, 4]])}),
-        "table_input_const_ids": (lambda g: (randn(g, 16, 6),), {"module": consts(lambda w, i: F.embedding(i, w), [[15, 0, 3], [3, 7, 7]])}),
-        "table_input_large": (lambda g: (with_edges(g, 9, 5, scale=300.0),), {"module": consts(lambda w, i: F.embedding(i, w), [8, 2, 0, 2, 5])}),
+    *op_cases("index_copy", None, {
+        "dim0": (lambda g: (randn(g, 6, 4), randn(g, 2, 4)), {"module": lambda: Lambda(
+            lambda x, s: x.index_copy(0, torch.tensor([4, 1]), s)), "smoke": True}),
+        "middle_dim_one_index": (lambda g: (randn(g, 2, 7, 3), randn(g, 2, 1, 3)), {"module": lambda: Lambda(
+            lambda x, s: x.index_copy(1, torch.tensor([3]), s))}),
+        "last_dim_out_of_order": (lambda g: (randn(g, 3, 9), randn(g, 3, 3)), {"module": lambda: Lambda(
+            lambda x, s: x.index_copy(-1, torch.tensor([8, 0, 4]), s))}),
+        "kv_cache_write": (lambda g: (randn(g, 1, 2, 16, 8), randn(g, 1, 2, 2, 8)), {"module": lambda: _Cache("index_copy")}),
+        "rank5": (lambda g: (randn(g, 1, 2, 3, 4, 5), randn(g, 1, 2, 1, 4, 5)), {"module": lambda: Lambda(
+            lambda x, s: x.index_copy(2, torch.tensor([2]), s))}),
     }),
-    *op_cases("constant_pad_nd", None, {
-        "last_dim_zero": (lambda g: (randn(g, 2, 3, 7),), {"module": lambda: Lambda(lambda x: F.pad(x, (1, 2))), "smoke": True}),
-        "hw_value": (lambda g: (randn(g, 1, 3, 5, 5),), {"module": lambda: Lambda(lambda x: F.pad(x, (1, 1, 2, 2), value=0.5))}),
-        "value_outside_range": (lambda g: (uniform(g, 1, 2, 4, 4),), {"module": lambda: Lambda(lambda x: F.pad(x, (2, 0, 0, 2), value=-8.0))}),
-        "channels": (lambda g: (randn(g, 1, 3, 4, 4),), {"module": lambda: Lambda(lambda x: F.pad(x, (0, 0, 0, 0, 1, 2)))}),
-        "rank1": (lambda g: (randn(g, 13),), {"module": lambda: Lambda(lambda x: F.pad(x, (3, 4), value=1.0))}),
-        "negative_crop": (lambda g: (randn(g, 1, 2, 8, 8),), {"module": lambda: Lambda(lambda x: F.pad(x, (-1, -2, 1, 0)))}),
-        "between_mul_add": (lambda g: (randn(g, 1, 4, 6, 6),), {"module": between_mul_add(lambda x: F.pad(x, (1, 1, 1, 1)))}),
+    *op_cases("slice_scatter", None, {
+        "start_only": (lambda g: (randn(g, 8, 4), randn(g, 3, 4)), {"module": lambda: Lambda(
+            lambda x, s: x.slice_scatter(s, start=5)), "smoke": True}),
+        "start_end_dim1": (lambda g: (randn(g, 2, 10, 3), randn(g, 2, 4, 3)), {"module": lambda: Lambda(
+            lambda x, s: x.slice_scatter(s, dim=1, start=2, end=6))}),
+        "step_2": (lambda g: (randn(g, 3, 8), randn(g, 3, 4)), {"module": lambda: Lambda(
+            lambda x, s: x.slice_scatter(s, dim=1, step=2))}),
+        "kv_cache_write": (lambda g: (randn(g, 1, 2, 16, 8), randn(g, 1, 2, 2, 8)), {"module": lambda: _Cache("slice_scatter")}),
+        "whole_default": (lambda g: (randn(g, 4, 4), randn(g, 4, 4)), {"module": lambda: Lambda(lambda x, s: x.slice_scatter(s))}),
+        "rank6": (lambda g: (randn(g, 1, 2, 2, 3, 2, 5), randn(g, 1, 2, 2, 1, 2, 5)), {"module": lambda: Lambda(
+            lambda x, s: x.slice_scatter(s, dim=3, start=1, end=2))}),
     }),
-    *op_cases("reflection_pad2d", None, {
-        "1px": (lambda g: (randn(g, 1, 3, 6, 6),), {"module": lambda: torch.nn.ReflectionPad2d(1), "smoke": True}),
-        "asymmetric": (lambda g: (randn(g, 1, 2, 5, 7),), {"module": lambda: torch.nn.ReflectionPad2d((0, 3, 2, 1))}),
-        "max_pad_3d_input": (lambda g: (randn(g, 2, 4, 4),), {"module": lambda: torch.nn.ReflectionPad2d(3)}),
-        "large_values": (lambda g: (with_edges(g, 1, 2, 5, 5, scale=1000.0),), {"module": lambda: torch.nn.ReflectionPad2d(2)}),
-        "then_conv3x3": (lambda g: (randn(g, 1, 3, 8, 8),),
-                         {"module": lambda: torch.nn.Sequential(torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(3, 4, 3))}),
-    }),
-    *op_cases("replication_pad2d", None, {
-        "1px": (lambda g: (randn(g, 1, 3, 6, 6),), {"module": lambda: torch.nn.ReplicationPad2d(1), "smoke": True}),
-        "asymmetric": (lambda g: (randn(g, 1, 2, 5, 7),), {"module": lambda: torch.nn.ReplicationPad2d((3, 0, 1, 4))}),
-        "wider_than_input": (lambda g: (randn(g, 1, 1, 2, 3),), {"module": lambda: torch.nn.ReplicationPad2d(5)}),
-        "3d_input": (lambda g: (randn(g, 4, 5, 5),), {"module": lambda: torch.nn.ReplicationPad2d((1, 2, 1, 2))}),
-        "between_mul_add": (lambda g: (randn(g, 1, 2, 4, 4),), {"module": between_mul_add(lambda x: F.pad(x, (2, 2, 2, 2), mode="replicate"))}),
+    *op_cases("select_scatter", None, {
+        "first": (lambda g: (randn(g, 5, 4), randn(g, 4)), {"module": lambda: Lambda(
+            lambda x, s: x.select_scatter(s, 0, 0)), "smoke": True}),
+        "last_dim1": (lambda g: (randn(g, 2, 6, 3), randn(g, 2, 3)), {"module": lambda: Lambda(
+            lambda x, s: x.select_scatter(s, 1, 5))}),
+        "negative_index": (lambda g: (randn(g, 3, 7), randn(g, 3)), {"module": lambda: Lambda(
+            lambda x, s: x.select_scatter(s, -1, -2))}),
+        "rank5": (lambda g: (randn(g, 1, 2, 3, 4, 5), randn(g, 1, 2, 3, 5)), {"module": lambda: Lambda(
+            lambda x, s: x.select_scatter(s, 3, 1))}),
     }),
 ]

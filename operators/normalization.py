@@ -1,14 +1,13 @@
-"""Normalisation and softmax: layer, batch, group, instance, RMS and local response norm,
-L_p normalisation, softmax and log_softmax.
+"""Normalisation: layer, batch, group, instance, RMS and local response norm, L_p normalisation.
 
 Covers: layer norm and RMS norm over the last one and two dims, with and without affine
 weights; batch norm (1d and 2d) in eval mode with non-trivial running statistics; group
 norm from one group to one group per channel; instance norm with and without affine
 weights; local response norm with odd and even sizes (AlexNet's parameters); F.normalize
-with p = 1 and 2 over several dims, with all-zero rows; softmax and log_softmax over the
-first, a middle and the last axis, rank 1, large logits, a 1000-way log_softmax and -inf masks.
+with p = 1 and 2 over several dims, with all-zero rows.
+softmax, log_softmax and softmin are in activations.py.
 Not yet: batch norm in training mode, instance norm with running stats, 3d variants, layer
-norm without bias, softmin.
+norm without bias.
 """
 
 import torch
@@ -44,13 +43,6 @@ def _affine(norm: nn.Module) -> nn.Module:
         if getattr(norm, "bias", None) is not None:
             norm.bias.uniform_(-0.5, 0.5)
     return norm
-
-
-def _masked(g: torch.Generator) -> tuple[torch.Tensor]:
-    x = randn(g, 4, 12)
-    x[:, 7:] = float("-inf")  # every row keeps finite entries, so no NaN
-    x[1, 2] = float("-inf")
-    return (x,)
 
 
 def _zero_rows(g: torch.Generator) -> tuple[torch.Tensor]:
@@ -115,20 +107,5 @@ CASES = [
         "l1_last_dim": (lambda g: (randn(g, 2, 3, 12),), {"module": lambda: Lambda(lambda x: F.normalize(x, p=1.0, dim=-1))}),
         "l2_zero_row": (_zero_rows, {"module": lambda: Lambda(lambda x: F.normalize(x, dim=-1))}),
         "l2_rank1_large": (lambda g: (randn(g, 31, std=100.0),), {"module": lambda: Lambda(lambda x: F.normalize(x, dim=0))}),
-    }),
-    *op_cases("softmax", None, {
-        "last_dim": (lambda g: (randn(g, 2, 16),), {"module": lambda: torch.nn.Softmax(dim=-1), "smoke": True}),
-        "dim1_4d": (lambda g: (randn(g, 1, 8, 4, 4),), {"module": lambda: torch.nn.Softmax(dim=1)}),
-        "large_logits": (lambda g: (randn(g, 4, 10, std=20.0),), {"module": lambda: torch.nn.Softmax(dim=-1)}),
-        "rank1_prime": (lambda g: (randn(g, 37),), {"module": lambda: nn.Softmax(dim=0)}),
-        "attention_scores": (lambda g: (randn(g, 1, 2, 8, 8, std=3.0),), {"module": lambda: nn.Softmax(dim=-1)}),
-        "masked_neg_inf": (_masked, {"module": lambda: nn.Softmax(dim=-1), "float_only": True}),
-    }),
-    *op_cases("log_softmax", None, {
-        "last_dim": (lambda g: (randn(g, 2, 16),), {"module": lambda: nn.LogSoftmax(dim=-1), "smoke": True}),
-        "dim1_4d": (lambda g: (randn(g, 1, 8, 4, 4),), {"module": lambda: nn.LogSoftmax(dim=1)}),
-        "large_logits": (lambda g: (randn(g, 4, 10, std=20.0),), {"module": lambda: nn.LogSoftmax(dim=-1)}),
-        "rank1_prime": (lambda g: (randn(g, 23),), {"module": lambda: nn.LogSoftmax(dim=0)}),
-        "vocab_1000": (lambda g: (randn(g, 2, 1000, std=2.0),), {"module": lambda: nn.LogSoftmax(dim=-1)}),
     }),
 ]

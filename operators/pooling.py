@@ -1,11 +1,15 @@
-"""Pooling: average, max and power-average pooling in 1d and 2d, fixed and adaptive.
+"""Pooling: average, max and power-average pooling in 1d, 2d and 3d, fixed and adaptive.
 
 Covers: 2x2 and 3x3 windows, rectangular windows, stride != kernel, padding with and
 without count_include_pad, ceil_mode on and off, dilation (max pooling), odd and prime
 sizes, a window as large as the input (global pooling), negative-only and large inputs;
 adaptive pooling to 1x1, to sizes that divide the input and to sizes that do not
-(overlapping windows), to rectangular outputs; lp_pool2d with p = 1, 2, 3.
-Not yet: 3d pooling, divisor_override, max pooling indices (return_indices), fractional pooling.
+(overlapping windows), to rectangular outputs; lp_pool2d with p = 1, 2, 3; 3d pooling with
+kernels cubic and not, strides 1 and 2, padding, ceil_mode, count_include_pad left at its
+default and turned off, divisor_override, dilation for max pooling, global and non-dividing
+adaptive output sizes, return_indices left out, batch 2; adaptive_max_pool1d.
+Not yet: divisor_override in 1d and 2d, max pooling indices (return_indices), max_unpool3d,
+fractional pooling.
 """
 
 import torch
@@ -71,10 +75,41 @@ CASES = [
         "to_5_from_13": (lambda g: (randn(g, 2, 3, 13),), {"module": lambda: nn.AdaptiveAvgPool1d(5)}),
         "to_8_from_8": (lambda g: (randn(g, 1, 6, 8, std=3.0),), {"module": lambda: nn.AdaptiveAvgPool1d(8)}),
     }),
+    *op_cases("adaptive_max_pool1d", lambda: nn.AdaptiveMaxPool1d(1), {
+        "global": (lambda g: (randn(g, 1, 8, 16),), {"smoke": True}),
+        "to_4_from_16": (lambda g: (randn(g, 2, 4, 16),), {"module": lambda: nn.AdaptiveMaxPool1d(4)}),
+        "to_5_from_13": (lambda g: (randn(g, 1, 3, 13),), {"module": lambda: nn.AdaptiveMaxPool1d(5)}),
+        "rank2_no_batch": (lambda g: (randn(g, 6, 20),), {"module": lambda: nn.AdaptiveMaxPool1d(4)}),
+    }),
     *op_cases("lp_pool2d", None, {
         "p2_2x2": (lambda g: (uniform(g, 1, 4, 8, 8, low=0.0, high=2.0),), {"module": lambda: nn.LPPool2d(2, 2), "smoke": True}),
         "p2_3x3_stride2_signed": (lambda g: (randn(g, 1, 4, 9, 9),), {"module": lambda: nn.LPPool2d(2, 3, stride=2)}),
         "p1_2x2": (lambda g: (uniform(g, 1, 3, 6, 6, low=0.0, high=4.0),), {"module": lambda: nn.LPPool2d(1, 2)}),
         "p3_rect_2x3": (lambda g: (uniform(g, 1, 2, 6, 9, low=0.1, high=1.5),), {"module": lambda: nn.LPPool2d(3, (2, 3))}),
+    }),
+    *op_cases("avg_pool3d", lambda: nn.AvgPool3d(2), {
+        "2x2x2": (lambda g: (randn(g, 1, 3, 4, 8, 8),), {"smoke": True}),
+        "3x3x3_stride1_pad1": (lambda g: (randn(g, 1, 2, 5, 6, 6),), {"module": lambda: nn.AvgPool3d(3, stride=1, padding=1)}),
+        "exclude_pad_ceil": (lambda g: (randn(g, 2, 2, 5, 7, 7),), {"module": lambda: nn.AvgPool3d(
+            2, stride=2, padding=1, ceil_mode=True, count_include_pad=False)}),
+        "divisor_override": (lambda g: (randn(g, 1, 2, 4, 4, 4),), {"module": lambda: nn.AvgPool3d(2, divisor_override=3)}),
+        "rect_1x2x2": (lambda g: (randn(g, 1, 3, 3, 8, 6),), {"module": lambda: nn.AvgPool3d((1, 2, 2))}),
+    }),
+    *op_cases("max_pool3d", lambda: nn.MaxPool3d(2), {
+        "2x2x2": (lambda g: (randn(g, 1, 3, 4, 8, 8),), {"smoke": True}),
+        "3x3x3_stride2_pad1": (lambda g: (randn(g, 1, 2, 5, 7, 7),), {"module": lambda: nn.MaxPool3d(3, stride=2, padding=1)}),
+        "ceil_mode": (lambda g: (randn(g, 2, 2, 5, 5, 5),), {"module": lambda: nn.MaxPool3d(2, ceil_mode=True)}),
+        "dilation2": (lambda g: (randn(g, 1, 2, 6, 6, 6),), {"module": lambda: nn.MaxPool3d(2, dilation=2)}),
+        "rect_1x3x3": (lambda g: (randn(g, 1, 3, 3, 9, 9),), {"module": lambda: nn.MaxPool3d((1, 3, 3))}),
+    }),
+    *op_cases("adaptive_avg_pool3d", lambda: nn.AdaptiveAvgPool3d(1), {
+        "global": (lambda g: (randn(g, 1, 4, 4, 6, 6),), {"smoke": True}),
+        "to_2x2x2": (lambda g: (randn(g, 1, 3, 4, 8, 8),), {"module": lambda: nn.AdaptiveAvgPool3d(2)}),
+        "non_dividing_1x3x3_from_5x7x7": (lambda g: (randn(g, 2, 2, 5, 7, 7),), {"module": lambda: nn.AdaptiveAvgPool3d((1, 3, 3))}),
+    }),
+    *op_cases("adaptive_max_pool3d", lambda: nn.AdaptiveMaxPool3d(1), {
+        "global": (lambda g: (randn(g, 1, 4, 4, 6, 6),), {"smoke": True}),
+        "to_2x2x2": (lambda g: (randn(g, 1, 3, 4, 8, 8),), {"module": lambda: nn.AdaptiveMaxPool3d(2)}),
+        "non_dividing_1x3x3_from_5x7x7": (lambda g: (randn(g, 2, 2, 5, 7, 7),), {"module": lambda: nn.AdaptiveMaxPool3d((1, 3, 3))}),
     }),
 ]

@@ -1,17 +1,20 @@
-"""Reductions: mean, sum, prod, amax, amin, max over a dim, argmax, argmin, var, std,
-logsumexp, vector norm, cumsum, any, all.
+"""Reductions: mean, sum, prod, amax, amin, max and min over a dim, median, argmax, argmin, var,
+std, logsumexp, vector norm, cumsum, any, all.
 
 Covers: reduction over one axis, over several axes and over all of them, keepdim on and
 off, negative dims, ranks 1 to 5, singleton and prime-sized axes, large offsets and
 magnitudes, zeros and negative zeros, ties (argmax/argmin return the first), biased and
 unbiased variance, +-inf inputs to amax/amin, bool inputs to any/all; argmax, argmin,
-any and all have integer or bool outputs.
-Not yet: min over a dim, median, mode, cumprod, dtype arguments, integer inputs other than bool.
+any and all have integer or bool outputs; min over a dim with and without keepdim (values
+and indices), ties, rank 1 to 6; median over a dim and over everything (the lower of the
+two middles on even counts).
+Not yet: mode, cumprod, dtype arguments, integer inputs other than bool.
 """
 
 import torch
 
 from etconform.cases import Lambda, op_cases, randn, uniform, with_edges
+from operators._shapes import RANKS
 
 
 def _f(fn):
@@ -86,6 +89,12 @@ CASES = [
         "negative_large": (lambda g: (randn(g, 3, 17, std=100.0, mean=-500.0),), {"module": _f(lambda x: x.max(1).values)}),
         "rank1": (lambda g: (randn(g, 41),), {"module": _f(lambda x: x.max(0, keepdim=True).values)}),
     }),
+    *op_cases("min_dim", lambda: Lambda(lambda x: torch.min(x, dim=-1)), {
+        **{f"rank{r}": ((lambda g, s=s: (randn(g, *s),)), {"smoke": True} if r == 4 else {}) for r, s in RANKS.items()},
+        "keepdim_dim0": (lambda g: (randn(g, 4, 9),), {"module": lambda: Lambda(lambda x: torch.min(x, 0, keepdim=True))}),
+        "values_only_dim1": (lambda g: (randn(g, 2, 7, 5),), {"module": lambda: Lambda(lambda x: x.min(dim=1).values)}),
+        "ties": lambda g: (torch.randint(-2, 3, (4, 8), generator=g).float(),),  # five levels over 8: ties in every row
+    }),
     *op_cases("argmax", None, {
         "last_dim": (lambda g: (randn(g, 4, 16),), {"module": _f(lambda x: x.argmax(-1)), "smoke": True}),
         "dim1_keepdim": (lambda g: (randn(g, 2, 10, 3),), {"module": _f(lambda x: x.argmax(1, keepdim=True))}),
@@ -144,4 +153,12 @@ CASES = [
         "all_dims": (lambda g: _bools(g, 2, 3, 4, p=0.97), {"module": _f(lambda x: x.all())}),
         "float_input": (lambda g: (with_edges(g, 3, 6, edges=(0.0, -0.0)),), {"module": _f(lambda x: x.all(1))}),
     }, float_only=True),
+    *op_cases("median", lambda: Lambda(lambda x: torch.median(x, dim=-1)), {
+        "last_dim_odd": (lambda g: (randn(g, 4, 9),), {"smoke": True}),
+        "even_count_lower_middle": lambda g: (randn(g, 3, 8),),
+        "keepdim_dim1": (lambda g: (randn(g, 2, 7, 5),), {"module": lambda: Lambda(lambda x: torch.median(x, 1, keepdim=True))}),
+        "all_elements": (lambda g: (randn(g, 5, 7),), {"module": lambda: Lambda(lambda x: torch.median(x))}),
+        "rank1": lambda g: (randn(g, 37),),
+        "rank6": lambda g: (randn(g, 1, 2, 2, 3, 2, 5),),
+    }),
 ]

@@ -1,18 +1,21 @@
-"""Resize: upsample_nearest2d, upsample_bilinear2d, upsample_nearest1d, upsample_linear1d.
+"""Vision layers: upsample_nearest2d, upsample_bilinear2d, upsample_nearest1d, upsample_linear1d,
+pixel_shuffle, pixel_unshuffle, grid_sample.
 
 Covers: integer scale factors (2, 3, a different one per axis), output sizes that are not
 a multiple of the input (non-integer ratios), down-scaling (output smaller than input),
 bilinear with align_corners True and False, singleton spatial dims, large magnitudes, a
-resize between two compute ops (`between_mul_add`) and after a convolution (a decoder).
+resize between two compute ops (`between_mul_add`) and after a convolution (a decoder);
+pixel_shuffle and pixel_unshuffle by 2 and 3 (odd sizes), batch 2, a round trip; grid_sample
+bilinear and nearest, zeros and border padding, align_corners both ways.
 Not yet: bicubic, trilinear and nearest 3-D, antialiased down-scaling, nearest-exact,
-recompute_scale_factor, dynamic output sizes.
+recompute_scale_factor, dynamic output sizes, grid_sample in 3-D and bicubic.
 """
 
 import torch
 import torch.nn.functional as F
 
-from etconform.cases import Lambda, op_cases, randn, with_edges
-from operators.layout import between_mul_add
+from etconform.cases import Lambda, op_cases, randn, uniform, with_edges
+from operators._shapes import between_mul_add
 
 
 def resize(**kwargs):
@@ -59,5 +62,30 @@ CASES = [
         "scale2_align_corners": (lambda g: (randn(g, 1, 4, 9),), {"module": resize(scale_factor=2, mode="linear", align_corners=True)}),
         "to_size_non_integer": (lambda g: (randn(g, 2, 3, 5),), {"module": resize(size=12, mode="linear")}),
         "down_to_size": (lambda g: (randn(g, 1, 2, 16),), {"module": resize(size=6, mode="linear")}),
+    }),
+    *op_cases("pixel_shuffle", None, {
+        "r2": (lambda g: (randn(g, 1, 4, 4, 4),), {"module": lambda: torch.nn.PixelShuffle(2), "smoke": True}),
+        "r3_odd": (lambda g: (randn(g, 1, 9, 3, 5),), {"module": lambda: torch.nn.PixelShuffle(3)}),
+        "r2_several_out_channels": (lambda g: (randn(g, 2, 12, 5, 3),), {"module": lambda: torch.nn.PixelShuffle(2)}),
+        "large_values": (lambda g: (with_edges(g, 1, 8, 3, 3, scale=500.0),), {"module": lambda: torch.nn.PixelShuffle(2)}),
+        "between_mul_add": (lambda g: (randn(g, 1, 8, 4, 4),), {"module": between_mul_add(lambda x: F.pixel_shuffle(x, 2))}),
+    }),
+    *op_cases("pixel_unshuffle", None, {
+        "r2": (lambda g: (randn(g, 1, 2, 8, 8),), {"module": lambda: torch.nn.PixelUnshuffle(2), "smoke": True}),
+        "r3_odd": (lambda g: (randn(g, 1, 3, 9, 6),), {"module": lambda: torch.nn.PixelUnshuffle(3)}),
+        "batch2": (lambda g: (randn(g, 2, 1, 6, 10),), {"module": lambda: torch.nn.PixelUnshuffle(2)}),
+        "between_mul_add": (lambda g: (randn(g, 1, 4, 4, 6),), {"module": between_mul_add(lambda x: F.pixel_unshuffle(x, 2))}),
+        "round_trip": (lambda g: (randn(g, 1, 3, 6, 6),), {"module": lambda: Lambda(lambda x: F.pixel_shuffle(F.pixel_unshuffle(x, 3), 3))}),
+    }),
+    *op_cases("grid_sample", lambda: Lambda(F.grid_sample), {
+        "bilinear_default": (lambda g: (randn(g, 1, 3, 8, 8), uniform(g, 1, 5, 5, 2)), {"smoke": True}),
+        "nearest": (lambda g: (randn(g, 1, 3, 8, 8), uniform(g, 1, 5, 5, 2)), {"module": lambda: Lambda(
+            lambda x, grid: F.grid_sample(x, grid, mode="nearest", align_corners=False))}),
+        "border_align_corners": (lambda g: (randn(g, 1, 2, 6, 9), uniform(g, 1, 4, 7, 2, low=-1.3, high=1.3)),
+                                 {"module": lambda: Lambda(lambda x, grid: F.grid_sample(x, grid, padding_mode="border", align_corners=True))}),
+        "zeros_outside": (lambda g: (randn(g, 2, 2, 6, 6), uniform(g, 2, 6, 6, 2, low=-1.5, high=1.5)), {"module": lambda: Lambda(
+            lambda x, grid: F.grid_sample(x, grid, padding_mode="zeros", align_corners=False))}),
+        "identity_grid": (lambda g: (randn(g, 1, 1, 5, 5),), {"module": lambda: Lambda(lambda x: F.grid_sample(
+            x, F.affine_grid(torch.eye(2, 3).unsqueeze(0), [1, 1, 5, 5], align_corners=False), align_corners=False))}),
     }),
 ]
