@@ -11,7 +11,7 @@ from etconform.targets import TARGETS, Target
 
 # Modules whose tests start whole pytest runs or lower models: a minute or more each. Handed out
 # first under xdist, they do not leave one worker busy at the end while the other idles.
-LONGEST_FIRST = ("test_sharding.py", "test_sharing.py", "test_first_screen.py", "test_records.py",
+LONGEST_FIRST = ("test_xdist.py", "test_first_screen.py", "test_records.py",
                  "test_expectations.py", "test_model_thresholds.py", "test_cache.py", "test_crash.py")
 
 

@@ -228,13 +228,23 @@ def _key_in_child(env: dict[str, str], cwd: Path | None = None) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_an_environment_that_can_change_a_result_changes_the_key(tmp_path):
-    """A fault switched on by a variable (LD_PRELOAD, a debug switch of the stack) must not replay a clean pass."""
-    clean = _key_in_child({})
-    assert _key_in_child({}) == clean
-    assert _key_in_child({"LD_PRELOAD": str(tmp_path / "fault.so")}) != clean
-    assert _key_in_child({"EXECUTORCH_PLANTED_FAULT": "1"}) != clean
-    assert _key_in_child({"PYTEST_XDIST_WORKER": "gw7", "COLUMNS": "33"}) == clean  # bookkeeping only
+def test_an_environment_that_can_change_a_result_changes_the_key(tmp_path, monkeypatch):
+    """A fault switched on by a variable (LD_PRELOAD, a debug switch of the stack) must not replay a clean pass.
+    The environment is read at each key (cache.environment), so this process's own serves to show it."""
+    def key() -> str:
+        return cache_mod.case_key("d" * 64, TARGETS["tosa_int"])
+
+    clean = key()
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "fault.so"))
+    assert key() != clean
+    monkeypatch.delenv("LD_PRELOAD")
+    monkeypatch.setenv("EXECUTORCH_PLANTED_FAULT", "1")
+    assert key() != clean
+    monkeypatch.delenv("EXECUTORCH_PLANTED_FAULT")
+    assert key() == clean
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")
+    monkeypatch.setenv("COLUMNS", "33")
+    assert key() == clean  # bookkeeping only
 
 
 def test_a_package_shadowing_the_system_under_test_changes_the_key(tmp_path):

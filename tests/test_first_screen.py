@@ -26,9 +26,23 @@ def _pytest(results: Path, *extra: str) -> subprocess.CompletedProcess:
     return done
 
 
-def test_a_run_records_how_it_ran_and_its_report_says_so(tmp_path):
-    _pytest(tmp_path / "first")
-    _pytest(tmp_path / "again", "--baseline", str(tmp_path / "first"), "--memory-budget", "sram=384KiB")
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Two runs of one case: the first with its report planted to break (tests/faults/broken_report.py),
+    the second held to the first's records as its baseline."""
+    base = tmp_path_factory.mktemp("first_screen")
+    first = base / "first"
+    first.mkdir()
+    (first / "report.html").write_text("an earlier run's report")
+    broken = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.faults.broken_report",
+                             "-q", *SELECT, "--results-dir", str(first), "--cache-dir", str(base / "cache")],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    _pytest(base / "again", "--baseline", str(first), "--memory-budget", "sram=384KiB")
+    return base, broken
+
+
+def test_a_run_records_how_it_ran_and_its_report_says_so(runs):
+    tmp_path, _ = runs
     run = json.loads((tmp_path / "again" / "run.json").read_text())["runs"][0]
     assert run["selection"]["partial"] and run["selection"]["narrowed_by"] == ["-m operator", "-k 'xnnpack_fp32 and relu-4d'"]
     records = [json.loads(line) for line in (tmp_path / "again" / "records.jsonl").read_text().splitlines()]
@@ -159,13 +173,9 @@ def test_the_first_screen_says_when_no_fvp_or_board_ran():
     assert not any("no FVP or board ran" in c for c in report.build(records)["verdict"]["caveats"])
 
 
-def test_a_report_that_cannot_be_written_keeps_the_records_leaves_no_stale_report_and_fails_the_run(tmp_path):
-    results = tmp_path / "run"
-    results.mkdir()
-    (results / "report.html").write_text("an earlier run's report")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.faults.broken_report",
-                           "-q", *SELECT, "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache")],
-                          cwd=REPO, capture_output=True, text=True, timeout=900)
+def test_a_report_that_cannot_be_written_keeps_the_records_leaves_no_stale_report_and_fails_the_run(runs):
+    base, done = runs
+    results = base / "first"
     assert done.returncode == pytest.ExitCode.INTERNAL_ERROR, done.stdout[-2000:]
     assert "etconform: the report could not be written (TypeError: unsupported format string" in done.stdout
     assert f"python -m etconform report {results}" in done.stdout

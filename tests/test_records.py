@@ -41,27 +41,6 @@ def test_an_unknown_outcome_is_refused(tmp_path):
         RecordWriter(tmp_path, "gw0").write(_record("a", outcome="ok"))
 
 
-def test_xdist_workers_records_merge_into_one_file(tmp_path):
-    results = tmp_path / "results"
-    node = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
-    nodes = [node.format(c) for c in ("add-4d_same", "sub-2d_same", "mul-3d_same", "relu-4d")]
-    env = {**os.environ, "PYTEST_ADDOPTS": ""}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *nodes, "--results-dir", str(results)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    records = [json.loads(line) for line in (results / RECORDS).read_text().splitlines()]
-    parts = sorted(p.name for p in (results / ".parts").glob("records-*.jsonl"))
-    assert parts == ["records-gw0.jsonl", "records-gw1.jsonl"]
-    assert len(records) == 8 and {r["executor"] for r in records} == {"et_runtime", "device"}
-    assert {r["outcome"] for r in records if r["executor"] == "device"} == {"skip"}
-    assert all(r["outcome"] == "pass" and r["metrics"]["max_abs_err"] == 0.0 for r in records if r["executor"] == "et_runtime")
-    assert "etconform" in proc.stdout and "xnnpack_fp32     pass 4" in proc.stdout
-    for name in ("report.html", "report.md", "report.json", "support_matrix.md", "support_matrix.json"):
-        assert (results / name).stat().st_size > 0, name
-
-
 def test_a_crashed_worker_leaves_a_record_naming_the_case():
     from etconform.plugin.hooks import crash_record
 
@@ -74,30 +53,27 @@ def test_a_crashed_worker_leaves_a_record_naming_the_case():
     assert crash_record("tests/test_x.py::test_y", "x") is None
 
 
-@pytest.mark.parametrize("known", [False, True])
-def test_a_native_crash_in_the_partitioner_fails_its_case_unless_a_known_failure_names_it(tmp_path, known):
-    """XNNPACK's partitioner planted to segfault (tests/faults/sut.py): the worker dies, xdist restarts it,
-    and the crash's record is decided by the policy like any other: a stage entry naming it makes it xfail."""
+def test_a_native_crash_in_the_partitioner_fails_its_case_unless_a_known_failure_names_it(tmp_path):
+    """XNNPACK's partitioner planted to segfault (tests/faults/sut.py): the worker dies at each case, xdist
+    restarts it, and each crash's record is decided by the policy like any other: a stage entry naming it
+    makes relu-4d xfail, and abs-4d, which no entry names, fails."""
     (tmp_path / "xnnpack_fp32.toml").write_text(
-        '[xfail."relu-4d"]\nstage = "lower"\nmessage = "the test process crashed .* at lower"\nreason = "a known crash"\n'
-        if known else "")
+        '[xfail."relu-4d"]\nstage = "lower"\nmessage = "the test process crashed .* at lower"\nreason = "a known crash"\n')
     results = tmp_path / "results"
+    node = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "-p", "tests.faults.planted",
-         "suites/xnnpack/test_operators.py::test_operator[relu-4d-xnnpack_fp32]", "--results-dir", str(results),
-         "--no-cache"],
+         node.format("relu-4d"), node.format("abs-4d"), "--results-dir", str(results), "--no-cache"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTEST_ADDOPTS": "", "ETCONFORM_PLANT": "partitioner_segfault",
              "ETCONFORM_EXPECTATIONS": str(tmp_path)},
     )
-    (record,) = [r for r in map(json.loads, (results / RECORDS).read_text().splitlines()) if r["executor"] == "process"]
-    assert record["stage"] == "lower" and "crashed" in record["message"], record
-    if known:
-        assert (record["outcome"], record["expected"]) == ("xfail", "a known crash")
-        assert proc.returncode == 0 and "1 xfailed" in proc.stdout, proc.stdout[-2000:]
-    else:
-        assert record["outcome"] == "fail"
-        assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout[-2000:]
+    crashes = {r["case"]: r for r in map(json.loads, (results / RECORDS).read_text().splitlines()) if r["executor"] == "process"}
+    assert set(crashes) == {"relu-4d", "abs-4d"}, proc.stdout[-2000:]
+    assert all(r["stage"] == "lower" and "crashed" in r["message"] for r in crashes.values()), crashes
+    assert (crashes["relu-4d"]["outcome"], crashes["relu-4d"]["expected"]) == ("xfail", "a known crash")
+    assert crashes["abs-4d"]["outcome"] == "fail"
+    assert proc.returncode == 1 and "1 failed" in proc.stdout and "1 xfailed" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_a_session_without_conformance_tests_leaves_earlier_records_alone(tmp_path):

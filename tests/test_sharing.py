@@ -1,8 +1,5 @@
-"""A case's targets share its build and export in one worker; under -n its operator tests stay on one worker."""
+"""A case's targets share its build and export in one worker (under -n, tests/test_xdist.py: on one worker)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -51,22 +48,3 @@ def test_the_targets_of_a_case_share_one_build_and_one_export(tmp_path, case, ta
     lowered = {"tosa_fp": "tosa_ref", "xnnpack_fp32": "et_runtime"}
     for run, target in zip(runs, targets):
         assert by_executor(run)[lowered[target]]["outcome"] == "pass", run.summary()
-
-
-def test_under_xdist_a_cases_operator_tests_run_on_one_worker_one_after_another(tmp_path):
-    select = ["suites/ethos_u/test_operators.py", "suites/xnnpack/test_operators.py", "-m", "operator",
-              "-k", "(relu-4d or abs-4d) and (tosa_fp or xnnpack_fp32)"]
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-v", *select,
-                           "--no-cache", "--results-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    workers: dict[str, set[str]] = {}
-    targets: dict[str, set[str]] = {}
-    for part in (tmp_path / ".parts").glob("records-*.jsonl"):
-        for line in part.read_text().splitlines():
-            record = json.loads(line)
-            workers.setdefault(record["case"], set()).add(part.stem)
-            targets.setdefault(record["case"], set()).add(record["target"])
-    assert {"relu-4d", "abs-4d"} <= set(workers)
-    assert all(t == {"tosa_fp", "xnnpack_fp32"} for t in targets.values()), targets
-    assert all(len(w) == 1 for w in workers.values()), workers

@@ -33,7 +33,7 @@ def failing_cases(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[d
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     for r in records:
         grouped[(r["case"], r["target"])].append(r)
-    return {key: group for key, group in grouped.items() if policy.case_outcome(group)[0] in ("wrong_delegated", *policy.FAILING)}
+    return {key: group for key, group in grouped.items() if policy.case_outcome(group)[0] in policy.UNEXPECTED}
 
 
 def _key(bad: list[dict[str, Any]]) -> tuple[str, frozenset, str]:

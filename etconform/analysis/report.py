@@ -38,17 +38,17 @@ def _what_ran(records: list[dict[str, Any]]) -> dict[str, list[str]]:
     per: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     reasons: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     for r in records:
-        per[(r["target"], r["executor"])]["skip" if r["outcome"] == Outcome.SKIP else "ran"] += 1
+        per[(r["target"], r["executor"])][Outcome.SKIP if r["outcome"] == Outcome.SKIP else "ran"] += 1
         if r["outcome"] == Outcome.SKIP:
             reasons[(r["target"], r["executor"])][clip(r.get("message") or "no reason given", 220)] += 1
     lines: dict[str, list[str]] = collections.defaultdict(list)
     for (target, executor), counts in sorted(per.items(), key=lambda kv: (kv[0][0], kv[1]["ran"] == 0, kv[0][1])):
         name = EXECUTOR_NAMES.get(executor, executor)
-        why = reasons[(target, executor)].most_common(1)[0][0] if counts["skip"] else ""
+        why = reasons[(target, executor)].most_common(1)[0][0] if counts[Outcome.SKIP] else ""
         if not counts["ran"]:
-            lines[target].append(f"{name} not run: {why} ({counts['skip']} skipped)")
-        elif counts["skip"]:
-            lines[target].append(f"{name} {counts['ran']}, skipped {counts['skip']} ({why})")
+            lines[target].append(f"{name} not run: {why} ({counts[Outcome.SKIP]} skipped)")
+        elif counts[Outcome.SKIP]:
+            lines[target].append(f"{name} {counts['ran']}, skipped {counts[Outcome.SKIP]} ({why})")
         else:
             lines[target].append(f"{name} {counts['ran']}")
     return dict(lines)
@@ -123,7 +123,7 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
     for (case, target), group in grouped.items():
         outcome, stage = policy.case_outcome(group)
         key = "unexpected" if outcome in policy.UNEXPECTED or (case, target) in apart \
-            else "xfail" if outcome in policy.KNOWN else outcome
+            else Outcome.XFAIL if outcome in policy.KNOWN else outcome
         counts["unexpected_expectations"] += (case, target) in apart
         per_target[target][key] += 1
         counts[key] += 1
@@ -154,8 +154,8 @@ def verdict(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[s
         caveats.append("the run did not finish normally (exit status "
                        + ", ".join(str(run.get("exit_status")) for run in runs) + ")")
     status = "FAIL" if counts["unexpected"] else "PASS"
-    targets = {t: f"{'FAIL' if c['unexpected'] else 'PASS'}: {c['unexpected']} unexpected, {c['xfail']} known, "
-                  f"{c['pass']} passed, {c['fallback']} passed with expected CPU fallbacks, {c['skip']} skipped"
+    targets = {t: f"{'FAIL' if c['unexpected'] else 'PASS'}: {c['unexpected']} unexpected, {c[Outcome.XFAIL]} known, "
+                  f"{c[Outcome.PASS]} passed, {c[Outcome.FALLBACK]} passed with expected CPU fallbacks, {c[Outcome.SKIP]} skipped"
                for t, c in sorted(per_target.items())}
     return {"status": status, "pairs": len(grouped), "counts": dict(counts), "caveats": caveats, "targets": targets}
 
@@ -194,7 +194,7 @@ def _failed_on_expectations(grouped: dict[tuple[str, str], list[dict[str, Any]]]
         except (ExpectationError, KeyError):
             continue
         judgement = policy.judge(group, expect, "")
-        if judgement.action == "fail":
+        if judgement.action == policy.Action.FAIL:
             found[(case, target)] = judgement.message.splitlines()[0][:300]  # its cause; the summary is empty
     return found
 
@@ -514,17 +514,17 @@ def _duration(seconds: Any) -> str:
 def verdict_line(report: dict[str, Any]) -> str:
     v = report["verdict"]
     c = v["counts"]
-    parts = [f"{c[f'unexpected_{o}']} {name}" for o, name in (("wrong_delegated", "wrong inside a delegate"),
-             ("mismatch", "mismatches"), ("fail", "failures"), ("error", "bad cases")) if c.get(f"unexpected_{o}")]
+    parts = [f"{c[f'unexpected_{o}']} {name}" for o, name in ((policy.WRONG_DELEGATED, "wrong inside a delegate"),
+             (Outcome.MISMATCH, "mismatches"), (Outcome.FAIL, "failures"), (Outcome.ERROR, "bad cases")) if c.get(f"unexpected_{o}")]
     if c.get("unexpected_fallback"):
         parts.append(f"of which {c['unexpected_fallback']} unexpected CPU fallbacks")
     if c.get("unexpected_expectations"):
         parts.append(f"{c['unexpected_expectations']} known failures that passed or lost coverage")
     return (f"{v['status']}: {c.get('unexpected', 0)} unexpected" + (f" ({', '.join(parts)})" if parts else "")
-            + f", {c.get('xfail', 0)} known failures"
+            + f", {c.get(Outcome.XFAIL, 0)} known failures"
             + (f" (of which {c['known_wrong_delegated']} WRONG inside a delegate)" if c.get("known_wrong_delegated") else "")
-            + f", {c.get('pass', 0)} passed, {c.get('fallback', 0)} passed with "
-            f"expected CPU fallbacks, {c.get('skip', 0)} skipped; {v['pairs']} case x target pairs")
+            + f", {c.get(Outcome.PASS, 0)} passed, {c.get(Outcome.FALLBACK, 0)} passed with "
+            f"expected CPU fallbacks, {c.get(Outcome.SKIP, 0)} skipped; {v['pairs']} case x target pairs")
 
 
 def to_markdown(report: dict[str, Any]) -> str:

@@ -29,9 +29,11 @@ from etconform.records import Outcome
 # One name and one colour per outcome, the same in the legend, the matrix and the plots.
 LABELS = policy.LABELS
 COLOURS = {
-    "wrong_delegated": "#67000d", "mismatch": "#e31a1c", "fail": "#fd8d3c", "error": "#6a3d9a",
-    "wrong_known": "#b15928", "xfail": "#fed976", "fallback": "#9ecae1", "pass": "#31a354", "skip": "#d9d9d9", "info": "#f0f0f0",
+    policy.WRONG_DELEGATED: "#67000d", Outcome.MISMATCH: "#e31a1c", Outcome.FAIL: "#fd8d3c", Outcome.ERROR: "#6a3d9a",
+    policy.WRONG_KNOWN: "#b15928", Outcome.XFAIL: "#fed976", Outcome.FALLBACK: "#9ecae1", Outcome.PASS: "#31a354",
+    Outcome.SKIP: "#d9d9d9", Outcome.INFO: "#f0f0f0",
 }
+DARK = (policy.WRONG_DELEGATED, Outcome.MISMATCH, Outcome.ERROR, policy.WRONG_KNOWN)  # white ink on their colours
 e = html.escape
 
 
@@ -200,7 +202,7 @@ def layer_plot(record: dict[str, Any]) -> Any:
 # --- the page ----------------------------------------------------------------------------
 
 def _ink(outcome: str) -> str:
-    return "#fff" if outcome in ("wrong_delegated", "mismatch", "error", "wrong_known") else "#000"
+    return "#fff" if outcome in DARK else "#000"
 
 
 def _cell(cell: dict[str, Any], subject: str, target: str) -> str:
@@ -208,7 +210,7 @@ def _cell(cell: dict[str, Any], subject: str, target: str) -> str:
         return "<td class=na>-</td>"
     worst = cell["worst"]
     counts = ", ".join(f"{LABELS[k]} {v}" for k, v in sorted(cell["counts"].items(), key=lambda kv: matrix.SEVERITY.index(kv[0])))
-    first = next((c for c in cell["cases"] if c["outcome"] not in ("fallback",)), None)
+    first = next((c for c in cell["cases"] if c["outcome"] != Outcome.FALLBACK), None)
     text = f"<a href='#{anchor(first['case'], target)}'>{e(counts)}</a>" if first else e(counts)
     return f"<td style='background:{COLOURS[worst]};color:{_ink(worst)}'>{text}</td>"
 

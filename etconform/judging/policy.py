@@ -56,9 +56,9 @@ COVERABLE = (Outcome.MISMATCH, Outcome.FAIL, Outcome.XFAIL)  # what a known fail
 # eager too; `wrong_known`: the same, covered by a known failure: still a wrong answer, not hidden among them.
 WRONG_DELEGATED, WRONG_KNOWN = "wrong_delegated", "wrong_known"
 # One name per cell outcome, the same in the matrix, the report and its legend.
-LABELS = {WRONG_DELEGATED: "WRONG (delegated)", "mismatch": "mismatch", "fail": "fail", "error": "error (bad case)",
-          WRONG_KNOWN: "WRONG (known)", "xfail": "known failure", "fallback": "fallback (expected)", "pass": "pass",
-          "skip": "skip", "info": "info"}
+LABELS = {WRONG_DELEGATED: "WRONG (delegated)", Outcome.MISMATCH: "mismatch", Outcome.FAIL: "fail",
+          Outcome.ERROR: "error (bad case)", WRONG_KNOWN: "WRONG (known)", Outcome.XFAIL: "known failure",
+          Outcome.FALLBACK: "fallback (expected)", Outcome.PASS: "pass", Outcome.SKIP: "skip", Outcome.INFO: "info"}
 UNEXPECTED = (WRONG_DELEGATED, *FAILING)  # cells that fail the run
 KNOWN = (WRONG_KNOWN, Outcome.XFAIL)  # cells a known failure covers
 SEVERITY = (WRONG_DELEGATED, *FAILING, WRONG_KNOWN, Outcome.XFAIL, Outcome.FALLBACK, Outcome.PASS, Outcome.SKIP,
@@ -225,9 +225,17 @@ def judged(record: dict[str, Any], expect: Expectation, on_cpu: bool = False) ->
 
 # --- tests -------------------------------------------------------------------------------
 
+class Action(enum.StrEnum):
+    """What pytest makes of a case's test."""
+    PASS = "pass"
+    FAIL = "fail"
+    XFAIL = "xfail"
+    SKIP = "skip"
+
+
 @dataclass
 class Judgement:
-    action: str  # pass, fail, xfail, skip
+    action: Action
     message: str = ""
 
 
@@ -258,22 +266,22 @@ def judge(records: list[dict[str, Any]], expect: Expectation, summary: str) -> J
     """The pytest result of one case on one target, from its records alone."""
     errors = [r for r in records if r["outcome"] == Outcome.ERROR]
     if errors:
-        return Judgement("fail", f"BAD CASE (a bug in the suite, not the backend): {errors[0]['message']}")
+        return Judgement(Action.FAIL, f"BAD CASE (a bug in the suite, not the backend): {errors[0]['message']}")
     if any(r["outcome"] in FAILING for r in records):
-        return Judgement("fail", summary)
+        return Judgement(Action.FAIL, summary)
     stale = _stale_entries(records, expect)
     if stale:
-        return Judgement("fail", "XPASS(strict): " + "; ".join(stale) + f": tighten the expectations\n{summary}")
+        return Judgement(Action.FAIL, "XPASS(strict): " + "; ".join(stale) + f": tighten the expectations\n{summary}")
     lost = lost_coverage(records, expect)
     if lost:
-        return Judgement("fail", f"{lost}\n{summary}")
+        return Judgement(Action.FAIL, f"{lost}\n{summary}")
     if any(r["outcome"] == Outcome.XFAIL for r in records):
         reasons = sorted({r.get("expected", "") for r in records if r["outcome"] == Outcome.XFAIL})
-        return Judgement("xfail", "; ".join(reasons))
+        return Judgement(Action.XFAIL, "; ".join(reasons))
     if not any(role_of(r) == LOWERED and r["outcome"] in COMPARED for r in records):
         why = "; ".join(f"{r['executor']}: {r['outcome']} {r.get('message', '')}".strip() for r in records if role_of(r) == LOWERED)
-        return Judgement("skip", f"the lowered program ran nowhere ({why or 'no executor runs it'})")
-    return Judgement("pass")
+        return Judgement(Action.SKIP, f"the lowered program ran nowhere ({why or 'no executor runs it'})")
+    return Judgement(Action.PASS)
 
 
 def unverified_run(records: list[dict[str, Any]]) -> str:

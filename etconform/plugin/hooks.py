@@ -166,11 +166,11 @@ class Conformance:
         again = " or ".join(reproduce(case.id, target.name, self.seed, test_id))
         judgement = policy.judge(run.records, expect, f"seed {case.seed(self.seed)}; reproduce: {again}\n{run.summary()}")
         _attach_to_allure(run, case, target, judgement)
-        if judgement.action == "fail":
+        if judgement.action == policy.Action.FAIL:
             pytest.fail(judgement.message, pytrace=False)
-        if judgement.action == "xfail":
+        if judgement.action == policy.Action.XFAIL:
             pytest.xfail(f"known failure at {policy.case_outcome(run.records)[1] or 'compare'}: {judgement.message}")
-        if judgement.action == "skip":
+        if judgement.action == policy.Action.SKIP:
             pytest.skip(judgement.message)
 
 
@@ -187,7 +187,7 @@ def _attach_to_allure(run: Any, case: Any, target: Any, judgement: Any) -> None:
     allure.dynamic.sub_suite(case.subject)
     labels = {"backend": target.backend, "target": target.name, "family": family(case), "operator": case.subject,
               "kind": case.kind, "outcome": outcome, "stage": stage,
-              "known_failure": judgement.message if judgement.action == "xfail" else ""}
+              "known_failure": judgement.message if judgement.action == policy.Action.XFAIL else ""}
     for name, value in labels.items():
         if value:
             allure.dynamic.label(name, value[:200])
