@@ -72,21 +72,41 @@ def test_a_key_names_a_case_or_all_cases_of_an_operator(tmp_path):
     assert for_case("tosa_int", by_id["relu-4d"], None, tmp_path).tolerance == {}
 
 
-def test_a_known_failure_scoped_to_a_seed_forgives_nothing_on_another_seed(tmp_path):
-    """GELU's erf form for tanh is off eager on xnnpack_fp32 (a real known failure): an entry drafted
-    from seed 1 is an xfail on seed 1, while on seed 0 the same failure fails, naming itself."""
-    (tmp_path / "xnnpack_fp32.toml").write_text(
+# GELU's erf form for tanh is off eager on xnnpack_fp32 (a real known failure), known here on seed 0 only.
+FIVE_CASES = ("gelu-tanh_approx", "relu-4d", "add-4d_same", "softmax-dim1_4d", "sub-2d_same")
+NODE = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
+
+
+@pytest.fixture(scope="module")
+def five_cases(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One real run on seed 0 of five cases against expectations each of which is right or wrong in its own way."""
+    base = tmp_path_factory.mktemp("five_cases")
+    (base / "xnnpack_fp32.toml").write_text(
         '[xfail."gelu-tanh_approx"]\nexecutors = ["et_runtime"]\nchecks = ["vs_eager"]\nmax = {max_abs_err = 0.001}\n'
-        'seeds = [1]\nreason = "erf GELU for tanh"\n')
-    node = "suites/xnnpack/test_operators.py::test_operator[gelu-tanh_approx-xnnpack_fp32]"
-    on_its_seed = _pytest(["-q", node, "--seed", "1", "--results-dir", str(tmp_path / "s1")], tmp_path)
-    assert "1 xfailed" in on_its_seed.stdout.strip().splitlines()[-1], on_its_seed.stdout[-2000:]
-    elsewhere = _pytest(["-q", node, "--seed", "0", "--results-dir", str(tmp_path / "s0")], tmp_path)
+        'seeds = [0]\nreason = "erf GELU for tanh"\n'
+        '[xfail."relu-4d"]\nstage = "lower"\nreason = "a stale entry: relu works"\n'
+        '[unsupported]\n"add-4d_same" = {cpu = ["aten_add_tensor"], reason = "stale: add delegates"}\n'
+        '"softmax-dim1_4d" = {cpu = ["aten__softmax_default"], reason = "last dim only"}\n'
+        '"sub-2d_same" = {cpu = ["aten_mul_tensor"], reason = "lists the wrong op"}\n'
+    )
+    proc = _pytest(["-q", *(NODE.format(c) for c in FIVE_CASES), "--seed", "0", "--results-dir", str(base / "results"),
+                    "--alluredir", str(base / "allure")], base)
+    return base, proc
+
+
+def test_a_known_failure_scoped_to_a_seed_forgives_nothing_on_another_seed(five_cases):
+    """The entry scoped to seed 0 is an xfail there (the five-case run), while on seed 1 the same failure
+    fails, naming itself."""
+    base, on_its_seed = five_cases
+    records = [json.loads(line) for line in (base / "results" / "records.jsonl").read_text().splitlines()]
+    assert next(r for r in records if r["case"] == "gelu-tanh_approx" and r["executor"] == "et_runtime")["outcome"] == "xfail"
+    node = NODE.format("gelu-tanh_approx")
+    elsewhere = _pytest(["-q", node, "--seed", "1", "--results-dir", str(base / "s1")], base)
     assert "1 failed" in elsewhere.stdout.strip().splitlines()[-1], elsewhere.stdout[-2000:]
     assert "et_runtime: mismatch@compare - vs eager: max abs err" in elsewhere.stdout
     # The failure says how to run it again, alone and as its test, on its seed.
-    assert "reproduce: .venv/bin/python -m etconform run gelu-tanh_approx xnnpack_fp32 --seed 0 or ./run suite " \
-           f"'{node}' --seed 0" in elsewhere.stdout
+    assert "reproduce: .venv/bin/python -m etconform run gelu-tanh_approx xnnpack_fp32 --seed 1 or ./run suite " \
+           f"'{node}' --seed 1" in elsewhere.stdout
 
 
 def test_for_case_holds_only_the_known_failures_of_the_runs_seed(tmp_path):
@@ -121,20 +141,9 @@ def test_a_draft_from_two_seeds_scopes_to_its_seeds_what_failed_on_one_of_them()
     assert _xfails(both[1:] + [{**both[0], "outcome": "pass", "findings": []}], {})["gru-default"][0]["seeds"] == [1]
 
 
-def test_scoped_xfail_and_the_partition_contract_on_a_real_run(tmp_path):
-    (tmp_path / "xnnpack_fp32.toml").write_text(
-        '[xfail."gelu-tanh_approx"]\nexecutors = ["et_runtime"]\nchecks = ["vs_eager"]\nmax = {max_abs_err = 0.001}\n'
-        'reason = "erf GELU for tanh"\n'
-        '[xfail."relu-4d"]\nstage = "lower"\nreason = "a stale entry: relu works"\n'
-        '[unsupported]\n"add-4d_same" = {cpu = ["aten_add_tensor"], reason = "stale: add delegates"}\n'
-        '"softmax-dim1_4d" = {cpu = ["aten__softmax_default"], reason = "last dim only"}\n'
-        '"sub-2d_same" = {cpu = ["aten_mul_tensor"], reason = "lists the wrong op"}\n'
-    )
-    results = tmp_path / "results"
-    node = "suites/xnnpack/test_operators.py::test_operator[{}-xnnpack_fp32]"
-    cases = ("gelu-tanh_approx", "relu-4d", "add-4d_same", "softmax-dim1_4d", "sub-2d_same")
-    proc = _pytest(["-q", *(node.format(c) for c in cases), "--results-dir", str(results),
-                    "--alluredir", str(tmp_path / "allure")], tmp_path)
+def test_scoped_xfail_and_the_partition_contract_on_a_real_run(five_cases):
+    base, proc = five_cases
+    results = base / "results"
     out = proc.stdout
     summary = out.strip().splitlines()[-1]
     assert all(part in summary for part in ("3 failed", "1 passed", "1 xfailed")), out[-3000:]
@@ -151,7 +160,7 @@ def test_scoped_xfail_and_the_partition_contract_on_a_real_run(tmp_path):
     # A known failure of a fully delegated program is still a wrong answer: the matrix says so.
     assert matrix["subjects"]["gelu"]["xnnpack_fp32"]["counts"] == {"wrong_known": 1}
     assert "WRONG (known) 1" in (results / "support_matrix.md").read_text()
-    _allure_groups_the_run_as_the_report_does(tmp_path / "allure")
+    _allure_groups_the_run_as_the_report_does(base / "allure")
 
 
 def _allure_groups_the_run_as_the_report_does(allure):
