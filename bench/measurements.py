@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from etconform import runinfo  # noqa: E402
+from etconform.plugin import runinfo  # noqa: E402
 
 PAGE = REPO / "docs" / "measurements.md"
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "auto"]

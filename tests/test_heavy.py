@@ -37,11 +37,11 @@ def test_a_heavy_test_carries_its_marker_and_a_timeout_beyond_its_lowering():
 
 @pytest.mark.parametrize("args, selected, left_out", [
     # tosa_fp lowers within the default limit, U55 a16w8 reaches Vela within it: not heavy
-    (("suites/ethos_u", "-k", "smollm2"), ["tosa_fp", "ethos_u55_128_a16w8"], 5),
-    (("suites/ethos_u", "-m", "heavy or smoke", "-k", "smollm2"), ["tosa_int", "tosa_int16", "ethos_u55_128",
+    (("suites/ethos_u/test_models.py", "-k", "smollm2"), ["tosa_fp", "ethos_u55_128_a16w8"], 5),
+    (("suites/ethos_u/test_models.py", "-m", "heavy or smoke", "-k", "smollm2"), ["tosa_int", "tosa_int16", "ethos_u55_128",
                                                                   "ethos_u85_256", "ethos_u85_256_a16w8"], 0),
     ((SMOLLM2_U85,), ["ethos_u85_256"], 0),
-    (("suites/ethos_u", "-n", "2", "-k", "smollm2"), None, 5),  # under xdist the workers collect: the controller says it
+    (("suites/ethos_u/test_models.py", "-n", "2", "-k", "smollm2"), None, 5),  # under xdist the workers collect: the controller says it
 ])
 def test_heavy_tests_run_only_when_asked_and_the_summary_says_what_was_left(args, selected, left_out):
     done = _collect(*args)
