@@ -160,3 +160,21 @@ def test_only_a_mismatch_no_known_failure_covers_is_localized_unasked():
     beyond = decide(findings, False, known, "et_runtime", {"cosine": 0.9})  # beyond its ceiling
     assert beyond.outcome == Outcome.MISMATCH and "cosine 0.9 below the expected 0.97" in beyond.beyond
     assert decide([], False, Expectation(), "et_runtime", {}).outcome == Outcome.PASS
+
+
+def test_a_tensor_a_pad_reads_is_read_at_the_pad_on_xnnpack(tmp_path, monkeypatch):
+    """ResNet-8's blocks pad a ReLU's output before the next convolution. XNNPACK's int8 delegate cannot
+    return a tensor a pad also reads (FINDINGS.md): tapped there, the program fails to run. Read at the
+    pad instead, the layer keeps its name and the tapped program runs."""
+    from etconform.analysis import localize
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.ZeroPad2d(1), nn.Conv2d(8, 8, 3)).eval()
+    g = torch.Generator().manual_seed(1)
+    built = Built(model, *([(torch.randn(1, 3, 16, 16, generator=g),) for _ in range(n)] for n in (2, 4)))
+    found = Localizer(built, TARGETS["xnnpack_int8"], tmp_path, {}).run(EXECUTORS["et_runtime"], None)
+    layers = {row[0]: row[1] for row in found["layers"]}
+    assert layers.get("1") == "relu, read at the pad after it", layers
+    monkeypatch.setattr(localize, "read_at_pads", lambda program, sources: {})  # tapped where it is computed
+    with pytest.raises(Exception, match="xnn_status_invalid_parameter"):
+        Localizer(built, TARGETS["xnnpack_int8"], tmp_path / "direct", {}).run(EXECUTORS["et_runtime"], None)

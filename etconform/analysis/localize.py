@@ -110,6 +110,29 @@ def _origin(node: torch.fx.Node, names: set[str]) -> str:
     return node.name
 
 
+_PADS = ("aten.pad.default", "aten.constant_pad_nd.default")
+
+
+def read_at_pads(program: Any, sources: set[str]) -> dict[str, torch.fx.Node]:
+    """Tapped tensors that a constant pad reads, each with the pad (itself tapped) to read it at instead.
+    XNNPACK's int8 delegate cannot return a tensor a pad also reads: the program fails to run
+    (FINDINGS.md). A pad only adds borders of zeros, so its output carries its input's error."""
+    found = {}
+    for node in program.graph.nodes:
+        pads = [u for u in node.users if str(u.target) in _PADS and u.name in sources]
+        if node.name in sources and pads:
+            found[node.name] = pads[0]
+    return found
+
+
+def _label(node: torch.fx.Node) -> tuple[str, str]:
+    """The module path (else the node name) and op of an exported node, as the taps name theirs."""
+    stack = list((node.meta.get("nn_module_stack") or {}).values())
+    path = stack[-1][0] if stack else ""
+    target = str(node.target)
+    return path or node.name, target.split(".")[-2] if target.count(".") >= 2 else target
+
+
 def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     """Lower a tapped copy of the model and compute quantized eager's and eager's value of every tap."""
     from executorch.devtools.intermediate_output_tap import FULL_TENSOR, tap_intermediate_outputs_
@@ -120,6 +143,10 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     sources = quantized_sources(program, target, calibration, workdir)
     if not sources:
         raise ValueError("no tensor of the model is quantized: nothing to tap")
+    read_at = read_at_pads(program, sources) if target.backend == "xnnpack" else {}
+    sources -= set(read_at)
+    nodes = {n.name: n for n in program.graph.nodes}
+    standing = {pad.name: _label(nodes[name]) for name, pad in read_at.items()}  # pad -> the layer it is read for
     tapped, specs = tap_intermediate_outputs_(copy.deepcopy(program), [(lambda n: n.name in sources, FULL_TENSOR)])
     lowered = lower(built.module, inputs, target, workdir, built.calibration, (tapped, 0.0), tapped=True)
     steps = tap_steps(lowered.quantized_module)
@@ -127,7 +154,10 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
     for spec in specs:
         q, reported = steps[spec.output_index] if spec.output_index < len(steps) else (None, None)
         op = spec.op_target.split(".")[-2] if spec.op_target.count(".") >= 2 else spec.op_target
-        layers.append(Layer(spec.module_path or spec.node_name, op, spec.node_name, spec.output_index, q[0] if q else None,
+        name = spec.module_path or spec.node_name
+        if spec.node_name in standing:
+            name, op = standing[spec.node_name][0], f"{standing[spec.node_name][1]}, read at the pad after it"
+        layers.append(Layer(name, op, spec.node_name, spec.output_index, q[0] if q else None,
                             reported[0] if q and reported and reported != q else None))
     homes = delegate_of_outputs(lowered.edge_program)
     for layer in layers:
