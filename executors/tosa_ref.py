@@ -67,7 +67,7 @@ def _run_tosa_child(tosa: bytes, inputs: list[np.ndarray], timeout: float, kwarg
             **{f"input_{i}": a for i, a in enumerate(inputs)},
         )
         try:
-            # Run as a plain script: importing the reference package would pull in torch.
+            # Run as a plain script: importing the executors package would pull in torch.
             proc = subprocess.run(
                 [sys.executable, str(WORKER), str(in_path), str(out_path)],
                 capture_output=True, text=True, timeout=timeout, cwd=tmp,

@@ -27,7 +27,7 @@ def by_rank(subject: str, module: Callable[[], torch.nn.Module], draw: Draw, ext
 
 def _where(fn: Callable[..., Any], factory: Callable[[], torch.nn.Module]) -> Callable[[], torch.nn.Module]:
     """`factory`, said to be defined where `fn` (the case's own lambda) is: a case's family, which is the
-    module its module factory was defined in (etconform.plugin.family), is then the file holding the case."""
+    module its module factory was defined in (etconform.plugin.hooks.family), is then the file holding the case."""
     factory.__module__ = getattr(fn, "__module__", None) or factory.__module__
     return factory
 

@@ -82,7 +82,7 @@ def finding(stage: str, check: str, message: str) -> dict[str, str]:
 
 def on_the_cpu(delegation: dict[str, Any]) -> dict[str, int]:
     """{op: count} the CPU computes: undelegated compute ops, and the casts and (de)quantizes that only
-    carry one partition's outputs to another's (lowering._between_partitions)."""
+    carry one partition's outputs to another's (pipeline._between_partitions)."""
     found: dict[str, int] = {}
     for ops in (delegation.get("undelegated_ops") or {}, delegation.get("glue_between_partitions") or {}):
         for op, n in ops.items():
