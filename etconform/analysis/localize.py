@@ -125,12 +125,16 @@ def read_at_pads(program: Any, sources: set[str]) -> dict[str, torch.fx.Node]:
     return found
 
 
+def _op(target: str) -> str:
+    """An op's short name: aten.conv2d.default -> conv2d."""
+    return target.split(".")[-2] if target.count(".") >= 2 else target
+
+
 def _label(node: torch.fx.Node) -> tuple[str, str]:
     """The module path (else the node name) and op of an exported node, as the taps name theirs."""
     stack = list((node.meta.get("nn_module_stack") or {}).values())
     path = stack[-1][0] if stack else ""
-    target = str(node.target)
-    return path or node.name, target.split(".")[-2] if target.count(".") >= 2 else target
+    return path or node.name, _op(str(node.target))
 
 
 def tap(built: Built, target: Target, workdir: Path) -> Tapped:
@@ -145,16 +149,14 @@ def tap(built: Built, target: Target, workdir: Path) -> Tapped:
         raise ValueError("no tensor of the model is quantized: nothing to tap")
     read_at = read_at_pads(program, sources) if target.backend == "xnnpack" else {}
     sources -= set(read_at)
-    nodes = {n.name: n for n in program.graph.nodes}
-    standing = {pad.name: _label(nodes[name]) for name, pad in read_at.items()}  # pad -> the layer it is read for
+    standing = {pad.name: _label(pad.args[0]) for pad in read_at.values()}  # pad -> the layer it is read for
     tapped, specs = tap_intermediate_outputs_(copy.deepcopy(program), [(lambda n: n.name in sources, FULL_TENSOR)])
     lowered = lower(built.module, inputs, target, workdir, built.calibration, (tapped, 0.0), tapped=True)
     steps = tap_steps(lowered.quantized_module)
     layers = []
     for spec in specs:
         q, reported = steps[spec.output_index] if spec.output_index < len(steps) else (None, None)
-        op = spec.op_target.split(".")[-2] if spec.op_target.count(".") >= 2 else spec.op_target
-        name = spec.module_path or spec.node_name
+        name, op = spec.module_path or spec.node_name, _op(spec.op_target)
         if spec.node_name in standing:
             name, op = standing[spec.node_name][0], f"{standing[spec.node_name][1]}, read at the pad after it"
         layers.append(Layer(name, op, spec.node_name, spec.output_index, q[0] if q else None,
